@@ -1,0 +1,62 @@
+"""Run a Celery task once the current transaction commits, wherever tasks run in this deployment.
+
+With a broker the task goes to the Celery workers. Without one (the embedded default) it runs in
+this process on a single background thread, so that a request never waits for it; tests run it
+inline. A job that is lost with its process is not lost for good: the periodic sweeps find the
+rows it was meant to handle.
+"""
+
+import logging
+import queue
+import threading
+
+from celery import Task
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+logger = logging.getLogger(__name__)
+
+_pending: queue.Queue = queue.Queue()
+_worker_lock = threading.Lock()
+_worker: threading.Thread | None = None
+
+
+def enqueue_on_commit(task: Task, *args) -> None:
+    transaction.on_commit(lambda: run_task(task, *args))
+
+
+def run_task(task: Task, *args) -> None:
+    mode = settings.TASKS_MODE
+    if mode == "celery":
+        task.delay(*args)
+    elif mode == "inline":
+        task.apply(args=args, throw=True)
+    else:
+        _ensure_worker()
+        _pending.put((task, args))
+
+
+def wait_for_background_jobs() -> None:
+    """Block until the background thread has run everything queued so far (used by the sweeps)."""
+    _pending.join()
+
+
+def _ensure_worker() -> None:
+    global _worker
+    with _worker_lock:
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_work, name="in-process-jobs", daemon=True)
+            _worker.start()
+
+
+def _work() -> None:
+    while True:
+        task, args = _pending.get()
+        try:
+            close_old_connections()
+            task.apply(args=args, throw=True)
+        except Exception:
+            logger.exception("in-process job %s%r failed", task.name, args)
+        finally:
+            close_old_connections()
+            _pending.task_done()

@@ -1,0 +1,17 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from digitalriver.views import HealthView, WebhookView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("webhooks/digitalriver/", WebhookView.as_view(), name="dr-webhook"),
+    path("healthz", HealthView.as_view(), name="healthz"),
+]
+
+if settings.DR_SANDBOX:
+    urlpatterns.append(path("sandbox/", include("sandbox.urls")))

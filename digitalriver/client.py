@@ -1,0 +1,309 @@
+"""The DR API client: one pooled session, typed errors, retries of safe calls, a rate limit, a call log.
+
+POST is never retried here: DR has no idempotency key, so whether to send a POST again is the
+outbox's decision, made after asking DR whether the first one took effect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from . import errors
+from .models import ApiCall
+from .redaction import redact_text
+
+logger = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "PUT", "DELETE"})
+
+_call_subject: contextvars.ContextVar[str] = contextvars.ContextVar("dr_call_subject", default="")
+_last_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("dr_last_request_id", default="")
+
+
+def last_request_id() -> str:
+    """The x-dr-requestid of the last answer DR gave in this thread."""
+    return _last_request_id.get()
+
+
+@contextlib.contextmanager
+def calls_about(subject: str):
+    """Tag every call made inside the block with a subject ("order:…"), for the order timeline."""
+    token = _call_subject.set(subject)
+    try:
+        yield
+    finally:
+        _call_subject.reset(token)
+
+
+class RateLimiter:
+    """A token bucket: at most ``rate`` calls a second, with bursts of a fifth of a second's worth."""
+
+    def __init__(self, rate: float, *, clock=time.monotonic, sleep=time.sleep):
+        if rate <= 0:
+            raise ImproperlyConfigured("DR_RATE_LIMIT_PER_SECOND must be positive")
+        self.rate = rate
+        self.capacity = max(1.0, rate / 5)
+        self._tokens = self.capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self.rate
+            self._sleep(wait)
+
+
+@dataclass
+class Response:
+    status: int
+    data: Any
+    request_id: str
+    headers: dict[str, str]
+
+
+class DigitalRiverClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        secret_key: str,
+        api_version: str = "",
+        timeout: float = 10.0,
+        rate_limit: float = 25.0,
+        max_retries: int = 3,
+        retry_after_cap: float = 30.0,
+        application_id: str = "",
+        session: requests.Session | None = None,
+        sleep=time.sleep,
+    ):
+        if not secret_key:
+            raise ImproperlyConfigured("DR_SECRET_KEY is not set")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry_after_cap = retry_after_cap
+        self.limiter = RateLimiter(rate_limit, sleep=sleep)
+        self._sleep = sleep
+        self.session = session or requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers.update(
+            {
+                "Authorization": f"Bearer {secret_key}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            }
+        )
+        if api_version:
+            self.session.headers["DigitalRiver-Version"] = api_version
+        if application_id:
+            self.session.headers["upstream-application-id"] = application_id
+
+    # --- verbs -----------------------------------------------------------------------------------
+    def get(self, path: str, params: dict | None = None) -> Any:
+        return self.request("GET", path, params=params).data
+
+    def put(self, path: str, body: dict) -> Any:
+        return self.request("PUT", path, json_body=body).data
+
+    def post(self, path: str, body: dict) -> Any:
+        return self.request("POST", path, json_body=body).data
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path).data
+
+    def paginate(self, path: str, params: dict | None = None, *, page_size: int = 100) -> Iterator[dict]:
+        """Every object of a list endpoint, following hasMore/startingAfter page by page."""
+        query = dict(params or {})
+        query.setdefault("limit", page_size)
+        while True:
+            page = self.get(path, query)
+            items = page.get("data", []) if isinstance(page, dict) else []
+            yield from items
+            if not (isinstance(page, dict) and page.get("hasMore")) or not items:
+                return
+            query["startingAfter"] = items[-1]["id"]
+
+    # --- the one way out -------------------------------------------------------------------------
+    def request(self, method: str, path: str, *, params: dict | None = None, json_body: dict | None = None) -> Response:
+        method = method.upper()
+        retries = self.max_retries if method in SAFE_METHODS else 0
+        attempt = 0
+        while True:
+            try:
+                return self._send_once(method, path, params, json_body)
+            except errors.DigitalRiverError as exc:
+                if not exc.transient or attempt >= retries:
+                    raise
+                delay = self._retry_delay(exc, attempt)
+                if delay is None:
+                    raise
+                attempt += 1
+                logger.info("retrying %s %s in %.2fs after %s", method, path, delay, exc)
+                self._sleep(delay)
+
+    def _retry_delay(self, exc: errors.DigitalRiverError, attempt: int) -> float | None:
+        backoff = min(8.0, 0.25 * 2**attempt)
+        delay = backoff / 2 + random.uniform(0, backoff / 2)
+        if isinstance(exc, errors.RateLimited) and exc.retry_after is not None:
+            if exc.retry_after > self.retry_after_cap:
+                return None  # DR asks for a long pause: leave it to the outbox's schedule.
+            delay = max(delay, exc.retry_after)
+        return delay
+
+    def _send_once(self, method: str, path: str, params: dict | None, json_body: dict | None) -> Response:
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        body_text = json.dumps(json_body, separators=(",", ":")) if json_body is not None else None
+        self.limiter.acquire()
+        started_at = timezone.now()
+        started = time.monotonic()
+        try:
+            raw = self.session.request(
+                method, url, params=params, data=body_text, timeout=(min(self.timeout, 5.0), self.timeout)
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            error = errors.Timeout(
+                f"no connection within {self.timeout}s", reached_server=False, method=method, path=path
+            )
+            self._log(method, path, params, body_text, started_at, started, error=error)
+            raise error from exc
+        except requests.exceptions.Timeout as exc:
+            error = errors.Timeout(f"no answer within {self.timeout}s", method=method, path=path)
+            self._log(method, path, params, body_text, started_at, started, error=error)
+            raise error from exc
+        except requests.exceptions.RequestException as exc:
+            error = errors.ConnectionFailed(f"connection failed: {type(exc).__name__}", method=method, path=path)
+            self._log(method, path, params, body_text, started_at, started, error=error)
+            raise error from exc
+
+        request_id = raw.headers.get("x-dr-requestid", "")
+        _last_request_id.set(request_id)
+        data = _json_or_text(raw)
+        error = None if raw.status_code < 400 else _api_error(raw, data, request_id, method, path)
+        self._log(method, path, params, body_text, started_at, started, raw=raw, error=error)
+        if error is not None:
+            raise error
+        return Response(status=raw.status_code, data=data, request_id=request_id, headers=dict(raw.headers))
+
+    def _log(self, method, path, params, body_text, started_at, started, *, raw=None, error=None) -> None:
+        limit = settings.DR_API_CALL_BODY_LIMIT
+        try:
+            with transaction.atomic():
+                ApiCall.objects.create(
+                    method=method,
+                    path=path[:500],
+                    query=redact_text(urlencode(params or {}, doseq=True))[:1000],
+                    status=raw.status_code if raw is not None else None,
+                    duration_ms=int((time.monotonic() - started) * 1000),
+                    request_id=raw.headers.get("x-dr-requestid", "")[:100] if raw is not None else "",
+                    error_code=(error.first_code if error else "")[:100],
+                    error_message=redact_text(error.message) if error else "",
+                    request_body=redact_text(body_text or "")[:limit],
+                    response_body=redact_text(raw.text)[:limit] if raw is not None else "",
+                    subject=_call_subject.get()[:128],
+                    started_at=started_at,
+                )
+        except DatabaseError:
+            logger.exception("could not write the call log for %s %s", method, path)
+
+
+def _json_or_text(raw: requests.Response) -> Any:
+    if not raw.content:
+        return None
+    try:
+        return raw.json()
+    except ValueError:
+        return raw.text
+
+
+def _api_error(raw: requests.Response, data: Any, request_id: str, method: str, path: str) -> errors.ApiError:
+    error_type = ""
+    details: tuple[errors.ErrorDetail, ...] = ()
+    if isinstance(data, dict):
+        error_type = str(data.get("type") or "")
+        details = tuple(
+            errors.ErrorDetail(
+                code=str(item.get("code") or ""),
+                parameter=str(item.get("parameter") or ""),
+                message=str(item.get("message") or ""),
+            )
+            for item in data.get("errors") or []
+            if isinstance(item, dict)
+        )
+    message = "; ".join(str(detail) for detail in details) or error_type or raw.reason or f"HTTP {raw.status_code}"
+    kwargs: dict[str, Any] = {
+        "status": raw.status_code,
+        "error_type": error_type,
+        "errors": details,
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+    }
+    cls = errors.error_for_status(raw.status_code)
+    if cls is errors.RateLimited:
+        kwargs["retry_after"] = _retry_after_seconds(raw.headers.get("Retry-After"))
+    return cls(message, **kwargs)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+_client: DigitalRiverClient | None = None
+_client_lock = threading.Lock()
+
+
+def get_client() -> DigitalRiverClient:
+    """The process-wide client built from settings (one pooled session, one rate limiter)."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = DigitalRiverClient(
+                base_url=settings.DR_API_BASE_URL,
+                secret_key=settings.DR_SECRET_KEY,
+                api_version=settings.DR_API_VERSION,
+                timeout=settings.DR_TIMEOUT_SECONDS,
+                rate_limit=settings.DR_RATE_LIMIT_PER_SECOND,
+                max_retries=settings.DR_CLIENT_MAX_RETRIES,
+                retry_after_cap=settings.DR_CLIENT_RETRY_AFTER_CAP_SECONDS,
+                application_id=settings.DR_UPSTREAM_APPLICATION_ID,
+            )
+        return _client
+
+
+def reset_client() -> None:
+    """Forget the shared client so the next get_client() reads settings again (tests, reconfiguration)."""
+    global _client
+    with _client_lock:
+        _client = None

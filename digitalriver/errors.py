@@ -1,0 +1,131 @@
+"""Typed errors for calls to DR: one class per way a call can go wrong, all carrying DR's details."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: 409 codes that mean the effect we asked for already holds at DR (API notes, section 6).
+ALREADY_DONE_CODES = frozenset(
+    {"item_fulfilled", "item_cancelled", "order_fulfilled", "order_complete", "order_cancelled"}
+)
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    code: str
+    parameter: str
+    message: str
+
+    def __str__(self):
+        where = f" ({self.parameter})" if self.parameter else ""
+        return f"{self.code}{where}: {self.message}" if self.message else f"{self.code}{where}"
+
+
+class DigitalRiverError(Exception):
+    """Base class. ``transient`` says whether trying again later may succeed."""
+
+    transient = False
+    #: True when the request may have reached DR and had its effect although we got no success.
+    effect_uncertain = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_type: str = "",
+        errors: tuple[ErrorDetail, ...] = (),
+        request_id: str = "",
+        method: str = "",
+        path: str = "",
+    ):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.error_type = error_type
+        self.errors = errors
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+
+    @property
+    def codes(self) -> list[str]:
+        return [error.code for error in self.errors if error.code]
+
+    @property
+    def first_code(self) -> str:
+        codes = self.codes
+        return codes[0] if codes else (self.error_type or "")
+
+    def __str__(self):
+        status = f"{self.status} " if self.status else ""
+        return f"{self.method} {self.path}: {status}{self.message}".strip()
+
+
+class ApiError(DigitalRiverError):
+    """DR answered with an error status."""
+
+
+class BadRequest(ApiError):
+    pass
+
+
+class AuthenticationError(ApiError):
+    """401 or 403: the secret key is wrong, or it may not do this."""
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    @property
+    def already_done(self) -> bool:
+        return bool(self.codes) and all(code in ALREADY_DONE_CODES for code in self.codes)
+
+
+class RateLimited(ApiError):
+    transient = True
+
+    def __init__(self, *args, retry_after: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    transient = True
+    effect_uncertain = True
+
+
+class TransportError(DigitalRiverError):
+    """No answer from DR."""
+
+    transient = True
+
+
+class ConnectionFailed(TransportError):
+    """The connection could not be made: the request never reached DR."""
+
+
+class Timeout(TransportError):
+    """A connect timeout never reached DR; a read timeout may have had its effect."""
+
+    def __init__(self, *args, reached_server: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.effect_uncertain = reached_server
+
+
+def error_for_status(status: int) -> type[ApiError]:
+    if status == 400:
+        return BadRequest
+    if status in (401, 403):
+        return AuthenticationError
+    if status == 404:
+        return NotFound
+    if status == 409:
+        return Conflict
+    if status == 429:
+        return RateLimited
+    if status >= 500:
+        return ServerError
+    return ApiError

@@ -1,0 +1,31 @@
+import threading
+import webbrowser
+
+from django.conf import settings
+from django.contrib.staticfiles.management.commands.runserver import Command as RunserverCommand
+
+from config.periodic import start_periodic_jobs
+
+
+class Command(RunserverCommand):
+    help = (
+        "The embedded server: runserver plus the periodic sweeps in this process (when no broker is set), "
+        "and the sandbox's delivery loop when DR_SANDBOX=1."
+    )
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--open", action="store_true", help="open the admin in a browser once it is up")
+
+    def inner_run(self, *args, **options):
+        # inner_run is the serving process (the autoreloader's child), so the loops start once.
+        if not settings.CELERY_BROKER_URL:
+            start_periodic_jobs()
+        if settings.DR_SANDBOX:
+            from sandbox.delivery import start_background_delivery
+
+            start_background_delivery()
+        if options.get("open"):
+            url = f"{self.protocol}://{self.addr if not self._raw_ipv6 else f'[{self.addr}]'}:{self.port}/admin/"
+            threading.Timer(1.5, webbrowser.open, args=(url,)).start()
+        super().inner_run(*args, **options)

@@ -1,0 +1,236 @@
+"""The integration layer's tables: the webhook inbox, the outbox of instructions, the call log.
+
+Transitions change local state only; the services decide when to call them and do the I/O.
+"""
+
+from django.db import models
+from django.utils import timezone
+from django_fsm import FSMField, transition
+from django_fsm_log.decorators import fsm_log_by, fsm_log_description
+
+
+class WebhookEvent(models.Model):
+    """One event from DR, stored exactly as received before anything acts on it."""
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+        IGNORED = "ignored", "Ignored (no handler)"
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook delivery"
+        POLLED = "polled", "Polled from GET /events"
+
+    dr_event_id = models.CharField("DR event id", max_length=100, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    state = FSMField(default=State.RECEIVED, choices=State.choices, protected=True, db_index=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.WEBHOOK)
+    order_id = models.CharField(
+        "DR order id", max_length=64, blank=True, db_index=True, help_text="The order the event is about."
+    )
+    live_mode = models.BooleanField(null=True)
+    dr_created_at = models.DateTimeField("created at DR", null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    body = models.TextField(help_text="The raw request body, byte for byte as UTF-8.")
+    payload = models.JSONField()
+    headers = models.JSONField(default=dict, help_text="Request headers, credentials and cookies redacted.")
+    attempts = models.PositiveIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="A worker is processing the event until then."
+    )
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["state", "received_at"])]
+        permissions = [("replay_webhookevent", "Can replay webhook events")]
+
+    def __str__(self):
+        return f"{self.type} {self.dr_event_id}"
+
+    @property
+    def data_object(self) -> dict:
+        data = self.payload.get("data") if isinstance(self.payload, dict) else None
+        obj = data.get("object") if isinstance(data, dict) else None
+        return obj if isinstance(obj, dict) else {}
+
+    @fsm_log_description
+    @transition(field=state, source=State.RECEIVED, target=State.PROCESSED)
+    def mark_processed(self, description=None):
+        self.processed_at = timezone.now()
+        self.lease_expires_at = None
+        self.error = ""
+        self.traceback = ""
+
+    @fsm_log_description
+    @transition(field=state, source=State.RECEIVED, target=State.IGNORED)
+    def mark_ignored(self, description=None):
+        self.processed_at = timezone.now()
+        self.lease_expires_at = None
+
+    @fsm_log_description
+    @transition(field=state, source=State.RECEIVED, target=State.FAILED)
+    def mark_failed(self, *, error: str, traceback: str, description=None):
+        self.lease_expires_at = None
+        self.error = error
+        self.traceback = traceback
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=state, source=[State.FAILED, State.IGNORED, State.PROCESSED], target=State.RECEIVED)
+    def replay(self, by=None, description=None):
+        self.processed_at = None
+
+
+class Instruction(models.Model):
+    """One change we asked DR to make: written with the business change, sent after commit."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        RETRY_WAIT = "retry_wait", "Waiting to retry"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    kind = models.CharField(max_length=64, db_index=True)
+    subject = models.CharField(
+        max_length=128, db_index=True, help_text="What it is about, e.g. 'order:231388420336' or 'sku:A-1'."
+    )
+    payload = models.JSONField(default=dict)
+    state = FSMField(default=State.PENDING, choices=State.choices, protected=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    effect_uncertain = models.BooleanField(
+        default=False,
+        help_text="The last try may have reached DR (timeout, 5xx, lost sender): ask DR before sending again.",
+    )
+    last_error = models.TextField(blank=True)
+    last_error_code = models.CharField(max_length=100, blank=True)
+    result = models.JSONField(null=True, blank=True, help_text="DR's answer to the successful call.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+        permissions = [("operate_instruction", "Can retry or cancel instructions")]
+
+    def __str__(self):
+        return f"{self.kind} {self.subject}"
+
+    @transition(field=state, source=[State.PENDING, State.RETRY_WAIT, State.SENDING], target=State.SENDING)
+    def claim(self, *, token, lease_expires_at):
+        """SENDING -> SENDING is a re-claim of a row whose sender died and whose lease ran out."""
+        if self.state == self.State.SENDING:
+            self.effect_uncertain = True
+        self.claim_token = token
+        self.lease_expires_at = lease_expires_at
+        self.attempts += 1
+
+    @fsm_log_description
+    @transition(field=state, source=State.SENDING, target=State.DONE)
+    def mark_done(self, *, result, description=None):
+        self.result = result
+        self.finished_at = timezone.now()
+        self.last_error = ""
+        self.last_error_code = ""
+        self._release()
+
+    @transition(field=state, source=State.SENDING, target=State.RETRY_WAIT)
+    def schedule_retry(self, *, at, error: str, code: str, uncertain: bool):
+        self.next_attempt_at = at
+        self.last_error = error
+        self.last_error_code = code
+        self.effect_uncertain = self.effect_uncertain or uncertain
+        self._release()
+
+    @fsm_log_description
+    @transition(field=state, source=State.SENDING, target=State.FAILED)
+    def mark_failed(self, *, error: str, code: str, uncertain: bool = False, description=None):
+        self.last_error = error
+        self.last_error_code = code
+        self.effect_uncertain = self.effect_uncertain or uncertain
+        self.finished_at = timezone.now()
+        self._release()
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=state, source=[State.FAILED, State.RETRY_WAIT, State.PENDING], target=State.PENDING)
+    def retry_now(self, by=None, description=None):
+        self.next_attempt_at = timezone.now()
+        self.finished_at = None
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=state, source=[State.PENDING, State.RETRY_WAIT, State.FAILED], target=State.CANCELLED)
+    def cancel(self, by=None, description=None):
+        self.finished_at = timezone.now()
+
+    def _release(self):
+        self.claim_token = None
+        self.lease_expires_at = None
+
+
+class Attempt(models.Model):
+    """One try at sending an instruction."""
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        ALREADY_DONE = "already_done", "Effect already held at DR"
+        TRANSIENT = "transient", "Transient failure"
+        REJECTED = "rejected", "Rejected by DR"
+
+    instruction = models.ForeignKey(Instruction, on_delete=models.CASCADE, related_name="attempt_set")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_type = models.CharField(max_length=50, blank=True)
+    error_codes = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+    request_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["instruction", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["instruction", "number"], name="attempt_unique_number"),
+        ]
+
+    def __str__(self):
+        return f"{self.instruction} #{self.number}: {self.get_outcome_display()}"
+
+
+class ApiCall(models.Model):
+    """One HTTP request to DR, logged with secrets redacted and bodies cut short."""
+
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500, db_index=True)
+    query = models.CharField(max_length=1000, blank=True)
+    status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty when no answer came.")
+    duration_ms = models.PositiveIntegerField(default=0)
+    request_id = models.CharField("x-dr-requestid", max_length=100, blank=True, db_index=True)
+    error_code = models.CharField(max_length=100, blank=True, db_index=True)
+    error_message = models.TextField(blank=True)
+    request_body = models.TextField(blank=True)
+    response_body = models.TextField(blank=True)
+    subject = models.CharField(max_length=128, blank=True, db_index=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = "API call"
+
+    def __str__(self):
+        return f"{self.method} {self.path} → {self.status or 'no answer'}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and self.status < 400

@@ -1,0 +1,193 @@
+"""The webhook inbox: verify, store once, process in the background, replay on demand."""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from config.jobs import enqueue_on_commit
+
+from .. import registry, signature
+from ..models import WebhookEvent
+from ..redaction import redact_headers
+
+logger = logging.getLogger(__name__)
+
+#: How long one worker may hold an event before another may take it over.
+PROCESSING_LEASE = timedelta(minutes=5)
+#: A received event nobody picked up for this long (its job was lost) is picked up by the sweep.
+UNCLAIMED_GRACE = timedelta(minutes=1)
+
+
+class InvalidEvent(Exception):
+    """The delivery is not an event we can store; the message is safe to return to the sender."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    event: WebhookEvent
+    created: bool
+
+
+def webhook_event_receive(*, body: bytes, headers: Mapping[str, str]) -> Receipt:
+    """Check a delivery and store it once. Raises SignatureError or InvalidEvent, storing nothing."""
+    signature.verify(
+        headers.get("DigitalRiver-Signature"),
+        body,
+        secrets=settings.DR_WEBHOOK_SECRETS,
+        tolerance_seconds=settings.DR_WEBHOOK_TOLERANCE_SECONDS,
+    )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent("body is not UTF-8") from exc
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise InvalidEvent(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    if not isinstance(payload, dict):
+        raise InvalidEvent("body must be a JSON object")
+    return webhook_event_store(payload=payload, body=text, headers=headers, source=WebhookEvent.Source.WEBHOOK)
+
+
+def webhook_event_store(*, payload: dict, body: str, headers: Mapping[str, str], source: str) -> Receipt:
+    """Insert the event unless its DR id is already stored, and queue its processing."""
+    event_id, event_type = payload.get("id"), payload.get("type")
+    if not isinstance(event_id, str) or not event_id.strip():
+        raise InvalidEvent("event has no 'id'")
+    if not isinstance(event_type, str) or not event_type.strip():
+        raise InvalidEvent("event has no 'type'")
+    if len(event_id) > 100 or len(event_type) > 100:
+        raise InvalidEvent("event 'id' or 'type' is longer than 100 characters")
+    existing = WebhookEvent.objects.filter(dr_event_id=event_id).first()
+    if existing is not None:
+        return Receipt(existing, created=False)
+    event = WebhookEvent(
+        dr_event_id=event_id,
+        type=event_type,
+        source=source,
+        order_id=_order_id_of(event_type, payload),
+        live_mode=_live_mode_of(payload),
+        dr_created_at=_created_time_of(payload),
+        body=body,
+        payload=payload,
+        headers=redact_headers(dict(headers)),
+    )
+    try:
+        with transaction.atomic():
+            event.save()
+            from ..tasks import process_webhook_event
+
+            enqueue_on_commit(process_webhook_event, event.pk)
+    except IntegrityError:
+        # A concurrent delivery of the same id won the insert: that one gets processed.
+        return Receipt(WebhookEvent.objects.get(dr_event_id=event_id), created=False)
+    return Receipt(event, created=True)
+
+
+def webhook_event_process(*, event_id: int) -> WebhookEvent | None:
+    """Run the event's handler once. Returns None if the event is not waiting or another worker has it.
+
+    Handlers run outside any transaction of ours so that they can read from DR first and then write
+    their changes, with the instructions those cause, in one transaction of their own.
+    """
+    if not _claim(event_id):
+        return None
+    event = WebhookEvent.objects.get(pk=event_id)
+    handler = registry.get_event_handler(event.type)
+    error = None
+    if handler is not None:
+        try:
+            handler(event)
+        except Exception as exc:
+            error = (f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            logger.warning("handler for %s %s failed: %s", event.type, event.dr_event_id, error[0])
+    with transaction.atomic():
+        event = WebhookEvent.objects.select_for_update().get(pk=event_id)
+        if event.state != WebhookEvent.State.RECEIVED:
+            return event
+        if handler is None:
+            event.mark_ignored(description=f"no handler for {event.type}")
+        elif error is not None:
+            event.mark_failed(error=error[0][:5000], traceback=error[1])
+        else:
+            event.mark_processed()
+        event.save()
+    return event
+
+
+def _claim(event_id: int) -> bool:
+    now = timezone.now()
+    free = WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.RECEIVED).exclude(lease_expires_at__gt=now)
+    with transaction.atomic():
+        return bool(free.update(lease_expires_at=now + PROCESSING_LEASE, attempts=F("attempts") + 1))
+
+
+def webhook_events_replay(*, events: Iterable[WebhookEvent], by=None, enqueue: bool = True) -> int:
+    """Put the events back to 'received' (and queue them, unless the caller will process them)."""
+    count = 0
+    for event in events:
+        with transaction.atomic():
+            locked = WebhookEvent.objects.select_for_update().get(pk=event.pk)
+            if locked.state == WebhookEvent.State.RECEIVED:
+                continue
+            locked.replay(by=by, description="replayed")
+            locked.save()
+            if enqueue:
+                from ..tasks import process_webhook_event
+
+                enqueue_on_commit(process_webhook_event, locked.pk)
+            count += 1
+    return count
+
+
+def inbox_sweep(*, limit: int = 500) -> int:
+    """Process received events whose job was lost or whose worker died; returns how many ran."""
+    now = timezone.now()
+    due = (
+        WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED, received_at__lt=now - UNCLAIMED_GRACE)
+        .exclude(lease_expires_at__gt=now)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(1 for pk in list(due) if webhook_event_process(event_id=pk) is not None)
+
+
+def _order_id_of(event_type: str, payload: dict) -> str:
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    obj = data.get("object") if isinstance(data.get("object"), dict) else {}
+    if event_type.startswith("order.") and not event_type.startswith("order.charge."):
+        candidates = [obj.get("id")]
+    else:
+        candidates = [obj.get("orderId"), obj.get("fulfillmentOrderUpstreamId"), obj.get("upstreamId")]
+    for candidate in candidates:
+        if isinstance(candidate, str | int) and str(candidate).strip():
+            return str(candidate)[:64]
+    return ""
+
+
+def _live_mode_of(payload: dict) -> bool | None:
+    for key, value in payload.items():
+        if key.lower() == "livemode" and isinstance(value, bool):
+            return value
+    return None
+
+
+def _created_time_of(payload: dict):
+    value = payload.get("createdTime")
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None

@@ -1,0 +1,268 @@
+"""The outbox: instructions written with the change that causes them, sent after commit, retried.
+
+A sender claims rows under a row lock plus a lease, holds no lock during the HTTP call, writes one
+Attempt per try, and moves the row in the same transaction as the performer records the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from config.jobs import enqueue_on_commit
+
+from .. import errors, registry
+from ..client import calls_about, get_client, last_request_id
+from ..models import Attempt, Instruction
+
+logger = logging.getLogger(__name__)
+
+WAITING_STATES = (Instruction.State.PENDING, Instruction.State.RETRY_WAIT)
+
+
+def instruction_enqueue(*, kind: str, subject: str, payload: dict | None = None, coalesce: bool = False) -> Instruction:
+    """Write an instruction in the caller's transaction; it is sent once that transaction commits.
+
+    With ``coalesce``, an instruction of the same kind and subject that is still waiting takes the
+    new payload instead of a second row being written: a burst of edits becomes one call.
+    """
+    payload = payload or {}
+    if coalesce:
+        with transaction.atomic():
+            waiting = (
+                Instruction.objects.select_for_update()
+                .filter(kind=kind, subject=subject, state__in=WAITING_STATES)
+                .order_by("created_at")
+                .first()
+            )
+            if waiting is not None:
+                waiting.payload = payload
+                waiting.save(update_fields=["payload", "updated_at"])
+                return waiting
+    instruction = Instruction.objects.create(kind=kind, subject=subject, payload=payload)
+    from ..tasks import send_instruction
+
+    enqueue_on_commit(send_instruction, instruction.pk)
+    return instruction
+
+
+@dataclass
+class SweepSummary:
+    outcomes: Counter = field(default_factory=Counter)
+
+    @property
+    def sent(self) -> int:
+        return sum(self.outcomes.values())
+
+    def __str__(self):
+        if not self.outcomes:
+            return "nothing was due"
+        parts = ", ".join(f"{count} {state}" for state, count in sorted(self.outcomes.items()))
+        return f"{self.sent} sent: {parts}"
+
+
+def instruction_send(*, instruction_id: int, ignore_backoff: bool = False) -> Instruction | None:
+    """Send one instruction if it is due and nobody else holds it; None if it was not ours to send."""
+    claimed = _claim(Instruction.objects.filter(pk=instruction_id), limit=1, ignore_backoff=ignore_backoff)
+    return _deliver(claimed[0]) if claimed else None
+
+
+def outbox_sweep(*, ignore_backoff: bool = False, max_rows: int | None = None) -> SweepSummary:
+    """Send every due instruction once (and those whose sender's lease ran out)."""
+    summary = SweepSummary()
+    seen: set[int] = set()
+    batch = settings.DR_OUTBOX_BATCH_SIZE
+    while max_rows is None or len(seen) < max_rows:
+        candidates = Instruction.objects.exclude(pk__in=seen)
+        claimed = _claim(candidates, limit=batch, ignore_backoff=ignore_backoff)
+        if not claimed:
+            break
+        for instruction in claimed:
+            seen.add(instruction.pk)
+            delivered = _deliver(instruction)
+            summary.outcomes[delivered.state] += 1
+    return summary
+
+
+def instructions_retry_now(*, instructions: Iterable[Instruction], by=None) -> int:
+    count = 0
+    for instruction in instructions:
+        with transaction.atomic():
+            locked = Instruction.objects.select_for_update().get(pk=instruction.pk)
+            if locked.state not in (
+                Instruction.State.FAILED,
+                Instruction.State.RETRY_WAIT,
+                Instruction.State.PENDING,
+            ):
+                continue
+            locked.retry_now(by=by, description="retry requested")
+            locked.save()
+            from ..tasks import send_instruction
+
+            enqueue_on_commit(send_instruction, locked.pk)
+            count += 1
+    return count
+
+
+def instructions_cancel(*, instructions: Iterable[Instruction], by=None) -> int:
+    count = 0
+    for instruction in instructions:
+        with transaction.atomic():
+            locked = Instruction.objects.select_for_update().get(pk=instruction.pk)
+            if locked.state not in (
+                Instruction.State.PENDING,
+                Instruction.State.RETRY_WAIT,
+                Instruction.State.FAILED,
+            ):
+                continue
+            locked.cancel(by=by, description="cancelled by an operator")
+            locked.save()
+            count += 1
+    return count
+
+
+def backoff_delay(attempts: int) -> float:
+    """Seconds to wait after the given number of failed tries: exponential, capped, with jitter.
+
+    The jitter takes at most half the delay, so each wait is at least as long as the one before.
+    """
+    delay = min(settings.DR_OUTBOX_BACKOFF_CAP_SECONDS, settings.DR_OUTBOX_BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def _due_filter(now: datetime, ignore_backoff: bool) -> Q:
+    waiting = Q(state__in=WAITING_STATES)
+    if not ignore_backoff:
+        waiting &= Q(next_attempt_at__lte=now)
+    abandoned = Q(state=Instruction.State.SENDING, lease_expires_at__lt=now)
+    return waiting | abandoned
+
+
+def _claim(queryset, *, limit: int, ignore_backoff: bool) -> list[Instruction]:
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=settings.DR_OUTBOX_LEASE_SECONDS)
+    with transaction.atomic():
+        rows = list(
+            queryset.filter(_due_filter(now, ignore_backoff))
+            .select_for_update(skip_locked=True)
+            .order_by("next_attempt_at", "pk")[:limit]
+        )
+        for row in rows:
+            row.claim(token=uuid.uuid4(), lease_expires_at=lease_until)
+            row.save()
+    return rows
+
+
+@dataclass
+class _Outcome:
+    kind: str  # one of Attempt.Outcome
+    result: dict[str, Any] | None = None
+    error: errors.DigitalRiverError | None = None
+    message: str = ""
+    uncertain: bool = False
+
+
+def _deliver(instruction: Instruction) -> Instruction:
+    performer = registry.get_performer(instruction.kind)
+    started_at = timezone.now()
+    started = time.monotonic()
+    if performer is None:
+        outcome = _Outcome(Attempt.Outcome.REJECTED, message=f"no performer is registered for {instruction.kind!r}")
+    else:
+        outcome = _attempt(performer, instruction)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return _record(instruction, performer, outcome, started_at, duration_ms)
+
+
+def _attempt(performer: registry.Performer, instruction: Instruction) -> _Outcome:
+    client = get_client()
+    try:
+        with calls_about(instruction.subject):
+            if instruction.effect_uncertain:
+                existing = performer.find_existing_effect(instruction, client)
+                if existing is not None:
+                    return _Outcome(
+                        Attempt.Outcome.ALREADY_DONE,
+                        result=existing,
+                        message="found at DR after an uncertain try",
+                    )
+            return _Outcome(Attempt.Outcome.SUCCEEDED, result=performer.perform(instruction, client) or {})
+    except errors.Conflict as exc:
+        if exc.already_done or (exc.codes and set(exc.codes) <= performer.already_done_codes):
+            body = {"alreadyDone": exc.codes, "message": exc.message}
+            return _Outcome(Attempt.Outcome.ALREADY_DONE, result=body, error=exc, message=exc.message)
+        return _Outcome(Attempt.Outcome.REJECTED, error=exc, message=exc.message)
+    except errors.DigitalRiverError as exc:
+        kind = Attempt.Outcome.TRANSIENT if exc.transient else Attempt.Outcome.REJECTED
+        return _Outcome(kind, error=exc, message=exc.message, uncertain=exc.effect_uncertain)
+    except Exception as exc:
+        # A bug on our side, possibly after DR answered: stop and show it rather than resend blindly.
+        logger.exception("performer for %s failed", instruction.kind)
+        return _Outcome(
+            Attempt.Outcome.REJECTED,
+            message=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}",
+            uncertain=True,
+        )
+
+
+def _record(
+    instruction: Instruction,
+    performer: registry.Performer | None,
+    outcome: _Outcome,
+    started_at: datetime,
+    duration_ms: int,
+) -> Instruction:
+    error = outcome.error
+    with transaction.atomic():
+        row = Instruction.objects.select_for_update().get(pk=instruction.pk)
+        Attempt.objects.create(
+            instruction=row,
+            number=instruction.attempts,
+            started_at=started_at,
+            duration_ms=duration_ms,
+            outcome=outcome.kind,
+            http_status=error.status if error else None,
+            error_type=error.error_type if error else "",
+            error_codes=error.codes if error else [],
+            message=outcome.message[:5000],
+            request_id=(error.request_id if error else last_request_id())[:100],
+        )
+        if row.state != Instruction.State.SENDING or row.claim_token != instruction.claim_token:
+            logger.warning("instruction %s was taken over by another sender; not moving it", row.pk)
+            return row
+        code = error.first_code if error else ""
+        if outcome.kind in (Attempt.Outcome.SUCCEEDED, Attempt.Outcome.ALREADY_DONE):
+            row.mark_done(result=outcome.result, description=Attempt.Outcome(outcome.kind).label)
+            performer.on_done(row, outcome.result or {})
+        elif outcome.kind == Attempt.Outcome.TRANSIENT and row.attempts < settings.DR_OUTBOX_MAX_ATTEMPTS:
+            wait = backoff_delay(row.attempts)
+            if isinstance(error, errors.RateLimited) and error.retry_after:
+                wait = max(wait, error.retry_after)
+            row.schedule_retry(
+                at=timezone.now() + timedelta(seconds=wait),
+                error=outcome.message,
+                code=code,
+                uncertain=outcome.uncertain,
+            )
+        else:
+            reason = outcome.message
+            if outcome.kind == Attempt.Outcome.TRANSIENT:
+                reason = f"gave up after {row.attempts} attempts; last error: {outcome.message}"
+            row.mark_failed(error=reason, code=code, uncertain=outcome.uncertain, description=reason[:500])
+            if performer is not None:
+                performer.on_failed(row)
+        row.save()
+    return row

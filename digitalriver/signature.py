@@ -1,0 +1,112 @@
+"""Verify the DigitalRiver-Signature header.
+
+DR documents only "a signed timestamp and signature(s)". Two readings exist in public material and
+we accept both:
+
+* ``"<timestamp>, <signature>"`` (DR's own Salesforce Commerce Cloud cartridge), and
+* ``"t=<timestamp>,v0=<signature>[,v0=<signature>…]"``.
+
+Either way the signature is HMAC-SHA256, keyed with the endpoint secret, over
+``<timestamp>.<raw body>``, written in base64 or hex.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class SignatureError(Exception):
+    """The request is not provably from DR; the message is safe to return to the caller."""
+
+
+@dataclass(frozen=True)
+class ParsedSignature:
+    timestamp: str
+    signatures: tuple[bytes, ...]
+
+
+def parse_header(header: str) -> ParsedSignature:
+    parts = [part.strip() for part in header.split(",") if part.strip()]
+    if not parts:
+        raise SignatureError("empty DigitalRiver-Signature header")
+    timestamp = None
+    encoded: list[str] = []
+    for index, part in enumerate(parts):
+        key, sep, value = part.partition("=")
+        if sep and key.strip() == "t":
+            timestamp = value.strip()
+        elif sep and key.strip().startswith("v") and key.strip()[1:].isdigit():
+            encoded.append(value.strip())
+        elif index == 0 and part.isdigit():
+            timestamp = part
+        else:
+            # A base64 signature may end in '=' padding: everything that is not a named part is one.
+            encoded.append(part)
+    if timestamp is None or not timestamp.isdigit():
+        raise SignatureError("signature header has no timestamp")
+    decoded = tuple(sig for sig in (_decode(value) for value in encoded) if sig is not None)
+    if not decoded:
+        raise SignatureError("signature header has no signature")
+    return ParsedSignature(timestamp=timestamp, signatures=decoded)
+
+
+def _decode(value: str) -> bytes | None:
+    """Return the 32-byte digest written in hex or base64, or None if it is neither."""
+    if len(value) == 64:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            pass
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        try:
+            raw = base64.urlsafe_b64decode(value)
+        except (binascii.Error, ValueError):
+            return None
+    return raw if len(raw) == hashlib.sha256().digest_size else None
+
+
+def compute(secret: str, timestamp: str, body: bytes) -> bytes:
+    return hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256).digest()
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The header value in the first form (the one the sandbox sends); used by tests and benchmarks."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    return f"{ts}, {base64.b64encode(compute(secret, ts, body)).decode('ascii')}"
+
+
+def verify(
+    header: str | None,
+    body: bytes,
+    *,
+    secrets: Iterable[str],
+    tolerance_seconds: int,
+    now: float | None = None,
+) -> None:
+    """Raise SignatureError unless one signature matches one secret within the time tolerance."""
+    if not header:
+        raise SignatureError("missing DigitalRiver-Signature header")
+    secrets = [secret for secret in secrets if secret]
+    if not secrets:
+        raise SignatureError("no webhook signing secret is configured")
+    parsed = parse_header(header)
+    now = time.time() if now is None else now
+    age = now - int(parsed.timestamp)
+    if age > tolerance_seconds:
+        raise SignatureError("signature timestamp is too old")
+    if age < -tolerance_seconds:
+        raise SignatureError("signature timestamp is in the future")
+    matched = False
+    for secret in secrets:
+        expected = compute(secret, parsed.timestamp, body)
+        for candidate in parsed.signatures:
+            # Compare against every pair so the time taken does not depend on which one matched.
+            matched |= hmac.compare_digest(expected, candidate)
+    if not matched:
+        raise SignatureError("signature does not match")

@@ -1,0 +1,68 @@
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import JsonResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from .services.inbox import InvalidEvent, webhook_event_receive
+from .signature import SignatureError
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class WebhookView(View):
+    """DR's deliveries: verify, store, answer. Processing happens after the answer."""
+
+    http_method_names = ["post"]
+
+    def post(self, request):
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > settings.DR_WEBHOOK_MAX_BYTES:
+            return _reject(413, f"body larger than {settings.DR_WEBHOOK_MAX_BYTES} bytes")
+        body = request.read(settings.DR_WEBHOOK_MAX_BYTES + 1)
+        if len(body) > settings.DR_WEBHOOK_MAX_BYTES:
+            return _reject(413, f"body larger than {settings.DR_WEBHOOK_MAX_BYTES} bytes")
+        try:
+            receipt = webhook_event_receive(body=body, headers=request.headers)
+        except (SignatureError, InvalidEvent) as exc:
+            return _reject(400, str(exc))
+        status = 202 if receipt.created else 200
+        return JsonResponse(
+            {"id": receipt.event.dr_event_id, "status": "accepted" if receipt.created else "duplicate"},
+            status=status,
+        )
+
+
+def _reject(status: int, reason: str) -> JsonResponse:
+    return JsonResponse({"error": reason}, status=status)
+
+
+class HealthView(View):
+    http_method_names = ["get", "head"]
+
+    def get(self, request):
+        checks = {"database": _database_status(), "broker": _broker_status()}
+        healthy = all(check in ("ok", "in-process") for check in checks.values())
+        return JsonResponse({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)
+
+
+def _database_status() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        return f"down: {type(exc).__name__}"
+    return "ok"
+
+
+def _broker_status() -> str:
+    if not settings.CELERY_BROKER_URL:
+        return "in-process"
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # kombu raises transport-specific errors
+        return f"down: {type(exc).__name__}"
+    return "ok"
