@@ -188,6 +188,8 @@ CELERY_BEAT_SCHEDULE = {
 DR_SANDBOX = env_bool("DR_SANDBOX", DEBUG)
 SANDBOX_SECRET_KEY = "sk_test_sandbox_0000000000000000"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_0000000000000000"
+# Where the sandbox delivers events unless a webhook was registered with POST /webhooks.
+SANDBOX_DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8000/webhooks/digitalriver/"
 DR_API_BASE_URL = os.environ.get("DR_API_BASE_URL") or (
     "http://127.0.0.1:8000/sandbox/api" if DR_SANDBOX else "https://api.digitalriver.com"
 )
