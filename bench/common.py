@@ -1,0 +1,105 @@
+"""Shared pieces of the benchmarks: a PostgreSQL database of their own, a server, percentiles, results."""
+
+import json
+import os
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_database(url: str) -> None:
+    """Create the benchmark's own PostgreSQL database if it is missing."""
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def production_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DR_", "CELERY_"))}
+    env.update(
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="bench-only-" + "x" * 60,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DR_SECRET_KEY="sk_test_bench",
+        DR_WEBHOOK_SECRETS="whsec_bench_secret",
+    )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def manage(*args, env) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+class Gunicorn:
+    def __init__(self, *, env: dict, workers: int, threads: int):
+        self.port = free_port()
+        self.env = env
+        self.args = [
+            PYTHON, "-m", "gunicorn", "bench.wsgi:application",
+            "--bind", f"127.0.0.1:{self.port}",
+            "--workers", str(workers),
+            "--worker-class", "gthread",
+            "--threads", str(threads),
+            "--log-level", "warning",
+        ]  # fmt: skip
+        self.process = None
+
+    def __enter__(self):
+        self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start")
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def machine() -> str:
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{platform.machine()}, {os.cpu_count()} cores, {python}"
+
+
+def write_result(name: str, figures: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    command = "python " + " ".join(shlex.quote(arg) for arg in [f"bench/{name}.py", *sys.argv[1:]])
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    payload = {"benchmark": name, "command": command, "machine": machine(), "at": at, **figures}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"\nreproduce: {command}\nwritten: {path.relative_to(ROOT)}")
+    return path
