@@ -5,7 +5,7 @@ and sends N signed events with concurrency C to /webhooks/digitalriver/ and the 
 requests to /bench/noop/. Prints events/s, p50 and p99 for both and their ratio, and writes
 bench/results/webhook_ingest.json.
 
-    .venv/bin/python bench/webhook_ingest.py --events 5000 --concurrency 16
+    .venv/bin/python bench/webhook_ingest.py --events 5000 --concurrency 8
 """
 
 import argparse
@@ -91,7 +91,7 @@ def blast(port: int, path: str, prepared: list[tuple[bytes, str]], concurrency: 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/dr_bench")
@@ -101,6 +101,7 @@ def main():
     ensure_database(args.database_url)
     env = production_env(DATABASE_URL=args.database_url, CELERY_BROKER_URL=args.broker_url)
     manage("migrate", "--noinput", env=env)
+    manage("collectstatic", "--noinput", env=env)
 
     warmup = build_requests(200)
     events = build_requests(args.events)
