@@ -14,9 +14,16 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+#: A Unix time in seconds, ASCII digits only: ``str.isdigit`` also accepts "²" and friends, which
+#: ``int()`` refuses, and an unbounded length would overflow the arithmetic below.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+#: More signatures than this in one header is not a rotation, it is someone guessing.
+MAX_SIGNATURES = 8
 
 
 class SignatureError(Exception):
@@ -41,13 +48,15 @@ def parse_header(header: str) -> ParsedSignature:
             timestamp = value.strip()
         elif sep and key.strip().startswith("v") and key.strip()[1:].isdigit():
             encoded.append(value.strip())
-        elif index == 0 and part.isdigit():
+        elif index == 0 and _TIMESTAMP.fullmatch(part):
             timestamp = part
         else:
             # A base64 signature may end in '=' padding: everything that is not a named part is one.
             encoded.append(part)
-    if timestamp is None or not timestamp.isdigit():
+    if timestamp is None or not _TIMESTAMP.fullmatch(timestamp):
         raise SignatureError("signature header has no timestamp")
+    if len(encoded) > MAX_SIGNATURES:
+        raise SignatureError("signature header has too many signatures")
     decoded = tuple(sig for sig in (_decode(value) for value in encoded) if sig is not None)
     if not decoded:
         raise SignatureError("signature header has no signature")
@@ -61,11 +70,12 @@ def _decode(value: str) -> bytes | None:
             return bytes.fromhex(value)
         except ValueError:
             pass
+    padded = value + "=" * (-len(value) % 4)  # tolerate stripped padding
     try:
-        raw = base64.b64decode(value, validate=True)
+        raw = base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
         try:
-            raw = base64.urlsafe_b64decode(value)
+            raw = base64.b64decode(padded, altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
             return None
     return raw if len(raw) == hashlib.sha256().digest_size else None

@@ -16,8 +16,10 @@ class WebhookView(View):
     http_method_names = ["post"]
 
     def post(self, request):
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if not length.isdigit() or int(length) > settings.DR_WEBHOOK_MAX_BYTES:
+        length = (request.META.get("CONTENT_LENGTH") or "0").strip()
+        if not (length.isascii() and length.isdigit()):  # "²".isdigit() is true too
+            return _reject(400, "bad Content-Length header")
+        if len(length) > 12 or int(length) > settings.DR_WEBHOOK_MAX_BYTES:
             return _reject(413, f"body larger than {settings.DR_WEBHOOK_MAX_BYTES} bytes")
         body = request.read(settings.DR_WEBHOOK_MAX_BYTES + 1)
         if len(body) > settings.DR_WEBHOOK_MAX_BYTES:

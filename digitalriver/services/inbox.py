@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -53,8 +54,11 @@ def webhook_event_receive(*, body: bytes, headers: Mapping[str, str]) -> Receipt
         raise InvalidEvent("body is not UTF-8") from exc
     try:
         payload = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidEvent(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    except (ValueError, RecursionError) as exc:
+        # int() refusing a number of thousands of digits; nesting deeper than the parser's stack.
+        raise InvalidEvent("body is not valid JSON: a number is too long or the nesting too deep") from exc
     if not isinstance(payload, dict):
         raise InvalidEvent("body must be a JSON object")
     return webhook_event_store(payload=payload, body=text, headers=headers, source=WebhookEvent.Source.WEBHOOK)
@@ -69,6 +73,7 @@ def webhook_event_store(*, payload: dict, body: str, headers: Mapping[str, str],
         raise InvalidEvent("event has no 'type'")
     if len(event_id) > 100 or len(event_type) > 100:
         raise InvalidEvent("event 'id' or 'type' is longer than 100 characters")
+    _check_storable(payload)
     existing = WebhookEvent.objects.filter(dr_event_id=event_id).first()
     if existing is not None:
         return Receipt(existing, created=False)
@@ -81,7 +86,7 @@ def webhook_event_store(*, payload: dict, body: str, headers: Mapping[str, str],
         dr_created_at=_created_time_of(payload),
         body=body,
         payload=payload,
-        headers=redact_headers(dict(headers)),
+        headers=redact_headers({name: str(value).replace("\x00", "") for name, value in headers.items()}),
     )
     try:
         with transaction.atomic():
@@ -91,7 +96,10 @@ def webhook_event_store(*, payload: dict, body: str, headers: Mapping[str, str],
             enqueue_on_commit(process_webhook_event, event.pk)
     except IntegrityError:
         # A concurrent delivery of the same id won the insert: that one gets processed.
-        return Receipt(WebhookEvent.objects.get(dr_event_id=event_id), created=False)
+        winner = WebhookEvent.objects.filter(dr_event_id=event_id).first()
+        if winner is None:  # some other constraint failed: not a duplicate, so not ours to hide
+            raise
+        return Receipt(winner, created=False)
     return Receipt(event, created=True)
 
 
@@ -163,16 +171,51 @@ def inbox_sweep(*, limit: int = 500) -> int:
     return sum(1 for pk in list(due) if webhook_event_process(event_id=pk) is not None)
 
 
+#: DR's envelopes nest less than a dozen levels; far deeper ones only serve to exhaust a stack.
+MAX_JSON_DEPTH = 64
+
+
+def _check_storable(payload: dict) -> None:
+    """Refuse what json.loads accepts but a JSON column or a later json.dumps does not: NaN and
+    infinities (1e400 too), lone surrogates (a "\\ud800" escape), NUL characters (PostgreSQL's jsonb
+    refuses "\\u0000") and absurd nesting. Left alone they would fail the insert with a 500, which DR
+    retries for days."""
+    stack = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidEvent(f"body nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((key, depth) for key in value)
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise InvalidEvent("body has a NUL character (\\u0000)")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InvalidEvent("body has a lone surrogate (e.g. \\ud800) in a string") from exc
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise InvalidEvent("body has NaN or an infinite number")
+
+
 def _order_id_of(event_type: str, payload: dict) -> str:
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
     obj = data.get("object") if isinstance(data.get("object"), dict) else {}
-    if event_type.startswith("order.") and not event_type.startswith("order.charge."):
-        candidates = [obj.get("id")]
-    else:
-        candidates = [obj.get("orderId"), obj.get("fulfillmentOrderUpstreamId"), obj.get("upstreamId")]
+    # The Charge, Fulfillment, Refund, Invoice … name their order in orderId; a Shipment
+    # (fulfillment_order.shipped) in fulfillmentOrderUpstreamId.
+    candidates = [obj.get("orderId"), obj.get("fulfillmentOrderUpstreamId")]
+    if event_type.startswith(("fulfillment_order.", "fulfillment_cancellation.")):
+        # A fulfillment order and a fulfillment cancellation have no orderId: their upstreamId is the
+        # DR order id. Elsewhere upstreamId is some other system's id (ours, for an order).
+        candidates.append(obj.get("upstreamId"))
+    elif event_type.startswith("order.") and not event_type.startswith("order.charge."):
+        candidates.append(obj.get("id"))  # the Order itself
     for candidate in candidates:
-        if isinstance(candidate, str | int) and str(candidate).strip():
-            return str(candidate)[:64]
+        if isinstance(candidate, str | int) and not isinstance(candidate, bool) and str(candidate).strip():
+            return str(candidate).strip()[:64]
     return ""
 
 

@@ -23,8 +23,11 @@ class Command(BaseCommand):
         queued = webhook_events_replay(events=events, enqueue=False)
         states = {}
         for event in events:
-            processed = webhook_event_process(event_id=event.pk)
-            state = processed.state if processed else WebhookEvent.objects.get(pk=event.pk).state
-            states[state] = states.get(state, 0) + 1
+            outcome = webhook_event_process(event_id=event.pk) or WebhookEvent.objects.get(pk=event.pk)
+            states[outcome.state] = states.get(outcome.state, 0) + 1
+            if outcome.state == WebhookEvent.State.FAILED:
+                first_line = outcome.error.splitlines()[0] if outcome.error else "no error recorded"
+                self.stderr.write(f"  {outcome.dr_event_id} ({outcome.type}) failed: {first_line}")
         summary = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
-        self.stdout.write(self.style.SUCCESS(f"replayed {queued} of {len(events)} events: {summary}"))
+        style = self.style.WARNING if states.get(WebhookEvent.State.FAILED) else self.style.SUCCESS
+        self.stdout.write(style(f"replayed {queued} of {len(events)} events: {summary}"))
