@@ -5,11 +5,11 @@ Transitions change local state only; the services decide when to call them and d
 
 from django.db import models
 from django.utils import timezone
-from django_fsm import FSMField, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
 
-class WebhookEvent(models.Model):
+class WebhookEvent(FSMModelMixin, models.Model):
     """One event from DR, stored exactly as received before anything acts on it."""
 
     class State(models.TextChoices):
@@ -70,6 +70,8 @@ class WebhookEvent(models.Model):
     def mark_ignored(self, description=None):
         self.processed_at = timezone.now()
         self.lease_expires_at = None
+        self.error = ""
+        self.traceback = ""
 
     @fsm_log_description
     @transition(field=state, source=State.RECEIVED, target=State.FAILED)
@@ -85,7 +87,7 @@ class WebhookEvent(models.Model):
         self.processed_at = None
 
 
-class Instruction(models.Model):
+class Instruction(FSMModelMixin, models.Model):
     """One change we asked DR to make: written with the business change, sent after commit."""
 
     class State(models.TextChoices):

@@ -10,6 +10,6 @@ def webhook_events_matching(*, failed_only: bool = False, event_type: str | None
     if event_type:
         events = events.filter(type=event_type)
     if ids:
-        local = [int(value) for value in ids if str(value).isdigit()]
+        local = [int(value) for value in ids if str(value).isascii() and str(value).isdecimal()]
         events = events.filter(Q(dr_event_id__in=ids) | Q(pk__in=local))
     return events.order_by("received_at", "pk")

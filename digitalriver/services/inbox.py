@@ -142,15 +142,20 @@ def _claim(event_id: int) -> bool:
 
 
 def webhook_events_replay(*, events: Iterable[WebhookEvent], by=None, enqueue: bool = True) -> int:
-    """Put the events back to 'received' (and queue them, unless the caller will process them)."""
+    """Put the events back to 'received' (and queue them, unless the caller will process them).
+
+    An event still 'received' is queued again only if no worker holds it: its job was lost.
+    """
     count = 0
     for event in events:
         with transaction.atomic():
             locked = WebhookEvent.objects.select_for_update().get(pk=event.pk)
             if locked.state == WebhookEvent.State.RECEIVED:
-                continue
-            locked.replay(by=by, description="replayed")
-            locked.save()
+                if locked.lease_expires_at and locked.lease_expires_at > timezone.now():
+                    continue
+            else:
+                locked.replay(by=by, description="replayed")
+                locked.save()
             if enqueue:
                 from ..tasks import process_webhook_event
 

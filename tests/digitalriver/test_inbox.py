@@ -404,12 +404,23 @@ def test_replay_service_processes_a_failed_event_once_the_handler_is_fixed(
 
 
 @pytest.mark.django_db
-def test_replay_leaves_events_still_waiting_alone(deliver, handler, django_capture_on_commit_callbacks):
+def test_replay_leaves_an_event_a_worker_holds_alone(deliver, handler, django_capture_on_commit_callbacks):
     deliver(make_event(HANDLED_TYPE), run_jobs=False)
+    WebhookEvent.objects.update(lease_expires_at=timezone.now() + timedelta(minutes=1))
     with django_capture_on_commit_callbacks(execute=True) as jobs:
         assert inbox.webhook_events_replay(events=WebhookEvent.objects.all()) == 0
     assert jobs == []
+    assert handler.calls == []
     assert WebhookEvent.objects.get().state == WebhookEvent.State.RECEIVED
+
+
+@pytest.mark.django_db
+def test_replay_queues_a_waiting_event_whose_job_was_lost(deliver, handler, django_capture_on_commit_callbacks):
+    deliver(make_event(HANDLED_TYPE), run_jobs=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert inbox.webhook_events_replay(events=WebhookEvent.objects.all()) == 1
+    assert len(handler.calls) == 1
+    assert WebhookEvent.objects.get().state == WebhookEvent.State.PROCESSED
 
 
 @pytest.mark.django_db
