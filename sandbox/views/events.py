@@ -1,0 +1,107 @@
+"""`/events` and `/webhooks`."""
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ..errors import Errors, not_found
+from ..ids import uuid_id
+from ..models import Event, Webhook
+from .base import endpoint, json_body, paginate, query_list
+
+WEBHOOK_FIELDS = ("types", "address", "apiVersion", "enabled")
+
+
+def list_events(request):
+    queryset = Event.objects.all()
+    types = query_list(request, "types") + query_list(request, "type")
+    if types:
+        condition = Q()
+        for wanted in types:
+            # `order.*` selects every order event, as DR's type filter does.
+            condition |= Q(type__startswith=wanted[:-1]) if wanted.endswith("*") else Q(type=wanted)
+        queryset = queryset.filter(condition)
+    return 200, paginate(request, queryset)
+
+
+def get_event(request, event_id):
+    event = Event.objects.filter(dr_id=event_id).first()
+    if event is None:
+        raise not_found("id", event_id)
+    return 200, event.as_dr()
+
+
+def _validate_webhook(body: dict, *, partial: bool) -> dict:
+    errors = Errors()
+    for key in body:
+        if key not in WEBHOOK_FIELDS:
+            errors.add("unknown_parameter", key, f"'{key}' is not a known parameter.")
+    if "types" in body or not partial:
+        types = body.get("types")
+        if not types:
+            errors.missing("types")
+        elif not isinstance(types, list) or not all(isinstance(t, str) and t for t in types):
+            errors.invalid("types", "'types' must be a list of event types.")
+    if "address" in body or not partial:
+        address = body.get("address")
+        if not address:
+            errors.missing("address")
+        elif not isinstance(address, str) or not address.startswith(("http://", "https://")):
+            errors.invalid("address", "'address' must be an http(s) URL.")
+    if "enabled" in body and not isinstance(body["enabled"], bool):
+        errors.invalid("enabled", "'enabled' must be true or false.")
+    if "apiVersion" in body and not isinstance(body["apiVersion"], str):
+        errors.invalid("apiVersion", "'apiVersion' must be a string such as 2021-12-13.")
+    errors.raise_if_any()
+    return body
+
+
+def list_webhooks(request):
+    return 200, paginate(request, Webhook.objects.all())
+
+
+def create_webhook(request):
+    body = _validate_webhook(json_body(request), partial=False)
+    webhook = Webhook.objects.create(
+        dr_id=uuid_id(),
+        address=body["address"],
+        types=body["types"],
+        api_version=body.get("apiVersion", ""),
+        enabled=body.get("enabled", True),
+    )
+    return 201, webhook.as_dr()
+
+
+def get_webhook(request, webhook_id):
+    webhook = Webhook.objects.filter(dr_id=webhook_id).first()
+    if webhook is None:
+        raise not_found("id", webhook_id)
+    return 200, webhook.as_dr()
+
+
+def update_webhook(request, webhook_id):
+    body = _validate_webhook(json_body(request), partial=True)
+    with transaction.atomic():
+        webhook = Webhook.objects.select_for_update().filter(dr_id=webhook_id).first()
+        if webhook is None:
+            raise not_found("id", webhook_id)
+        webhook.address = body.get("address", webhook.address)
+        webhook.types = body.get("types", webhook.types)
+        webhook.api_version = body.get("apiVersion", webhook.api_version)
+        webhook.enabled = body.get("enabled", webhook.enabled)
+        webhook.updated_time = timezone.now()
+        webhook.save()
+    return 200, webhook.as_dr()
+
+
+def delete_webhook(request, webhook_id):
+    deleted, _ = Webhook.objects.filter(dr_id=webhook_id).delete()
+    if not deleted:
+        raise not_found("id", webhook_id)
+    return 204, None
+
+
+events = endpoint(get=list_events)
+event = endpoint(get=get_event)
+webhooks = endpoint(get=list_webhooks, post=create_webhook)
+webhook = endpoint(get=get_webhook, post=update_webhook, patch=update_webhook, delete=delete_webhook)
