@@ -61,7 +61,11 @@ class Performer(ABC):
     ``find_existing_effect`` is asked before a resend after an ambiguous failure, since DR has no
     idempotency key: return DR's record of the effect if it already happened, else None.
     ``on_done`` and ``on_failed`` record the outcome in our own tables; they run inside the
-    transaction that moves the instruction, and must do no I/O.
+    transaction that moves the instruction (``on_done`` just before the row is marked done, with
+    DR's answer; ``on_failed`` just after it is marked failed), each in a savepoint, and must do
+    no I/O. If ``on_done`` raises, its writes are undone and the instruction ends failed with DR's
+    answer kept and its effect marked uncertain, so that a retry finds the effect and records it
+    again instead of sending twice.
     """
 
     kind: str = ""

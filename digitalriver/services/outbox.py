@@ -25,7 +25,7 @@ from django.utils import timezone
 from config.jobs import enqueue_on_commit
 
 from .. import errors, registry
-from ..client import calls_about, get_client, last_request_id
+from ..client import _last_request_id, calls_about, get_client, last_request_id
 from ..models import Attempt, Instruction
 
 logger = logging.getLogger(__name__)
@@ -37,14 +37,16 @@ def instruction_enqueue(*, kind: str, subject: str, payload: dict | None = None,
     """Write an instruction in the caller's transaction; it is sent once that transaction commits.
 
     With ``coalesce``, an instruction of the same kind and subject that is still waiting takes the
-    new payload instead of a second row being written: a burst of edits becomes one call.
+    new payload instead of a second row being written: a burst of edits becomes one call. A row
+    whose last try may have reached DR is not reused: its next try looks for that try's effect and,
+    finding it, would end done without ever sending the new payload.
     """
     payload = payload or {}
     if coalesce:
         with transaction.atomic():
             waiting = (
                 Instruction.objects.select_for_update()
-                .filter(kind=kind, subject=subject, state__in=WAITING_STATES)
+                .filter(kind=kind, subject=subject, state__in=WAITING_STATES, effect_uncertain=False)
                 .order_by("created_at")
                 .first()
             )
@@ -84,15 +86,22 @@ def outbox_sweep(*, ignore_backoff: bool = False, max_rows: int | None = None) -
     """Send every due instruction once (and those whose sender's lease ran out)."""
     summary = SweepSummary()
     seen: set[int] = set()
-    batch = settings.DR_OUTBOX_BATCH_SIZE
     while max_rows is None or len(seen) < max_rows:
-        candidates = Instruction.objects.exclude(pk__in=seen)
-        claimed = _claim(candidates, limit=batch, ignore_backoff=ignore_backoff)
+        # One row at a time: a claimed row's lease runs from its claim, so a batch claimed up front
+        # could see its last rows' leases run out (and another sender re-claim and send them) while
+        # the first ones are still being sent. Rows not reached yet also stay free for other senders.
+        claimed = _claim(Instruction.objects.exclude(pk__in=seen), limit=1, ignore_backoff=ignore_backoff)
         if not claimed:
             break
-        for instruction in claimed:
-            seen.add(instruction.pk)
+        instruction = claimed[0]
+        seen.add(instruction.pk)
+        try:
             delivered = _deliver(instruction)
+        except Exception:
+            # Left in SENDING, the row comes due again when its lease runs out (and is then uncertain).
+            logger.exception("sending instruction %s failed; it is retried when its lease runs out", instruction.pk)
+            summary.outcomes["error"] += 1
+        else:
             summary.outcomes[delivered.state] += 1
     return summary
 
@@ -147,7 +156,7 @@ def _due_filter(now: datetime, ignore_backoff: bool) -> Q:
     waiting = Q(state__in=WAITING_STATES)
     if not ignore_backoff:
         waiting &= Q(next_attempt_at__lte=now)
-    abandoned = Q(state=Instruction.State.SENDING, lease_expires_at__lt=now)
+    abandoned = Q(state=Instruction.State.SENDING) & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
     return waiting | abandoned
 
 
@@ -189,6 +198,9 @@ def _deliver(instruction: Instruction) -> Instruction:
 
 def _attempt(performer: registry.Performer, instruction: Instruction) -> _Outcome:
     client = get_client()
+    # The Attempt takes the request id of the last answer of *this* try, never one left behind in
+    # this thread by an earlier instruction (a try that fails before any call has none).
+    _last_request_id.set("")
     try:
         with calls_about(instruction.subject):
             if instruction.effect_uncertain:
@@ -201,7 +213,7 @@ def _attempt(performer: registry.Performer, instruction: Instruction) -> _Outcom
                     )
             return _Outcome(Attempt.Outcome.SUCCEEDED, result=performer.perform(instruction, client) or {})
     except errors.Conflict as exc:
-        if exc.already_done or (exc.codes and set(exc.codes) <= performer.already_done_codes):
+        if exc.codes and set(exc.codes) <= errors.ALREADY_DONE_CODES | performer.already_done_codes:
             body = {"alreadyDone": exc.codes, "message": exc.message}
             return _Outcome(Attempt.Outcome.ALREADY_DONE, result=body, error=exc, message=exc.message)
         return _Outcome(Attempt.Outcome.REJECTED, error=exc, message=exc.message)
@@ -245,12 +257,20 @@ def _record(
             return row
         code = error.first_code if error else ""
         if outcome.kind in (Attempt.Outcome.SUCCEEDED, Attempt.Outcome.ALREADY_DONE):
-            row.mark_done(result=outcome.result, description=Attempt.Outcome(outcome.kind).label)
-            performer.on_done(row, outcome.result or {})
+            recording_error = _run_hook(performer.on_done, row, outcome.result or {})
+            if recording_error is None:
+                row.mark_done(result=outcome.result, description=Attempt.Outcome(outcome.kind).label)
+            else:
+                # DR has done it; we failed to record it. Keep DR's answer, show the row to an
+                # operator, and make a retry ask DR first (it finds the effect) instead of resending.
+                row.result = outcome.result
+                reason = f"DR did this, but recording it failed: {recording_error}"
+                row.mark_failed(error=reason, code="", uncertain=True, description=reason[:500])
         elif outcome.kind == Attempt.Outcome.TRANSIENT and row.attempts < settings.DR_OUTBOX_MAX_ATTEMPTS:
             wait = backoff_delay(row.attempts)
-            if isinstance(error, errors.RateLimited) and error.retry_after:
-                wait = max(wait, error.retry_after)
+            retry_after = getattr(error, "retry_after", None)
+            if retry_after:
+                wait = max(wait, retry_after)
             row.schedule_retry(
                 at=timezone.now() + timedelta(seconds=wait),
                 error=outcome.message,
@@ -263,6 +283,19 @@ def _record(
                 reason = f"gave up after {row.attempts} attempts; last error: {outcome.message}"
             row.mark_failed(error=reason, code=code, uncertain=outcome.uncertain, description=reason[:500])
             if performer is not None:
-                performer.on_failed(row)
+                recording_error = _run_hook(performer.on_failed, row)
+                if recording_error is not None:
+                    row.last_error += f"\n\nrecording the failure failed too: {recording_error}"
         row.save()
     return row
+
+
+def _run_hook(hook, *args) -> str | None:
+    """Run a performer's on_done/on_failed in a savepoint; the error text if it raised, else None."""
+    try:
+        with transaction.atomic():
+            hook(*args)
+    except Exception as exc:
+        logger.exception("%s raised", getattr(hook, "__qualname__", hook))
+        return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+    return None
