@@ -28,9 +28,15 @@ def assert_keys_like(actual, expected, path="$"):
             if actual[key] is not None and value is not None:
                 assert_keys_like(actual[key], value, f"{path}.{key}")
     elif isinstance(expected, list) and expected and isinstance(expected[0], dict):
-        assert isinstance(actual, list), f"{path}: expected a list"
+        assert isinstance(actual, list) and actual, f"{path}: expected a non-empty list, got {actual!r}"
+        failures = []
         for index, element in enumerate(actual):
-            assert_keys_like(element, expected[0], f"{path}[{index}]")
+            try:
+                assert_keys_like(element, expected[0], f"{path}[{index}]")
+                return
+            except AssertionError as exc:
+                failures.append(str(exc))
+        raise AssertionError("; ".join(failures))
 
 
 class Api:
