@@ -21,24 +21,28 @@ _worker_lock = threading.Lock()
 _worker: threading.Thread | None = None
 
 
-def enqueue_on_commit(task: Task, *args) -> None:
-    transaction.on_commit(lambda: run_task(task, *args))
+def enqueue_on_commit(task: Task, *args, countdown: float = 0) -> None:
+    """Run ``task(*args)`` after commit, no sooner than ``countdown`` seconds (inline: at once)."""
+    transaction.on_commit(lambda: run_task(task, *args, countdown=countdown))
 
 
-def run_task(task: Task, *args) -> None:
+def run_task(task: Task, *args, countdown: float = 0) -> None:
     mode = settings.TASKS_MODE
     if mode == "celery":
-        task.delay(*args)
+        task.apply_async(args=args, countdown=countdown or None)
     elif mode == "inline":
         task.apply(args=args, throw=True)
+    elif countdown:
+        timer = threading.Timer(countdown, _put, args=(task, args))
+        timer.daemon = True
+        timer.start()
     else:
-        _ensure_worker()
-        _pending.put((task, args))
+        _put(task, args)
 
 
-def wait_for_background_jobs() -> None:
-    """Block until the background thread has run everything queued so far (used by the sweeps)."""
-    _pending.join()
+def _put(task: Task, args: tuple) -> None:
+    _ensure_worker()
+    _pending.put((task, args))
 
 
 def _ensure_worker() -> None:

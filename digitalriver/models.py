@@ -105,6 +105,9 @@ class Instruction(FSMModelMixin, models.Model):
     payload = models.JSONField(default=dict)
     state = FSMField(default=State.PENDING, choices=State.choices, protected=True, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
+    attempts_before_retry = models.PositiveIntegerField(
+        default=0, help_text="Attempts made before an operator's last retry: each retry gets the full allowance."
+    )
     next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
@@ -166,6 +169,7 @@ class Instruction(FSMModelMixin, models.Model):
     @fsm_log_description
     @transition(field=state, source=[State.FAILED, State.RETRY_WAIT, State.PENDING], target=State.PENDING)
     def retry_now(self, by=None, description=None):
+        self.attempts_before_retry = self.attempts
         self.next_attempt_at = timezone.now()
         self.finished_at = None
 
@@ -174,6 +178,10 @@ class Instruction(FSMModelMixin, models.Model):
     @transition(field=state, source=[State.PENDING, State.RETRY_WAIT, State.FAILED], target=State.CANCELLED)
     def cancel(self, by=None, description=None):
         self.finished_at = timezone.now()
+
+    @property
+    def attempts_since_retry(self) -> int:
+        return self.attempts - self.attempts_before_retry
 
     def _release(self):
         self.claim_token = None

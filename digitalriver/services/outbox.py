@@ -33,8 +33,12 @@ logger = logging.getLogger(__name__)
 WAITING_STATES = (Instruction.State.PENDING, Instruction.State.RETRY_WAIT)
 
 
-def instruction_enqueue(*, kind: str, subject: str, payload: dict | None = None, coalesce: bool = False) -> Instruction:
+def instruction_enqueue(
+    *, kind: str, subject: str, payload: dict | None = None, coalesce: bool = False, delay_seconds: float = 0
+) -> Instruction:
     """Write an instruction in the caller's transaction; it is sent once that transaction commits.
+
+    With ``delay_seconds`` it is sent no sooner than that, so that edits made meanwhile join it.
 
     With ``coalesce``, an instruction of the same kind and subject that is still waiting takes the
     new payload instead of a second row being written: a burst of edits becomes one call. A row
@@ -54,10 +58,11 @@ def instruction_enqueue(*, kind: str, subject: str, payload: dict | None = None,
                 waiting.payload = payload
                 waiting.save(update_fields=["payload", "updated_at"])
                 return waiting
-    instruction = Instruction.objects.create(kind=kind, subject=subject, payload=payload)
+    due = timezone.now() + timedelta(seconds=delay_seconds)
+    instruction = Instruction.objects.create(kind=kind, subject=subject, payload=payload, next_attempt_at=due)
     from ..tasks import send_instruction
 
-    enqueue_on_commit(send_instruction, instruction.pk)
+    enqueue_on_commit(send_instruction, instruction.pk, countdown=delay_seconds)
     return instruction
 
 
@@ -266,7 +271,7 @@ def _record(
                 row.result = outcome.result
                 reason = f"DR did this, but recording it failed: {recording_error}"
                 row.mark_failed(error=reason, code="", uncertain=True, description=reason[:500])
-        elif outcome.kind == Attempt.Outcome.TRANSIENT and row.attempts < settings.DR_OUTBOX_MAX_ATTEMPTS:
+        elif outcome.kind == Attempt.Outcome.TRANSIENT and row.attempts_since_retry < settings.DR_OUTBOX_MAX_ATTEMPTS:
             wait = backoff_delay(row.attempts)
             retry_after = getattr(error, "retry_after", None)
             if retry_after:
@@ -280,7 +285,7 @@ def _record(
         else:
             reason = outcome.message
             if outcome.kind == Attempt.Outcome.TRANSIENT:
-                reason = f"gave up after {row.attempts} attempts; last error: {outcome.message}"
+                reason = f"gave up after {row.attempts_since_retry} attempts; last error: {outcome.message}"
             row.mark_failed(error=reason, code=code, uncertain=outcome.uncertain, description=reason[:500])
             if performer is not None:
                 recording_error = _run_hook(performer.on_failed, row)

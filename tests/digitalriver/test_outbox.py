@@ -826,6 +826,37 @@ def test_retry_now_sends_a_failed_instruction_again(dr, performer, enqueue, djan
 
 
 @pytest.mark.django_db
+def test_an_operator_retry_after_giving_up_gets_the_full_allowance_again(
+    dr, performer, enqueue, settings, django_capture_on_commit_callbacks
+):
+    settings.DR_OUTBOX_MAX_ATTEMPTS = 2
+    dr.answer(unavailable(), unavailable(), unavailable(), created())
+    instruction = enqueue()
+    sweep()
+    assert fresh(instruction).state == State.FAILED
+
+    with django_capture_on_commit_callbacks(execute=True):
+        instructions_retry_now(instructions=[instruction])
+    instruction = fresh(instruction)
+    assert instruction.state == State.RETRY_WAIT  # one transient failure is not the end of a fresh allowance
+    sweep()
+    instruction = fresh(instruction)
+    assert instruction.state == State.DONE
+    assert instruction.attempts == 4
+
+
+@pytest.mark.django_db
+def test_an_instruction_enqueued_with_a_delay_waits_for_it(dr, performer, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        instruction = instruction_enqueue(kind=KIND, subject=f"order:{ORDER}", payload=payload(), delay_seconds=60)
+    assert fresh(instruction).state == State.PENDING
+    assert dr.posts == []
+    assert outbox_sweep().sent == 0
+    assert outbox_sweep(ignore_backoff=True).sent == 1
+    assert len(dr.posts) == 1
+
+
+@pytest.mark.django_db
 def test_retry_now_makes_a_waiting_instruction_due(dr, performer, enqueue):
     dr.answer(unavailable())
     instruction = enqueue()
