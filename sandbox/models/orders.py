@@ -6,6 +6,19 @@ from django.utils import timezone
 from ..timefmt import dr_time, money
 
 
+# The sandbox's one warehouse, shown as every order's ship-from address.
+SHIP_FROM = {
+    "address": {
+        "line1": "10380 Bren Road W",
+        "line2": "",
+        "city": "Minnetonka",
+        "postalCode": "55343",
+        "state": "MN",
+        "country": "US",
+    }
+}
+
+
 class Order(models.Model):
     class State(models.TextChoices):
         PENDING_PAYMENT = "pending_payment"
@@ -57,15 +70,7 @@ class Order(models.Model):
             "email": self.email,
             "locale": self.locale,
             "shipTo": self.ship_to,
-            "shipFrom": {
-                "address": {
-                    "line1": "10380 Bren Road W",
-                    "city": "Minnetonka",
-                    "postalCode": "55343",
-                    "state": "MN",
-                    "country": "US",
-                }
-            },
+            "shipFrom": SHIP_FROM,
             "billTo": self.bill_to,
             "shippingChoice": self.shipping_choice,
             "subtotal": money(self.subtotal),

@@ -1,0 +1,49 @@
+"""Contract: /events and /webhooks over HTTP."""
+
+from .conftest import assert_keys_like, fixture
+from .test_api_catalog import error_of
+
+
+def test_events_list_filter_and_get(api, place, skus):
+    place((skus["distributed"], 1), upstream_id="WEB-1")
+    place((skus["distributed"], 1), state="in_review", upstream_id="WEB-2")
+    events = api.get("/events").json()
+    assert [event["type"] for event in events["data"]] == ["order.review_opened", "order.accepted"]
+    event = events["data"][1]
+    assert_keys_like(event, fixture("event_order_accepted.json"))
+    assert event["data"]["previousAttributes"] == {"state": "pending_payment"}
+    assert api.get(f"/events/{event['id']}").json() == event
+    assert api.get("/events/nope").status_code == 404
+    assert [e["type"] for e in api.get("/events", type="order.accepted").json()["data"]] == ["order.accepted"]
+    assert len(api.get("/events", type="order.*").json()["data"]) == 2
+    assert len(api.get("/events", types="order.accepted,order.review_opened").json()["data"]) == 2
+    assert api.get("/events", type="fulfillment.created").json() == {"hasMore": False, "data": []}
+    page = api.get("/events", limit=1).json()
+    assert page["hasMore"] is True
+    assert api.get("/events", limit=1, startingAfter=page["data"][0]["id"]).json()["data"][0]["id"] == event["id"]
+
+
+def test_webhooks_crud(api):
+    body = {k: fixture("webhook.json")[k] for k in ("types", "address", "apiVersion", "enabled")}
+    created = api.post("/webhooks", body)
+    assert created.status_code == 201, created.text
+    hook = created.json()
+    assert_keys_like(hook, fixture("webhook.json"))
+    assert api.get(f"/webhooks/{hook['id']}").json() == hook
+    patched = api.patch(f"/webhooks/{hook['id']}", {"enabled": False})
+    assert patched.status_code == 200 and patched.json()["enabled"] is False
+    posted = api.post(f"/webhooks/{hook['id']}", {"types": ["order.*"]})
+    assert posted.json()["types"] == ["order.*"] and posted.json()["enabled"] is False
+    assert [h["id"] for h in api.get("/webhooks").json()["data"]] == [hook["id"]]
+    assert api.delete(f"/webhooks/{hook['id']}").status_code == 204
+    assert api.get(f"/webhooks/{hook['id']}").status_code == 404
+
+
+def test_webhook_validation(api):
+    assert error_of(api.post("/webhooks", {}))[1] == [("missing_parameter", "types"), ("missing_parameter", "address")]
+    bad = api.post("/webhooks", {"types": "order.accepted", "address": "ftp://x", "enabled": "yes"})
+    assert error_of(bad)[1] == [
+        ("invalid_parameter", "types"),
+        ("invalid_parameter", "address"),
+        ("invalid_parameter", "enabled"),
+    ]
