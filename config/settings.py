@@ -58,7 +58,10 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_fsm_log",
+    "django_countries",
+    "import_export",
     "digitalriver",
+    "catalog",
     "sandbox",
 ]
 
@@ -210,6 +213,11 @@ DR_OUTBOX_BACKOFF_BASE_SECONDS = env_number("DR_OUTBOX_BACKOFF_BASE_SECONDS", 30
 DR_OUTBOX_BACKOFF_CAP_SECONDS = env_number("DR_OUTBOX_BACKOFF_CAP_SECONDS", 3600.0, float)
 DR_OUTBOX_MAX_ATTEMPTS = env_number("DR_OUTBOX_MAX_ATTEMPTS", 10)
 DR_OUTBOX_LEASE_SECONDS = env_number("DR_OUTBOX_LEASE_SECONDS", 300)
+
+# The catalog: edits to a pushed SKU push it again (after a short wait that lets a burst of edits
+# become one push) unless automatic pushes are off.
+CATALOG_AUTO_PUSH = env_bool("CATALOG_AUTO_PUSH", True)
+CATALOG_PUSH_DELAY_SECONDS = env_number("CATALOG_PUSH_DELAY_SECONDS", 2.0, float)
 
 # Bodies kept in the call log are cut to this many characters.
 DR_API_CALL_BODY_LIMIT = 20_000

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class CatalogConfig(AppConfig):
+    name = "catalog"
+    verbose_name = "Catalog"
+
+    def ready(self):
+        from digitalriver.registry import register_performer
+
+        from .performers import SkuDeletePerformer, SkuPushPerformer
+
+        register_performer(SkuPushPerformer())
+        register_performer(SkuDeletePerformer())

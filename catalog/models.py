@@ -1,0 +1,129 @@
+"""SKU-inventory item pairs: our values, what we last pushed, what DR last showed us."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django_countries.fields import CountryField
+from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm_log.decorators import fsm_log_by, fsm_log_description
+
+from . import rules
+
+
+class Sku(FSMModelMixin, models.Model):
+    class FulfillmentModel(models.TextChoices):
+        DISTRIBUTED = "distributed", "Distributed (our warehouse, DR coordinates)"
+        ORCHESTRATED = "orchestrated", "Orchestrated (DR Global Fulfillment)"
+        THIRD_PARTY = "third_party", "Third party (our logistics partner)"
+        DIGITAL = "digital", "Digital (no shipping)"
+
+    class SyncState(models.TextChoices):
+        DRAFT = "draft", "Draft (never pushed)"
+        QUEUED = "queued", "Queued for push"
+        SYNCED = "synced", "Synced"
+        OUT_OF_SYNC = "out_of_sync", "Out of sync"
+        FAILED = "failed", "Push failed"
+
+    class WeightUnit(models.TextChoices):
+        OZ = "oz", "oz"
+        LB = "lb", "lb"
+        G = "g", "g"
+        KG = "kg", "kg"
+
+    sku_id = models.CharField(
+        "SKU id", max_length=100, unique=True, help_text="Also the inventory item's id. Only 0-9 A-Z a-z . _ -"
+    )
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, max_length=rules.DESCRIPTION_MAX)
+    fulfillment_model = models.CharField(
+        max_length=20, choices=FulfillmentModel.choices, default=FulfillmentModel.DISTRIBUTED, db_index=True
+    )
+    tax_code = models.CharField(max_length=50, blank=True, help_text="DR's tax code; it decides physical vs digital.")
+    eccn = models.CharField("ECCN", max_length=20, blank=True, help_text="Export control classification, e.g. EAR99.")
+    hs_code = models.CharField("HS code", max_length=12, blank=True, help_text="####.##.####")
+    country_of_origin = CountryField(blank=True)
+    part_number = models.CharField(max_length=100, blank=True, db_index=True)
+    manufacturer_id = models.CharField("manufacturer id", max_length=100, blank=True)
+    weight = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    weight_unit = models.CharField(max_length=2, choices=WeightUnit.choices, default=WeightUnit.OZ)
+    image = models.URLField(blank=True, max_length=500)
+    url = models.URLField("product page", blank=True, max_length=500)
+    item_breadcrumb = models.CharField(max_length=500, blank=True, help_text="'A > B', several joined by ';'")
+    sku_group_id = models.CharField("SKU group", max_length=100, blank=True)
+    allow_oversell = models.BooleanField(default=False)
+
+    sync_state = FSMField(default=SyncState.DRAFT, choices=SyncState.choices, protected=True, db_index=True)
+    sync_error = models.TextField(blank=True, help_text="DR's message when the last push failed.")
+    pushed_at = models.DateTimeField("last pushed", null=True, blank=True)
+    pushed_values = models.JSONField(null=True, blank=True, help_text="The SKU body we last pushed.")
+    pushed_model = models.CharField(max_length=20, choices=FulfillmentModel.choices, blank=True)
+    dr_sku = models.JSONField("DR's SKU", null=True, blank=True)
+    dr_inventory_item = models.JSONField("DR's inventory item", null=True, blank=True)
+    fetched_at = models.DateTimeField("last fetched from DR", null=True, blank=True)
+    drift = models.JSONField(default=list, blank=True, help_text="Fields where DR differs from us, last checked.")
+    drift_checked_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sku_id"]
+        verbose_name = "SKU"
+        indexes = [models.Index(fields=["sync_state", "pushed_at"])]
+        permissions = [("push_sku", "Can push SKUs to Digital River and repair drift")]
+
+    def __str__(self):
+        return f"{self.sku_id} · {self.name}"
+
+    @property
+    def is_physical(self) -> bool:
+        return self.fulfillment_model != self.FulfillmentModel.DIGITAL
+
+    @property
+    def has_inventory_item_of_ours(self) -> bool:
+        """Distributed SKUs have an inventory item that we create and keep in step."""
+        return self.fulfillment_model == self.FulfillmentModel.DISTRIBUTED
+
+    def clean(self):
+        values = {field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields}
+        values["country_of_origin"] = str(self.country_of_origin or "")
+        errors = rules.sku_errors(values)
+        if errors:
+            raise ValidationError(errors)
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        field=sync_state,
+        source=[SyncState.DRAFT, SyncState.SYNCED, SyncState.OUT_OF_SYNC, SyncState.FAILED, SyncState.QUEUED],
+        target=SyncState.QUEUED,
+    )
+    def queue_push(self, by=None, description=None):
+        self.sync_error = ""
+
+    @fsm_log_description
+    @transition(field=sync_state, source=[SyncState.QUEUED, SyncState.FAILED], target=SyncState.SYNCED)
+    def mark_synced(self, *, pushed: dict, dr_sku: dict | None, dr_inventory_item: dict | None, description=None):
+        now = timezone.now()
+        self.pushed_at = now
+        self.pushed_values = pushed
+        self.pushed_model = self.fulfillment_model
+        self.dr_sku = dr_sku
+        self.dr_inventory_item = dr_inventory_item
+        self.fetched_at = now
+        self.drift = []
+        self.drift_checked_at = now
+        self.sync_error = ""
+
+    @fsm_log_description
+    @transition(
+        field=sync_state, source=[SyncState.QUEUED, SyncState.SYNCED, SyncState.OUT_OF_SYNC], target=SyncState.FAILED
+    )
+    def mark_push_failed(self, *, error: str, description=None):
+        self.sync_error = error
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=sync_state, source=[SyncState.SYNCED, SyncState.OUT_OF_SYNC], target=SyncState.OUT_OF_SYNC)
+    def mark_out_of_sync(self, by=None, description=None):
+        return None

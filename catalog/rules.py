@@ -1,0 +1,100 @@
+"""DR's rules for a SKU and its inventory item (API notes section 2), each failure naming its field.
+
+The same rules serve the admin form, the REST API and the CSV import, so a merchandiser hears about
+a bad value before anything is sent, in the words DR would use.
+"""
+
+import re
+from decimal import Decimal
+
+SKU_ID_PATTERN = re.compile(r"^[0-9A-Za-z._-]{1,100}$")
+HS_CODE_PATTERN = re.compile(r"^\d{4}\.\d{2}(\.\d{1,4})?$")
+WEIGHT_UNITS = ("oz", "lb", "g", "kg")
+DESCRIPTION_MAX = 1000
+
+# DR decides physical vs digital from the tax code and publishes no machine-readable table; these
+# are the documented digital (electronically delivered) codes. Every other code is a physical good.
+DIGITAL_TAX_CODES = frozenset({"4512.2", "4512.3", "4500.2"})
+DIGITAL_TAX_CODE_PREFIXES = ("4323.",)
+
+# Attributes a SKU and its same-id inventory item must agree on, as (our field, DR's key).
+SHARED_ATTRIBUTES = (
+    ("manufacturer_id", "manufacturerId"),
+    ("part_number", "partNumber"),
+    ("country_of_origin", "countryOfOrigin"),
+    ("eccn", "eccn"),
+    ("hs_code", "hsCode"),
+    ("allow_oversell", "allowOversell"),
+)
+
+
+def tax_code_is_physical(tax_code: str) -> bool:
+    return tax_code not in DIGITAL_TAX_CODES and not tax_code.startswith(DIGITAL_TAX_CODE_PREFIXES)
+
+
+def sku_id_error(value: str) -> str | None:
+    if not SKU_ID_PATTERN.match(value or ""):
+        return f"'{value}' is not a valid SKU id: use 1 to 100 of 0-9 A-Z a-z . _ - (no spaces)."
+    return None
+
+
+def hs_code_error(value: str) -> str | None:
+    if value and not HS_CODE_PATTERN.match(value):
+        return f"'{value}' is not a valid HS code: write ####.##.#### (the first six digits are required)."
+    return None
+
+
+def breadcrumb_error(value: str) -> str | None:
+    if value and any(not part.strip() for trail in value.split(";") for part in trail.split(">")):
+        return f"'{value}' is not a breadcrumb: write 'Category > Subcategory', several joined by ';'."
+    return None
+
+
+def sku_errors(values: dict) -> dict[str, list[str]]:
+    """Every rule the values break, by our field name. ``values`` uses the Sku model's field names."""
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    model = values.get("fulfillment_model") or "distributed"
+    tax_code = (values.get("tax_code") or "").strip()
+    for field, check in (("sku_id", sku_id_error), ("hs_code", hs_code_error), ("item_breadcrumb", breadcrumb_error)):
+        message = check(values.get(field) or "")
+        if message:
+            add(field, message)
+    if not (values.get("name") or "").strip():
+        add("name", "A name is required.")
+    if len(values.get("description") or "") > DESCRIPTION_MAX:
+        add("description", f"The description is longer than DR's {DESCRIPTION_MAX} characters.")
+    if not values.get("sku_group_id"):
+        for field, label in (("tax_code", "tax code"), ("eccn", "ECCN"), ("country_of_origin", "country of origin")):
+            if not values.get(field):
+                add(field, f"A {label} is required unless a SKU group supplies it.")
+    weight = values.get("weight")
+    if weight is not None and Decimal(weight) < 0:
+        add("weight", "The weight cannot be negative.")
+    if values.get("weight_unit") and values["weight_unit"] not in WEIGHT_UNITS:
+        add("weight_unit", f"'{values['weight_unit']}' is not a weight unit: use oz, lb, g or kg.")
+
+    physical = model != "digital"
+    if tax_code:
+        if model == "digital" and tax_code_is_physical(tax_code):
+            add("tax_code", f"'{tax_code}' is a physical-goods tax code; a digital SKU needs a digital one.")
+        if physical and not tax_code_is_physical(tax_code):
+            add(
+                "tax_code",
+                f"'{tax_code}' is a digital tax code; a {_label(model)} SKU ships goods and needs a physical one.",
+            )
+    if not physical:
+        for field, label in (("part_number", "part number"), ("manufacturer_id", "manufacturer id")):
+            if values.get(field):
+                add(field, f"A {label} applies to physical products only: clear it for a digital SKU.")
+    if model in ("distributed", "orchestrated") and not (values.get("part_number") or "").strip():
+        reason = "its inventory item" if model == "distributed" else "DR-managed fulfillment"
+        add("part_number", f"A part number is required for {reason}.")
+    return errors
+
+
+def _label(model: str) -> str:
+    return {"third_party": "third-party"}.get(model, model)
