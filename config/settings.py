@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -185,6 +186,7 @@ OUTBOX_SWEEP_SECONDS = env_number("DR_OUTBOX_SWEEP_SECONDS", 30)
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "digitalriver.tasks.sweep_outbox", "schedule": OUTBOX_SWEEP_SECONDS},
     "inbox-sweep": {"task": "digitalriver.tasks.sweep_inbox", "schedule": 60},
+    "catalog-drift-daily": {"task": "catalog.tasks.check_drift_all", "schedule": crontab(hour=3, minute=0)},
 }
 
 # --- Digital River ------------------------------------------------------------------------------
