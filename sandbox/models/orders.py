@@ -5,7 +5,6 @@ from django.utils import timezone
 
 from ..timefmt import dr_time, money
 
-
 # The sandbox's one warehouse, shown as every order's ship-from address.
 SHIP_FROM = {
     "address": {

@@ -74,7 +74,12 @@ def api(live_server, transactional_db):
 @pytest.fixture
 def control(live_server, transactional_db):
     def post(**values):
-        response = requests.post(f"{live_server.url}/sandbox/control/", json=values, timeout=10)
+        response = requests.post(
+            f"{live_server.url}/sandbox/control/",
+            json=values,
+            headers={"Authorization": f"Bearer {settings.DR_SECRET_KEY}"},
+            timeout=10,
+        )
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -1,0 +1,108 @@
+"""The bad network on demand: API faults through the control endpoint, delivery faults."""
+
+import time
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from sandbox.delivery import deliver_due
+from sandbox.models import Delivery, DeliveryAttempt, Sku
+
+from .conftest import sku_body
+from .test_api_catalog import error_of
+
+
+def test_error_rate_is_observed(api, control):
+    control(error_rate=0.2)
+    statuses = [api.get("/skus", limit=1).status_code for _ in range(200)]
+    failures = [status for status in statuses if status != 200]
+    assert set(failures) <= {500, 503}
+    assert abs(len(failures) / len(statuses) - 0.2) <= 0.08, len(failures)
+    failed = next(response for response in (api.get("/skus") for _ in range(50)) if response.status_code != 200)
+    assert error_of(failed)[0] in ("internal_server_error", "service_unavailable")
+
+
+def test_latency_is_observed(api, control):
+    started = time.monotonic()
+    api.get("/skus")
+    baseline = time.monotonic() - started
+    control(latency_ms=250)
+    started = time.monotonic()
+    assert api.get("/skus").status_code == 200
+    assert time.monotonic() - started >= 0.25 > baseline
+
+
+def test_next_calls_to_a_path_answer_a_status(api, control):
+    control(next_calls={"path": "/skus/a", "status": 503, "count": 2})
+    assert [api.get("/skus/a").status_code for _ in range(3)] == [503, 503, 404]
+    assert api.get("/skus").status_code == 200
+    control(next_calls=[{"path": r"^/orders/\d+$", "regex": True, "status": 429, "count": 1, "method": "GET"}])
+    assert api.get("/orders").status_code == 200
+    throttled = api.get("/orders/123")
+    assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "1"
+    assert error_of(throttled)[0] == "too_many_requests"
+    assert api.get("/orders/123").status_code == 404
+    assert control()["rules"] == []
+
+
+def test_errors_after_processing_are_ambiguous(api, control):
+    control(error_rate=1, error_after_processing=1, error_statuses=[502])
+    response = api.put("/skus/ghost-write", sku_body())
+    assert response.status_code == 502
+    assert Sku.objects.filter(dr_id="ghost-write").exists()
+
+
+def test_control_endpoint_reads_validates_and_resets(live_server, control):
+    url = f"{live_server.url}/sandbox/control/"
+    auth = {"Authorization": f"Bearer {settings.DR_SECRET_KEY}"}
+    assert requests.get(url, timeout=5).status_code == 403
+    state = control(latency_ms=5, drop_rate=0.5, next_calls={"path": "/x", "status": 500, "count": 3})
+    assert state["latency_ms"] == 5 and state["drop_rate"] == 0.5 and state["rules"][0]["count"] == 3
+    assert requests.get(url, headers=auth, timeout=5).json() == state
+    for bad in ({"error_rate": 2}, {"nope": 1}, {"next_calls": {"path": "/x", "status": 200}}):
+        response = requests.post(url, json=bad, headers=auth, timeout=5)
+        assert response.status_code == 400, bad
+    reset = control(reset=True)
+    assert reset["latency_ms"] == 0 and reset["drop_rate"] == 0 and reset["rules"] == []
+    assert reset["error_statuses"] == [500, 503]
+
+
+def test_duplicates_are_sent_as_configured(api, receiver, place, skus, control):
+    control(duplicate_rate=1)
+    for _ in range(3):
+        place((skus["distributed"], 1))
+    assert deliver_due() == 6
+    ids = [event["id"] for event in receiver.events()]
+    assert len(ids) == 6 and len(set(ids)) == 3 and all(ids.count(event_id) == 2 for event_id in ids)
+    assert DeliveryAttempt.objects.filter(note="duplicate").count() == 3
+
+
+def test_reordered_deliveries(api, receiver, place, skus, control):
+    control(reorder=True)
+    orders = [place((skus["distributed"], 1)).dr_id for _ in range(12)]
+    deliver_due()
+    received = [event["data"]["object"]["id"] for event in receiver.events()]
+    assert sorted(received) == sorted(orders)
+    assert received != orders
+
+
+def test_delayed_deliveries_arrive_after_later_events(api, receiver, place, skus, control):
+    control(delay_rate=1, delay_seconds=30)
+    first = place((skus["distributed"], 1)).dr_id
+    control(delay_rate=0)
+    second = place((skus["distributed"], 1)).dr_id
+    deliver_due()
+    assert [event["data"]["object"]["id"] for event in receiver.events()] == [second]
+    deliver_due(now=timezone.now() + timedelta(seconds=31))
+    assert [event["data"]["object"]["id"] for event in receiver.events()] == [second, first]
+
+
+def test_dropped_deliveries_are_lost_but_listed_in_events(api, receiver, place, skus, control):
+    control(drop_rate=1)
+    order = place((skus["distributed"], 1))
+    assert deliver_due() == 0
+    assert receiver.received == []
+    assert Delivery.objects.get().state == Delivery.State.DROPPED
+    assert api.get("/events").json()["data"][0]["data"]["object"]["id"] == order.dr_id
