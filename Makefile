@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEV_ENV := DJANGO_DEBUG=1 DR_SANDBOX=1
 
-.PHONY: run test test-celery lint bench install migrate clean
+.PHONY: run test test-celery browser-deps lint bench install migrate clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install python3.11"; exit 1; }
@@ -30,6 +30,12 @@ test: install
 
 test-celery: install
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15} $(BIN)/python -m pytest -m celery $(PYTEST_ARGS)
+
+# Debian's chromium for the browser tests (Playwright's own browser download cannot work here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; \
+		else echo "install chromium (apt-get install chromium) to run the browser tests"; fi; }
 
 lint: install
 	$(BIN)/ruff check .

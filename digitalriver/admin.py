@@ -60,12 +60,16 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     list_per_page = 50
     show_full_result_count = False
     actions = ["replay"]
-    fieldsets = (
-        (None, {"fields": ("dr_event_id", "type", "state", "source", "order_id", "live_mode")}),
-        ("Times", {"fields": ("dr_created_at", "received_at", "processed_at", "attempts")}),
-        ("Failure", {"fields": ("error", "traceback"), "classes": ("collapse",)}),
-        ("Payload", {"fields": ("payload_pretty", "headers_pretty")}),
-    )
+
+    def get_fieldsets(self, request, obj=None):
+        failure = ("Failure", {"fields": ("error", "traceback_pretty")})
+        rest = [
+            (None, {"fields": ("dr_event_id", "type", "state", "source", "order_id", "live_mode")}),
+            ("Times", {"fields": ("dr_created_at", "received_at", "processed_at", "attempts")}),
+            ("Payload", {"fields": ("payload_pretty", "headers_pretty")}),
+        ]
+        # What went wrong is what an operator opened a failed event for: show it first.
+        return [failure, *rest] if obj is not None and obj.error else rest
 
     @admin.display(description="error")
     def short_error(self, obj):
@@ -75,12 +79,16 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def payload_pretty(self, obj):
         return pretty_json(obj.body)
 
+    @admin.display(description="traceback")
+    def traceback_pretty(self, obj):
+        return format_html('<pre class="dr-json">{}</pre>', obj.traceback) if obj.traceback else "-"
+
     @admin.display(description="headers")
     def headers_pretty(self, obj):
         return pretty_json(obj.headers)
 
     def get_readonly_fields(self, request, obj=None):
-        return [*[f.name for f in self.model._meta.fields], "payload_pretty", "headers_pretty"]
+        return [*[f.name for f in self.model._meta.fields], "payload_pretty", "headers_pretty", "traceback_pretty"]
 
     def has_replay_permission(self, request):
         return request.user.has_perm("digitalriver.replay_webhookevent")
