@@ -84,6 +84,11 @@ class Sku(FSMModelMixin, models.Model):
         """Distributed SKUs have an inventory item that we create and keep in step."""
         return self.fulfillment_model == self.FulfillmentModel.DISTRIBUTED
 
+    def clean_fields(self, exclude=None):
+        # The sync state moves only through its transitions; a protected FSMField refuses the
+        # re-assignment that field cleaning would make.
+        super().clean_fields(exclude={*(exclude or ()), "sync_state"})
+
     def clean(self):
         values = {field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields}
         values["country_of_origin"] = str(self.country_of_origin or "")

@@ -5,11 +5,14 @@ a bad value before anything is sent, in the words DR would use.
 """
 
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+
+from django_countries import countries
 
 SKU_ID_PATTERN = re.compile(r"^[0-9A-Za-z._-]{1,100}$")
 HS_CODE_PATTERN = re.compile(r"^\d{4}\.\d{2}(\.\d{1,4})?$")
 WEIGHT_UNITS = ("oz", "lb", "g", "kg")
+FULFILLMENT_MODELS = ("distributed", "orchestrated", "third_party", "digital")
 DESCRIPTION_MAX = 1000
 
 # DR decides physical vs digital from the tax code and publishes no machine-readable table; these
@@ -44,9 +47,34 @@ def hs_code_error(value: str) -> str | None:
     return None
 
 
+def country_error(value: str) -> str | None:
+    # DR takes ISO 3166-1 alpha-2 codes exactly as written: upper case, no names.
+    if value and (value != value.upper() or value not in countries):
+        return f"'{value}' is not an ISO 3166-1 alpha-2 country code (e.g. US, DE)."
+    return None
+
+
+def web_address_error(value: str) -> str | None:
+    if value and not value.startswith(("http://", "https://")):
+        return f"'{value}' is not a web address: it must start with http:// or https://."
+    return None
+
+
 def breadcrumb_error(value: str) -> str | None:
     if value and any(not part.strip() for trail in value.split(";") for part in trail.split(">")):
         return f"'{value}' is not a breadcrumb: write 'Category > Subcategory', several joined by ';'."
+    return None
+
+
+def weight_error(value) -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        weight = Decimal(str(value))
+    except InvalidOperation:
+        return f"'{value}' is not a number."
+    if not weight.is_finite() or weight < 0:
+        return "The weight must be a number of zero or more."
     return None
 
 
@@ -59,8 +87,15 @@ def sku_errors(values: dict) -> dict[str, list[str]]:
 
     model = values.get("fulfillment_model") or "distributed"
     tax_code = (values.get("tax_code") or "").strip()
-    for field, check in (("sku_id", sku_id_error), ("hs_code", hs_code_error), ("item_breadcrumb", breadcrumb_error)):
-        message = check(values.get(field) or "")
+    for field, check in (
+        ("sku_id", sku_id_error),
+        ("hs_code", hs_code_error),
+        ("country_of_origin", country_error),
+        ("item_breadcrumb", breadcrumb_error),
+        ("url", web_address_error),
+        ("image", web_address_error),
+    ):
+        message = check(str(values.get(field) or ""))
         if message:
             add(field, message)
     if not (values.get("name") or "").strip():
@@ -68,12 +103,16 @@ def sku_errors(values: dict) -> dict[str, list[str]]:
     if len(values.get("description") or "") > DESCRIPTION_MAX:
         add("description", f"The description is longer than DR's {DESCRIPTION_MAX} characters.")
     if not values.get("sku_group_id"):
-        for field, label in (("tax_code", "tax code"), ("eccn", "ECCN"), ("country_of_origin", "country of origin")):
+        for field, label in (
+            ("tax_code", "A tax code"),
+            ("eccn", "An ECCN"),
+            ("country_of_origin", "A country of origin"),
+        ):
             if not values.get(field):
-                add(field, f"A {label} is required unless a SKU group supplies it.")
-    weight = values.get("weight")
-    if weight is not None and Decimal(weight) < 0:
-        add("weight", "The weight cannot be negative.")
+                add(field, f"{label} is required unless a SKU group supplies it.")
+    weight_message = weight_error(values.get("weight"))
+    if weight_message:
+        add("weight", weight_message)
     if values.get("weight_unit") and values["weight_unit"] not in WEIGHT_UNITS:
         add("weight_unit", f"'{values['weight_unit']}' is not a weight unit: use oz, lb, g or kg.")
 
@@ -84,17 +123,19 @@ def sku_errors(values: dict) -> dict[str, list[str]]:
         if physical and not tax_code_is_physical(tax_code):
             add(
                 "tax_code",
-                f"'{tax_code}' is a digital tax code; a {_label(model)} SKU ships goods and needs a physical one.",
+                f"'{tax_code}' is a digital tax code; {_with_article(model)} SKU ships goods and needs a physical one.",
             )
     if not physical:
         for field, label in (("part_number", "part number"), ("manufacturer_id", "manufacturer id")):
             if values.get(field):
                 add(field, f"A {label} applies to physical products only: clear it for a digital SKU.")
+    if model not in FULFILLMENT_MODELS:
+        add("fulfillment_model", f"'{model}' is not a fulfillment model: use {', '.join(FULFILLMENT_MODELS)}.")
     if model in ("distributed", "orchestrated") and not (values.get("part_number") or "").strip():
         reason = "its inventory item" if model == "distributed" else "DR-managed fulfillment"
         add("part_number", f"A part number is required for {reason}.")
     return errors
 
 
-def _label(model: str) -> str:
-    return {"third_party": "third-party"}.get(model, model)
+def _with_article(model: str) -> str:
+    return {"third_party": "a third-party", "orchestrated": "an orchestrated"}.get(model, f"a {model}")
