@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
-DEV_ENV := DJANGO_DEBUG=1 DR_SANDBOX=1
+DEV_ENV := DJANGO_DEBUG=1 DR_SANDBOX=1 DR_API_BASE_URL=http://$(HOST):$(PORT)/sandbox/api
 
 .PHONY: run test test-celery browser-deps lint bench install migrate clean
 

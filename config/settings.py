@@ -6,6 +6,7 @@ must say what it needs.
 
 import os
 from pathlib import Path
+from urllib.parse import urljoin
 
 import dj_database_url
 from celery.schedules import crontab
@@ -193,11 +194,12 @@ CELERY_BEAT_SCHEDULE = {
 DR_SANDBOX = env_bool("DR_SANDBOX", DEBUG)
 SANDBOX_SECRET_KEY = "sk_test_sandbox_0000000000000000"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_0000000000000000"
-# Where the sandbox delivers events unless a webhook was registered with POST /webhooks.
-SANDBOX_DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8000/webhooks/digitalriver/"
 DR_API_BASE_URL = os.environ.get("DR_API_BASE_URL") or (
     "http://127.0.0.1:8000/sandbox/api" if DR_SANDBOX else "https://api.digitalriver.com"
 )
+# Where the sandbox delivers events unless a webhook was registered with POST /webhooks: this
+# server's own inbox, found beside the sandbox's API.
+SANDBOX_DEFAULT_WEBHOOK_URL = urljoin(DR_API_BASE_URL, "/webhooks/digitalriver/")
 DR_SECRET_KEY = os.environ.get("DR_SECRET_KEY") or (SANDBOX_SECRET_KEY if DR_SANDBOX else "")
 DR_API_VERSION = os.environ.get("DR_API_VERSION", "")
 DR_WEBHOOK_SECRETS = env_list("DR_WEBHOOK_SECRETS", [SANDBOX_WEBHOOK_SECRET] if DR_SANDBOX else [])
