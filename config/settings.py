@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "import_export",
     "digitalriver",
     "catalog",
+    "commerce",
     "sandbox",
 ]
 

@@ -1,0 +1,167 @@
+"""The local mirror of DR orders: DR's fields kept as DR sent them, and the per-line counters DR
+does not keep (it has no fulfilled or cancelled quantity per item), which we keep ourselves."""
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
+from django_fsm_log.decorators import fsm_log_description
+
+MONEY = {"max_digits": 14, "decimal_places": 2, "default": 0}
+
+
+class Order(FSMModelMixin, models.Model):
+    class State(models.TextChoices):
+        PENDING_PAYMENT = "pending_payment", "Pending payment"
+        IN_REVIEW = "in_review", "In review"
+        ACCEPTED = "accepted", "Accepted"
+        FULFILLED = "fulfilled", "Fulfilled"
+        COMPLETE = "complete", "Complete"
+        BLOCKED = "blocked", "Blocked"
+        CANCELLED = "cancelled", "Cancelled"
+        RETURNED = "returned", "Returned"
+        DISPUTE = "dispute", "Dispute"
+
+    dr_order_id = models.CharField("DR order id", max_length=64, unique=True)
+    upstream_id = models.CharField(max_length=100, blank=True, db_index=True)
+    checkout_id = models.CharField(max_length=100, blank=True)
+    state = FSMField(default=State.PENDING_PAYMENT, choices=State.choices, protected=True, db_index=True)
+    state_changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When DR says the order reached its current state."
+    )
+    fraud_state = models.CharField(max_length=30, blank=True)
+    currency = models.CharField(max_length=3)
+    email = models.EmailField(blank=True, db_index=True)
+    customer_name = models.CharField(max_length=200, blank=True, db_index=True)
+    locale = models.CharField(max_length=20, blank=True)
+    ship_to = models.JSONField(default=dict, blank=True)
+    bill_to = models.JSONField(default=dict, blank=True)
+    shipping_choice = models.JSONField(default=dict, blank=True)
+    subtotal = models.DecimalField(**MONEY)
+    total_tax = models.DecimalField(**MONEY)
+    total_shipping = models.DecimalField(**MONEY)
+    total_amount = models.DecimalField(**MONEY)
+    captured_amount = models.DecimalField(**MONEY)
+    cancelled_amount = models.DecimalField(**MONEY)
+    refunded_amount = models.DecimalField(**MONEY)
+    available_to_refund_amount = models.DecimalField(**MONEY)
+    dr_created_at = models.DateTimeField("created at DR", null=True, blank=True, db_index=True)
+    dr_updated_at = models.DateTimeField("updated at DR", null=True, blank=True)
+    raw = models.JSONField("DR's order as last fetched", default=dict, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+
+    # Flags for a person: each says why the order needs one.
+    capture_failed = models.BooleanField(default=False, db_index=True)
+    cancellation_rejected = models.BooleanField(default=False, db_index=True)
+    backordered = models.BooleanField(default=False, db_index=True)
+    unknown_sku = models.BooleanField("unknown SKU", default=False, db_index=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-dr_created_at", "-id"]
+        permissions = [
+            ("cancel_order_lines", "Can cancel order lines"),
+            ("record_shipment", "Can record a shipment of third-party and digital lines"),
+        ]
+
+    def __str__(self):
+        return f"Order {self.dr_order_id}"
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.capture_failed or self.cancellation_rejected or self.backordered or self.unknown_sku
+
+    @fsm_log_description
+    @transition(field=state, source="*", target=RETURN_VALUE(*State.values))
+    def follow_dr(self, *, state: str, at, description=None):
+        """DR moved the order; the service has already refused any move backwards."""
+        self.state_changed_at = at
+        return state
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    dr_item_id = models.CharField("DR item id", max_length=64, unique=True)
+    sku = models.ForeignKey("catalog.Sku", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    dr_sku_id = models.CharField("DR SKU id", max_length=100)
+    name = models.CharField(max_length=255, blank=True)
+    fulfillment_model = models.CharField(max_length=20, blank=True, help_text="Taken from the SKU; empty if unknown.")
+    quantity = models.PositiveIntegerField()
+    amount = models.DecimalField(**MONEY)
+    tax_amount = models.DecimalField(**MONEY)
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=5, default=0)
+    dr_state = models.CharField(max_length=30, blank=True)
+
+    pending = models.PositiveIntegerField(default=0)
+    backordered = models.PositiveIntegerField(default=0)
+    shipped = models.PositiveIntegerField(default=0)
+    fulfilled = models.PositiveIntegerField(default=0, help_text="Units whose capture DR accepted.")
+    cancel_requested = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0, help_text="Units whose payment DR released.")
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(fulfilled__lte=F("quantity") - F("cancelled")), name="line_fulfilled_plus_cancelled_le_qty"
+            ),
+            models.CheckConstraint(condition=Q(shipped__lte=F("quantity")), name="line_shipped_le_quantity"),
+            models.CheckConstraint(
+                condition=Q(cancel_requested__lte=F("quantity")), name="line_cancel_requested_le_quantity"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.dr_sku_id} x {self.quantity}"
+
+    @property
+    def open_quantity(self) -> int:
+        """Units neither captured nor released yet."""
+        return self.quantity - self.fulfilled - self.cancelled
+
+
+class Charge(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="charges")
+    dr_charge_id = models.CharField("DR charge id", max_length=100, unique=True)
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    state = models.CharField(max_length=20)
+    captured = models.BooleanField(default=False)
+    refunded = models.BooleanField(default=False)
+    dr_updated_at = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self):
+        return f"{self.dr_charge_id} {self.amount} {self.currency} ({self.state})"
+
+
+class ChargeOperation(models.Model):
+    """A capture, cancel or refund of a charge, as DR reports it."""
+
+    class Kind(models.TextChoices):
+        CAPTURE = "capture", "Capture"
+        CANCEL = "cancel", "Cancel"
+        REFUND = "refund", "Refund"
+
+    charge = models.ForeignKey(Charge, on_delete=models.CASCADE, related_name="operations")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    dr_id = models.CharField(max_length=100)
+    amount = models.DecimalField(**MONEY)
+    state = models.CharField(max_length=20)
+    failure_code = models.CharField(max_length=100, blank=True)
+    failure_message = models.TextField(blank=True)
+    fulfillment_id = models.CharField(max_length=100, blank=True)
+    dr_created_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["charge", "dr_created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["charge", "kind", "dr_id"], name="charge_operation_unique")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.amount} ({self.state})"

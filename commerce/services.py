@@ -1,0 +1,173 @@
+"""Writes to the order mirror: upsert from DR's order, charges and their operations."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from catalog.models import Sku
+from digitalriver.client import calls_about, get_client
+
+from .models import Charge, ChargeOperation, Order, OrderLine
+
+# DR's main path; an order never goes back along it. Side states (blocked, cancelled, returned,
+# dispute) are ordered by DR's stateTransitions timestamps instead.
+MAIN_PATH = ["pending_payment", "in_review", "accepted", "fulfilled", "complete"]
+
+
+def money(value) -> Decimal:
+    return Decimal(str(value if value is not None else 0)).quantize(Decimal("0.01"))
+
+
+def dr_time(value):
+    return parse_datetime(value) if isinstance(value, str) else None
+
+
+def order_fetch(*, dr_order_id: str) -> Order:
+    """GET the order from DR and mirror it (the way to learn of an order, and to re-sync one)."""
+    with calls_about(f"order:{dr_order_id}"):
+        data = get_client().get(f"/orders/{dr_order_id}")
+    return order_upsert(data=data)
+
+
+@transaction.atomic
+def order_upsert(*, data: dict) -> Order:
+    """Mirror DR's order. An older snapshot than the one we hold changes nothing."""
+    dr_order_id = str(data["id"])
+    order, created = Order.objects.select_for_update().get_or_create(
+        dr_order_id=dr_order_id, defaults={"currency": data.get("currency") or ""}
+    )
+    updated_at = dr_time(data.get("updatedTime"))
+    if not created and order.dr_updated_at and updated_at and updated_at < order.dr_updated_at:
+        return order
+    _copy_fields(order, data, updated_at)
+    _follow_state(order, data)
+    order.save()
+    _upsert_lines(order, data.get("items") or [])
+    for charge in (data.get("payment") or {}).get("charges") or []:
+        charge_upsert(order=order, data=charge)
+    return order
+
+
+def _copy_fields(order: Order, data: dict, updated_at) -> None:
+    ship_to = data.get("shipTo") or {}
+    order.upstream_id = str(data.get("upstreamId") or "")
+    order.checkout_id = str(data.get("checkoutId") or "")
+    order.fraud_state = data.get("fraudState") or ""
+    order.currency = data.get("currency") or order.currency
+    order.email = data.get("email") or ship_to.get("email") or ""
+    order.customer_name = ship_to.get("name") or (data.get("billTo") or {}).get("name") or ""
+    order.locale = data.get("locale") or ""
+    order.ship_to = ship_to
+    order.bill_to = data.get("billTo") or {}
+    order.shipping_choice = data.get("shippingChoice") or {}
+    for field, key in (
+        ("subtotal", "subtotal"),
+        ("total_tax", "totalTax"),
+        ("total_shipping", "totalShipping"),
+        ("total_amount", "totalAmount"),
+        ("captured_amount", "capturedAmount"),
+        ("cancelled_amount", "cancelledAmount"),
+        ("refunded_amount", "refundedAmount"),
+        ("available_to_refund_amount", "availableToRefundAmount"),
+    ):
+        setattr(order, field, money(data.get(key)))
+    order.dr_created_at = dr_time(data.get("createdTime")) or order.dr_created_at
+    order.dr_updated_at = updated_at or order.dr_updated_at
+    order.raw = _without_payment_secrets(data)
+    order.fetched_at = timezone.now()
+
+
+def _without_payment_secrets(data: dict) -> dict:
+    payment = data.get("payment")
+    if not isinstance(payment, dict):
+        return data
+    sources = [{k: v for k, v in source.items() if k != "clientSecret"} for source in payment.get("sources") or []]
+    return {**data, "payment": {**payment, "sources": sources}}
+
+
+def _transition_time(data: dict, state: str):
+    transitions = data.get("stateTransitions") or {}
+    camel = state.split("_")[0] + "".join(part.title() for part in state.split("_")[1:])
+    return dr_time(transitions.get(camel) or transitions.get(state))
+
+
+def _follow_state(order: Order, data: dict) -> None:
+    new_state = data.get("state")
+    if new_state not in Order.State.values or new_state == order.state:
+        return
+    at = _transition_time(data, new_state) or dr_time(data.get("updatedTime"))
+    if order.state_changed_at and at and at < order.state_changed_at:
+        return
+    on_main_path = new_state in MAIN_PATH and order.state in MAIN_PATH
+    if on_main_path and MAIN_PATH.index(new_state) < MAIN_PATH.index(order.state):
+        return
+    order.follow_dr(state=new_state, at=at, description=f"DR: {new_state}")
+
+
+def _upsert_lines(order: Order, items: list[dict]) -> None:
+    existing = {line.dr_item_id: line for line in order.lines.all()}
+    skus = {sku.sku_id: sku for sku in Sku.objects.filter(sku_id__in=[item.get("skuId") for item in items])}
+    unknown = False
+    for item in items:
+        line = existing.get(str(item["id"])) or OrderLine(order=order, dr_item_id=str(item["id"]))
+        sku = skus.get(item.get("skuId"))
+        unknown |= sku is None
+        line.dr_sku_id = item.get("skuId") or ""
+        line.sku = sku
+        if not line.fulfillment_model and sku is not None:
+            # The model an order line is fulfilled by is the SKU's when we first saw the line.
+            line.fulfillment_model = sku.fulfillment_model
+        line.name = (item.get("productDetails") or {}).get("name") or (sku.name if sku else "")
+        line.quantity = int(item.get("quantity") or 0)
+        line.amount = money(item.get("amount"))
+        tax = item.get("tax") or {}
+        line.tax_amount = money(tax.get("amount"))
+        line.tax_rate = Decimal(str(tax.get("rate") or 0))
+        line.dr_state = item.get("state") or ""
+        line.save()
+    if unknown != order.unknown_sku:
+        order.unknown_sku = unknown
+        order.save(update_fields=["unknown_sku", "updated_at"])
+
+
+def charge_upsert(*, order: Order, data: dict) -> Charge:
+    """Mirror a charge and its captures, cancels and refunds; an older snapshot changes nothing."""
+    updated_at = dr_time(data.get("updatedTime"))
+    charge, created = Charge.objects.select_for_update().get_or_create(
+        dr_charge_id=data["id"],
+        defaults={"order": order, "amount": money(data.get("amount")), "currency": data.get("currency") or ""},
+    )
+    if not created and charge.dr_updated_at and updated_at and updated_at < charge.dr_updated_at:
+        return charge
+    charge.amount = money(data.get("amount"))
+    charge.currency = data.get("currency") or charge.currency
+    charge.state = data.get("state") or ""
+    charge.captured = bool(data.get("captured"))
+    charge.refunded = bool(data.get("refunded"))
+    charge.dr_updated_at = updated_at or charge.dr_updated_at
+    charge.raw = data
+    charge.save()
+    for kind, key in (
+        (ChargeOperation.Kind.CAPTURE, "captures"),
+        (ChargeOperation.Kind.CANCEL, "cancels"),
+        (ChargeOperation.Kind.REFUND, "refunds"),
+    ):
+        for operation in data.get(key) or []:
+            ChargeOperation.objects.update_or_create(
+                charge=charge,
+                kind=kind,
+                dr_id=str(operation.get("id")),
+                defaults={
+                    "amount": money(operation.get("amount")),
+                    "state": operation.get("state") or "",
+                    "failure_code": operation.get("failureCode") or "",
+                    "failure_message": operation.get("failureMessage") or "",
+                    "fulfillment_id": operation.get("fulfillmentId") or "",
+                    "dr_created_at": dr_time(operation.get("createdTime")),
+                },
+            )
+    return charge
