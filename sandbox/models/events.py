@@ -104,7 +104,3 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self):
         return f"{self.event_id} {self.status_code or self.error}"
-
-    @property
-    def created_label(self) -> str:
-        return dr_time(self.created_time)

@@ -1,7 +1,7 @@
 """The storefront: placing test orders and moving them through review and acceptance."""
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 from django.utils import timezone
@@ -39,6 +39,21 @@ class Line:
     sku_id: str
     quantity: int
     unit_price: Decimal | None = None
+
+
+def parse_lines(text: str) -> list[Line]:
+    """`SKU:QTY[:PRICE]`, separated by spaces, commas or new lines."""
+    lines = []
+    for token in text.replace(",", " ").split():
+        parts = token.split(":")
+        if len(parts) not in (2, 3) or not parts[1].isdigit():
+            raise ValueError(f"{token!r} is not SKU:QTY or SKU:QTY:PRICE")
+        try:
+            price = Decimal(parts[2]) if len(parts) == 3 else None
+        except InvalidOperation:
+            raise ValueError(f"{parts[2]!r} is not a price") from None
+        lines.append(Line(parts[0], int(parts[1]), price))
+    return lines
 
 
 def order_place(
