@@ -53,12 +53,15 @@ def sku_body(sku: Sku) -> dict:
 
 
 def inventory_item_body(sku: Sku) -> dict:
-    """The shared attributes of the same-id inventory item (DR requires partNumber)."""
+    """Every shared attribute of the same-id inventory item (DR requires partNumber).
+
+    An empty one is sent as null: the item is updated with a partial update, where a left-out key
+    would keep DR's old value and only null removes it.
+    """
     body = {}
     for field, key in SHARED_ATTRIBUTES:
         value = _wire(getattr(sku, field))
-        if value not in ("", None):
-            body[key] = value
+        body[key] = None if value == "" else value
     return body
 
 

@@ -107,12 +107,26 @@ class Sku(FSMModelMixin, models.Model):
         self.sync_error = ""
 
     @fsm_log_description
-    @transition(field=sync_state, source=[SyncState.QUEUED, SyncState.FAILED], target=SyncState.SYNCED)
-    def mark_synced(self, *, pushed: dict, dr_sku: dict | None, dr_inventory_item: dict | None, description=None):
+    @transition(
+        field=sync_state,
+        # A second push of the same values (one requested while the first was on its way) may
+        # land on an already synced SKU; drift found meanwhile is repaired by it too.
+        source=[SyncState.QUEUED, SyncState.FAILED, SyncState.SYNCED, SyncState.OUT_OF_SYNC],
+        target=SyncState.SYNCED,
+    )
+    def mark_synced(
+        self,
+        *,
+        pushed: dict,
+        model: str,
+        dr_sku: dict | None,
+        dr_inventory_item: dict | None,
+        description=None,
+    ):
         now = timezone.now()
         self.pushed_at = now
         self.pushed_values = pushed
-        self.pushed_model = self.fulfillment_model
+        self.pushed_model = model
         self.dr_sku = dr_sku
         self.dr_inventory_item = dr_inventory_item
         self.fetched_at = now
@@ -122,7 +136,9 @@ class Sku(FSMModelMixin, models.Model):
 
     @fsm_log_description
     @transition(
-        field=sync_state, source=[SyncState.QUEUED, SyncState.SYNCED, SyncState.OUT_OF_SYNC], target=SyncState.FAILED
+        field=sync_state,
+        source=[SyncState.QUEUED, SyncState.SYNCED, SyncState.OUT_OF_SYNC, SyncState.FAILED],
+        target=SyncState.FAILED,
     )
     def mark_push_failed(self, *, error: str, description=None):
         self.sync_error = error

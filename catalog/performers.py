@@ -13,10 +13,17 @@ from .services import DELETE_KIND, PUSH_KIND
 class SkuPushPerformer(Performer):
     """Push the SKU's values as they are when the instruction is sent, so a burst of edits is one push.
 
-    Changing the model at DR: orchestrated sets managedFulfillment and DR creates its own same-id
-    inventory item, so an inventory item we made for the distributed model is deleted first;
-    leaving orchestrated sends managedFulfillment null, which deletes DR's; distributed then
-    creates ours. Every step is an upsert or a delete, so a repeated push is harmless.
+    Changing the model at DR, decided from the model we last pushed:
+
+    - to orchestrated: an inventory item we made for the distributed model is deleted first, then
+      the SKU is sent with managedFulfillment and DR creates and keeps its own same-id item (ours
+      would otherwise stand in the way of DR's, with our values instead of DR's stock);
+    - away from orchestrated: the SKU is sent with managedFulfillment null, which makes DR delete
+      its item; distributed then creates ours, third party and digital have none;
+    - from distributed to third party or digital: our inventory item is deleted (nothing at DR may
+      fulfil from it any more), then the SKU is sent.
+
+    Every step is an upsert or a delete, so a push repeated after a failure part-way is harmless.
     """
 
     kind = PUSH_KIND
@@ -30,8 +37,10 @@ class SkuPushPerformer(Performer):
         if ours_at_dr and not sku.has_inventory_item_of_ours:
             _delete_inventory_item(client, sku.sku_id)
         dr_sku = client.put(f"/skus/{sku.sku_id}", body)
-        dr_item = _upsert_inventory_item(client, sku) if sku.has_inventory_item_of_ours else None
-        return {"pushed": body, "sku": dr_sku, "inventoryItem": dr_item}
+        dr_item = None
+        if sku.has_inventory_item_of_ours:
+            dr_item = _upsert_inventory_item(client, sku, known_at_dr=ours_at_dr)
+        return {"pushed": body, "model": sku.fulfillment_model, "sku": dr_sku, "inventoryItem": dr_item}
 
     def on_done(self, instruction, result):
         if "pushed" not in result:
@@ -39,11 +48,13 @@ class SkuPushPerformer(Performer):
         sku = Sku.objects.select_for_update().filter(sku_id=instruction.payload["sku_id"]).first()
         if sku is None:
             return
-        if dr_mapping.sku_body(sku) != result["pushed"]:
-            # Edited while the push was on its way: the newer values are queued in another push.
+        if dr_mapping.sku_body(sku) != result["pushed"] or sku.fulfillment_model != result["model"]:
+            # Edited while the push was on its way: the newer values are queued in another push
+            # (or, with automatic pushes off, the SKU stays out of sync).
             return
         sku.mark_synced(
             pushed=result["pushed"],
+            model=result["model"],
             dr_sku=result["sku"],
             dr_inventory_item=result["inventoryItem"],
             description="pushed",
@@ -68,12 +79,21 @@ class SkuDeletePerformer(Performer):
         return {"deleted": True}
 
 
-def _upsert_inventory_item(client, sku: Sku) -> dict:
+def _upsert_inventory_item(client, sku: Sku, *, known_at_dr: bool) -> dict:
+    """Update the item if we made it before, else create it; either guess falls back on the other.
+
+    Guessing from what we last pushed spends one call per push instead of two.
+    """
     body = dr_mapping.inventory_item_body(sku)
+    if known_at_dr:
+        with contextlib.suppress(dr_errors.NotFound):
+            return client.post(f"/inventory-items/{sku.sku_id}", body)
     try:
-        return client.post(f"/inventory-items/{sku.sku_id}", body)
-    except dr_errors.NotFound:
         return client.post("/inventory-items", {"id": sku.sku_id, **body})
+    except dr_errors.Conflict as exc:
+        if "already_exists" not in exc.codes:
+            raise
+        return client.post(f"/inventory-items/{sku.sku_id}", body)
 
 
 def _delete_inventory_item(client, item_id: str) -> None:

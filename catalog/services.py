@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -12,7 +13,8 @@ from django.utils import timezone
 
 from digitalriver import errors as dr_errors
 from digitalriver.client import calls_about, get_client
-from digitalriver.services.outbox import instruction_enqueue
+from digitalriver.models import Instruction
+from digitalriver.services.outbox import instruction_enqueue, instruction_send
 
 from . import dr_mapping
 from .models import Sku
@@ -65,24 +67,64 @@ def _after_edit(sku: Sku, *, by) -> None:
 
 def skus_push(*, skus: Iterable[Sku], by=None) -> int:
     """Queue a push of each SKU's newest values; a SKU already waiting for a push is not queued twice."""
-    count = 0
+    return len(_queue_pushes(skus, by=by))
+
+
+def _queue_pushes(skus: Iterable[Sku], *, by) -> list[Instruction]:
+    instructions = []
     for sku in skus:
         with transaction.atomic():
-            _queue_push(Sku.objects.select_for_update().get(pk=sku.pk), by=by, reason="push requested")
-            count += 1
-    return count
+            instructions.append(
+                _queue_push(Sku.objects.select_for_update().get(pk=sku.pk), by=by, reason="push requested")
+            )
+    return instructions
 
 
-def _queue_push(sku: Sku, *, by, reason: str) -> None:
+def _queue_push(sku: Sku, *, by, reason: str) -> Instruction:
     sku.queue_push(by=by, description=reason)
     sku.save()
-    instruction_enqueue(
+    return instruction_enqueue(
         kind=PUSH_KIND,
         subject=f"sku:{sku.sku_id}",
         payload={"sku_id": sku.sku_id},
         coalesce=True,
         delay_seconds=settings.CATALOG_PUSH_DELAY_SECONDS,
     )
+
+
+@dataclass
+class SyncReport:
+    """What a catalog sync did: SKU ids by the sync state each ended in, DR's message per failure."""
+
+    by_state: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def pushed(self) -> int:
+        return sum(len(sku_ids) for sku_ids in self.by_state.values())
+
+    def count(self, state: str) -> int:
+        return len(self.by_state.get(state, []))
+
+
+def skus_sync(*, include_synced: bool = False, by=None) -> SyncReport:
+    """Push SKUs that are out of sync or failed (with ``include_synced``: every SKU) and send them now.
+
+    The pushes are sent from this process rather than left to the background, so whoever asked
+    sees each outcome; a sender elsewhere that meets the same instruction finds it claimed.
+    """
+    stale = (Sku.SyncState.OUT_OF_SYNC, Sku.SyncState.FAILED)
+    skus = Sku.objects.all() if include_synced else Sku.objects.filter(sync_state__in=stale)
+    instructions = _queue_pushes(list(skus.order_by("pk")), by=by)
+    for instruction_id in dict.fromkeys(instruction.pk for instruction in instructions):
+        instruction_send(instruction_id=instruction_id, ignore_backoff=True)
+    report = SyncReport()
+    pushed_ids = [instruction.payload["sku_id"] for instruction in instructions]
+    for sku in Sku.objects.filter(sku_id__in=pushed_ids).order_by("sku_id"):
+        report.by_state.setdefault(sku.sync_state, []).append(sku.sku_id)
+        if sku.sync_state == Sku.SyncState.FAILED:
+            report.errors[sku.sku_id] = sku.sync_error
+    return report
 
 
 @transaction.atomic
@@ -140,6 +182,26 @@ def sku_check_drift(*, sku: Sku) -> DriftReport:
             locked.mark_out_of_sync(description=f"drift found in {', '.join(row['field'] for row in rows)}")
             locked.save()
     return DriftReport(sku=locked, rows=rows)
+
+
+@dataclass
+class DriftScan:
+    reports: list[DriftReport] = dataclasses.field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "checked": len(self.reports),
+            "in_step": sum(1 for report in self.reports if not report.drifted and not report.error),
+            "drifted": sum(1 for report in self.reports if report.drifted),
+            "errors": sum(1 for report in self.reports if report.error),
+        }
+
+
+def skus_check_drift(*, skus: Iterable[Sku] | None = None) -> DriftScan:
+    """Check each SKU against DR (by default every SKU ever pushed); one failure does not stop the rest."""
+    if skus is None:
+        skus = Sku.objects.filter(pushed_at__isnull=False).order_by("sku_id").iterator()
+    return DriftScan(reports=[sku_check_drift(sku=sku) for sku in skus])
 
 
 def _get_or_none(client, path: str) -> dict | None:
