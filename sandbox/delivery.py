@@ -34,6 +34,7 @@ LOOP_INTERVAL_SECONDS = 1.0
 
 _thread_lock = threading.Lock()
 _thread: threading.Thread | None = None
+_stop = threading.Event()
 
 
 def deliver_due(now: datetime | None = None) -> int:
@@ -126,13 +127,24 @@ def start_background_delivery(interval: float = LOOP_INTERVAL_SECONDS) -> thread
     global _thread
     with _thread_lock:
         if _thread is None or not _thread.is_alive():
+            _stop.clear()
             _thread = threading.Thread(target=_loop, args=(interval,), name="sandbox-delivery", daemon=True)
             _thread.start()
         return _thread
 
 
+def stop_background_delivery(timeout: float = 10.0) -> None:
+    """Stop the loop after its current pass (tests, and a clean shutdown)."""
+    global _thread
+    with _thread_lock:
+        thread, _thread = _thread, None
+        _stop.set()
+    if thread is not None:
+        thread.join(timeout)
+
+
 def _loop(interval: float) -> None:
-    while True:
+    while not _stop.is_set():
         sent = 0
         try:
             close_old_connections()
@@ -142,4 +154,4 @@ def _loop(interval: float) -> None:
         finally:
             close_old_connections()
         if sent < BATCH_SIZE:
-            time.sleep(interval)
+            _stop.wait(interval)

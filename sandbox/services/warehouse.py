@@ -186,6 +186,14 @@ def _emit_fulfillment_order(fulfillment_order: FulfillmentOrder, event_type: str
 
 
 def _locked_fulfillment_order(fulfillment_order_id: str) -> FulfillmentOrder:
+    """Lock the fulfillment order, after its DR order when it has one.
+
+    `POST /fulfillments` locks the order and then its managed fulfillment-order lines; taking the
+    locks in the same order here keeps two writers from deadlocking on PostgreSQL.
+    """
+    order_id = FulfillmentOrder.objects.filter(dr_id=fulfillment_order_id).values_list("order_id", flat=True).first()
+    if order_id is not None:
+        Order.objects.select_for_update().filter(pk=order_id).first()
     fulfillment_order = FulfillmentOrder.objects.select_for_update().filter(dr_id=fulfillment_order_id).first()
     if fulfillment_order is None:
         raise WarehouseError(f"no fulfillment order {fulfillment_order_id}")

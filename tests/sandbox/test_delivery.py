@@ -1,0 +1,32 @@
+"""Deliveries reach the project's real webhook inbox, and the background loop runs by itself."""
+
+import time
+
+from digitalriver.models import WebhookEvent
+from sandbox.delivery import deliver_due, start_background_delivery, stop_background_delivery
+from sandbox.models import DeliveryAttempt, Event
+
+
+def test_the_inbox_accepts_the_sandbox_signature(api, live_server, settings, place, skus):
+    settings.SANDBOX_DEFAULT_WEBHOOK_URL = f"{live_server.url}/webhooks/digitalriver/"
+    order = place((skus["distributed"], 1), (skus["orchestrated"], 1))
+    assert deliver_due() == 1
+    attempt = DeliveryAttempt.objects.get()
+    assert attempt.status_code in (200, 202), attempt.error
+    stored = WebhookEvent.objects.get(dr_event_id=Event.objects.get().dr_id)
+    assert stored.type == "order.accepted"
+    assert stored.payload["data"]["object"]["id"] == order.dr_id
+
+
+def test_background_loop_delivers_and_is_started_once(api, receiver, place, skus):
+    thread = start_background_delivery(interval=0.05)
+    try:
+        assert start_background_delivery() is thread
+        place((skus["distributed"], 1))
+        deadline = time.monotonic() + 10
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert receiver.types() == ["order.accepted"]
+    finally:
+        stop_background_delivery()
+    assert not thread.is_alive()
