@@ -33,9 +33,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-def confirm_action(modeladmin, request, queryset, *, action: str, title: str, question: str):
-    """Render the admin's standard confirmation page for a bulk action; None once confirmed."""
-    if request.POST.get("confirmed") == "yes":
+def confirm_action(modeladmin, request, queryset, *, action: str, title: str, question: str, form=None):
+    """Render the admin's standard confirmation page for a bulk action; None once confirmed.
+
+    ``form`` asks for the action's parameters on the same page (bind it to request.POST once
+    confirmed); the action is confirmed only when the form is valid.
+    """
+    if request.POST.get("confirmed") == "yes" and (form is None or form.is_valid()):
         return None
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -47,6 +51,7 @@ def confirm_action(modeladmin, request, queryset, *, action: str, title: str, qu
         "opts": modeladmin.model._meta,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "selected": queryset.values_list("pk", flat=True),
+        "form": form,
     }
     return TemplateResponse(request, "admin/digitalriver/confirm_action.html", context)
 

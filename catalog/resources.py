@@ -1,0 +1,101 @@
+"""CSV import and export of SKUs, keyed by SKU id, checked row by row against DR's rules.
+
+An import only ever writes what a merchandiser edits: sync state and DR's copies are not columns
+that can be imported. New rows become drafts; a row that edits a SKU DR already has is treated like
+an admin edit (pushed again, or marked out of sync), once the import is confirmed.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from import_export import fields, resources
+from import_export.instance_loaders import CachedInstanceLoader
+
+from . import services
+from .models import Sku
+
+IMPORTABLE_FIELDS = (
+    "sku_id",
+    "name",
+    "description",
+    "fulfillment_model",
+    "tax_code",
+    "eccn",
+    "hs_code",
+    "country_of_origin",
+    "part_number",
+    "manufacturer_id",
+    "weight",
+    "weight_unit",
+    "image",
+    "url",
+    "item_breadcrumb",
+    "sku_group_id",
+    "allow_oversell",
+)
+
+
+class SkuResource(resources.ModelResource):
+    # Exported so a spreadsheet shows where each SKU stands; ignored when the file comes back.
+    sync_state = fields.Field(attribute="sync_state", column_name="sync_state", readonly=True)
+
+    class Meta:
+        model = Sku
+        fields = (*IMPORTABLE_FIELDS, "sync_state")
+        import_id_fields = ("sku_id",)
+        # One query loads every SKU the file names, instead of one per row.
+        instance_loader_class = CachedInstanceLoader
+        use_bulk = True
+        batch_size = 1000
+        skip_unchanged = True
+        report_skipped = True
+        clean_model_instances = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._first_row_of: dict[str, int] = {}
+        self._changes_of: dict[str, list[str]] = {}
+        self._edited_after_push: list[tuple[Sku, list[str]]] = []
+
+    def import_instance(self, instance, row, **kwargs):
+        """Set the row's values, noting which changed and refusing a SKU id the file already used."""
+        before = {name: getattr(instance, name) for name in IMPORTABLE_FIELDS}
+        errors: dict[str, list[str]] = {}
+        try:
+            super().import_instance(instance, row, **kwargs)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        row_number = kwargs.get("row_number")
+        first_row = self._first_row_of.setdefault(instance.sku_id, row_number)
+        if first_row != row_number:
+            errors.setdefault("sku_id", []).append(
+                f"'{instance.sku_id}' is also on row {first_row}: a file may name each SKU once."
+            )
+        changed = [name for name in IMPORTABLE_FIELDS if getattr(instance, name) != before[name]]
+        self._changes_of[instance.sku_id] = changed
+        if errors:
+            raise ValidationError(errors)
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        # Uniqueness of sku_id is settled without a query per row: the instance loader turns known
+        # ids into updates and import_instance refuses an id repeated within the file.
+        super().validate_instance(instance, import_validation_errors, validate_unique=False)
+
+    def get_bulk_update_fields(self):
+        # Only what the file may change: writing back sync_state would undo a push finished meanwhile.
+        return [name for name in IMPORTABLE_FIELDS if name not in self._meta.import_id_fields] + ["updated_at"]
+
+    def before_save_instance(self, instance, row, **kwargs):
+        instance.updated_at = timezone.now()  # bulk_update leaves auto_now fields alone
+
+    def after_save_instance(self, instance, row, **kwargs):
+        if instance.pk and instance.sync_state != Sku.SyncState.DRAFT:
+            self._edited_after_push.append((instance, self._changes_of.get(instance.sku_id, [])))
+
+    def after_import(self, dataset, result, **kwargs):
+        super().after_import(dataset, result, **kwargs)
+        if kwargs.get("dry_run") or result.has_errors() or result.has_validation_errors():
+            return  # nothing is kept, so nothing is edited as far as DR is concerned
+        for sku, changed_fields in self._edited_after_push:
+            services.sku_after_admin_save(sku=sku, changed_fields=changed_fields, by=kwargs.get("user"))
