@@ -212,9 +212,15 @@ def _get_or_none(client, path: str) -> dict | None:
 
 
 def sku_take_dr_values(*, sku: Sku, by=None) -> Sku:
-    """Copy DR's SKU values over ours (from the last drift check) and push, so the pair agrees again."""
+    """Copy DR's SKU values over ours (from the last drift check) and push, so the pair agrees again.
+
+    DR's SKU is the reference: where its inventory item differs, the push brings the item back in
+    step with the SKU.
+    """
+    if sku.fetched_at is None:
+        raise ValidationError("DR's values are not known yet: check drift first.")
     if not sku.dr_sku:
-        raise ValidationError("DR's values are not known: check drift first.")
+        raise ValidationError("DR has no copy of this SKU to take values from: push ours instead.")
     values = dr_mapping.our_values_from_dr(sku.dr_sku)
     with transaction.atomic():
         sku = sku_update(sku=sku, values=values, by=by)
