@@ -6,7 +6,7 @@ first) and a DR-style string id (`dr_id`) that is the only id the API ever shows
 
 from .catalog import InventoryItem, InventoryLevel, Sku
 from .events import Delivery, DeliveryAttempt, Event, Webhook
-from .network import NetworkRule, NetworkSettings
+from .network import NetworkRule, NetworkSettings, RateWindow
 from .orders import Charge, ChargeOperation, Fulfillment, Order, OrderItem, Source
 from .warehouse import (
     CancellationItem,
@@ -34,6 +34,7 @@ __all__ = [
     "NetworkSettings",
     "Order",
     "OrderItem",
+    "RateWindow",
     "Shipment",
     "ShipmentItem",
     "Sku",

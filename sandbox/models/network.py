@@ -15,6 +15,9 @@ class NetworkSettings(models.Model):
     error_after_processing = models.FloatField(
         default=0.0, help_text="Share of injected errors returned after the call took effect (ambiguous failures)."
     )
+    rate_limit_per_second = models.PositiveIntegerField(
+        default=0, help_text="DR's per-key limit (25 in test mode); 0 turns it off."
+    )
     fail_next_captures = models.PositiveIntegerField(default=0)
     drop_rate = models.FloatField(default=0.0)
     duplicate_rate = models.FloatField(default=0.0)
@@ -43,3 +46,13 @@ class NetworkRule(models.Model):
 
     def __str__(self):
         return f"{self.method or '*'} {self.path} -> {self.status} x{self.remaining}"
+
+
+class RateWindow(models.Model):
+    """API calls counted per Unix second, shared by every process, for the rate limit."""
+
+    second = models.BigIntegerField(unique=True)
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.second}: {self.count}"

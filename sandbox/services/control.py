@@ -6,7 +6,14 @@ from ..models import NetworkRule, NetworkSettings
 from .network import network_reset, network_settings
 
 RATES = ("error_rate", "error_after_processing", "drop_rate", "duplicate_rate", "delay_rate")
-COUNTS = ("latency_ms", "latency_jitter_ms", "fail_next_captures", "delay_seconds", "max_attempts")
+COUNTS = (
+    "latency_ms",
+    "latency_jitter_ms",
+    "rate_limit_per_second",
+    "fail_next_captures",
+    "delay_seconds",
+    "max_attempts",
+)
 
 
 class ControlError(ValueError):

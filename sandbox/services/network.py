@@ -2,10 +2,12 @@
 
 import random
 import re
+import time
 
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from ..models import NetworkRule, NetworkSettings
+from ..models import NetworkRule, NetworkSettings, RateWindow
 
 DEFAULT_ERROR_STATUSES = [500, 503]
 
@@ -17,6 +19,7 @@ def network_settings() -> NetworkSettings:
 
 def network_reset() -> NetworkSettings:
     NetworkRule.objects.all().delete()
+    RateWindow.objects.all().delete()
     NetworkSettings.objects.filter(pk=1).delete()
     return network_settings()
 
@@ -59,3 +62,20 @@ def capture_should_fail() -> bool:
 def pick_error_status(settings: NetworkSettings) -> int:
     statuses = [int(status) for status in settings.error_statuses or DEFAULT_ERROR_STATUSES]
     return random.choice(statuses)
+
+
+def rate_limited(settings: NetworkSettings) -> bool:
+    """Count this call in the current second; True when it is over the configured limit."""
+    if not settings.rate_limit_per_second:
+        return False
+    second = int(time.time())
+    if not RateWindow.objects.filter(second=second).update(count=F("count") + 1):
+        try:
+            with transaction.atomic():
+                RateWindow.objects.create(second=second, count=1)
+            RateWindow.objects.filter(second__lt=second - 60).delete()
+        except IntegrityError:
+            # Another process opened this second's window first.
+            RateWindow.objects.filter(second=second).update(count=F("count") + 1)
+    count = RateWindow.objects.filter(second=second).values_list("count", flat=True).first() or 0
+    return count > settings.rate_limit_per_second

@@ -34,6 +34,8 @@ def endpoint(**handlers: Callable) -> Callable:
         forced = network.rule_take(method=request.method, path=request.path, api_path=api_path)
         if forced is not None:
             return injected(forced)
+        if network.rate_limited(net):
+            return error_response_429()
         fail_after = False
         if net.error_rate and random.random() < net.error_rate:
             if not (net.error_after_processing and random.random() < net.error_after_processing):
@@ -69,6 +71,15 @@ def injected(status: int) -> HttpResponse:
     response = error_response(status, [(f"sandbox_{status}", None, "The sandbox's bad network answered this call.")])
     if status == 429:
         response["Retry-After"] = "1"
+    response["x-dr-requestid"] = str(uuid.uuid4())
+    return response
+
+
+def error_response_429() -> HttpResponse:
+    response = error_response(
+        429, [("too_many_requests", None, "Too many requests; retry after the Retry-After delay.")]
+    )
+    response["Retry-After"] = "1"
     response["x-dr-requestid"] = str(uuid.uuid4())
     return response
 

@@ -28,6 +28,8 @@ def control(request):
     - `next_calls`: `{"path": "/fulfillments", "status": 503, "count": 2, "regex": false, "method": "POST"}`
       (or a list of them): the next `count` calls whose path starts with `path` (relative to
       /sandbox/api, or absolute) or matches it as a regex answer `status`. `clear_rules`: true drops them.
+    - `rate_limit_per_second`: DR's per-key limit (25 in test mode; 0, the default, is off): calls over
+      it in one second answer 429 with `Retry-After: 1`.
     - `fail_next_captures`: the next N captures fail (`order.charge.capture.failed`).
     - Deliveries: `drop_rate` (lost, never retried), `duplicate_rate` (sent twice),
       `reorder` (shuffle each batch), `delay_rate` + `delay_seconds` (held back, so they arrive

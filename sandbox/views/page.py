@@ -166,7 +166,7 @@ def network(post) -> str:
         control_service.control_update({"reset": True})
         return "The network is healthy again."
     values = {key: _float(post, key) for key in control_service.RATES}
-    values.update({key: _int(post, key) for key in control_service.COUNTS})
+    values.update({key: _int(post, key, default=0) for key in control_service.COUNTS})
     values["backoff_seconds"] = _float(post, "backoff_seconds")
     values["reorder"] = bool(post.get("reorder"))
     if (post.get("rule_path") or "").strip():

@@ -106,3 +106,16 @@ def test_dropped_deliveries_are_lost_but_listed_in_events(api, receiver, place, 
     assert receiver.received == []
     assert Delivery.objects.get().state == Delivery.State.DROPPED
     assert api.get("/events").json()["data"][0]["data"]["object"]["id"] == order.dr_id
+
+
+def test_rate_limit_answers_429_with_retry_after(api, control):
+    control(rate_limit_per_second=5)
+    responses = [api.get("/skus", limit=1) for _ in range(15)]
+    statuses = [response.status_code for response in responses]
+    # Fifteen quick calls span one second, or at worst two: 5 to 10 of them get through.
+    assert 5 <= statuses.count(200) <= 10 and statuses.count(429) == 15 - statuses.count(200)
+    limited = next(response for response in responses if response.status_code == 429)
+    assert limited.headers["Retry-After"] == "1"
+    assert error_of(limited) == ("too_many_requests", [("too_many_requests", None)])
+    control(rate_limit_per_second=0)
+    assert api.get("/skus").status_code == 200
