@@ -1,23 +1,24 @@
 """`/fulfillment-orders` and `/fulfillment-cancellations`."""
 
-from ..errors import missing, not_found
+from ..errors import invalid, not_found
 from ..models import FulfillmentCancellation, FulfillmentOrder
 from ..services import warehouse
 from .base import endpoint, json_body, query_list
 
 
 def list_fulfillment_orders(request):
-    """DR answers `data` only here, without `hasMore`."""
-    upstream_ids = query_list(request, "upstreamIds")
-    ids = query_list(request, "ids")
-    if not upstream_ids and not ids:
-        raise missing("upstreamIds")
+    """DR answers `data` only here, without `hasMore`; the notes document the `upstreamIds` filter."""
+    raw_limit = request.GET.get("limit", "10")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+        raise invalid("limit", "'limit' must be an integer between 1 and 100.")
     queryset = FulfillmentOrder.objects.prefetch_related("items").order_by("-pk")
+    upstream_ids = query_list(request, "upstreamIds")
     if upstream_ids:
         queryset = queryset.filter(upstream_id__in=upstream_ids)
+    ids = query_list(request, "ids")
     if ids:
         queryset = queryset.filter(dr_id__in=ids)
-    return 200, {"data": [fulfillment_order.as_dr() for fulfillment_order in queryset]}
+    return 200, {"data": [fulfillment_order.as_dr() for fulfillment_order in queryset[: int(raw_limit)]]}
 
 
 def create_fulfillment_order(request):

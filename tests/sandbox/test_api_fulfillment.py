@@ -33,8 +33,8 @@ def test_create_get_and_list(api, skus):
     listed = api.get("/fulfillment-orders", upstreamIds="231388420336")
     assert listed.json() == {"data": [body]}
     assert api.get("/fulfillment-orders", upstreamIds="other").json() == {"data": []}
-    missing = api.get("/fulfillment-orders")
-    assert missing.status_code == 400 and error_of(missing)[1] == [("missing_parameter", "upstreamIds")]
+    assert api.get("/fulfillment-orders").json() == {"data": [body]}
+    assert api.get("/fulfillment-orders", limit=0).status_code == 400
     assert api.get("/fulfillment-orders/nope").status_code == 404
 
 
