@@ -159,7 +159,6 @@ class OrderItem(models.Model):
             "quantity": self.quantity,
             "tax": {"rate": float(self.tax_rate), "amount": money(self.tax_amount)},
             "state": self.state,
-            "stateTransitions": {},
             "metadata": {},
         }
 

@@ -188,3 +188,27 @@ def test_shipment_get(api, place, skus):
     assert body["items"][0]["fulfillmentOrderItemUpstreamId"] == line["id"]
     assert api.get("/shipments/nope").status_code == 404
     assert api.get("/charges/nope").status_code == 404
+
+
+@pytest.mark.postgres
+def test_concurrent_captures_of_the_last_unit_capture_once(api, place, skus):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .conftest import Api
+
+    order = place((skus["distributed"], 1))
+    item = items_by_sku(api, order.dr_id)[skus["distributed"]]["id"]
+    clients = [Api(api.base.removesuffix("/sandbox/api"), api.session.headers["Authorization"][7:]) for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        responses = list(
+            pool.map(lambda client: fulfill(client, order.dr_id, {"itemId": item, "quantity": 1}), clients)
+        )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201, 409, 409, 409], [response.text for response in responses]
+    assert {response.json()["errors"][0]["code"] for response in responses if response.status_code == 409} <= {
+        "item_fulfilled",
+        "order_complete",
+    }
+    body = api.get(f"/orders/{order.dr_id}").json()
+    assert body["capturedAmount"] == body["totalAmount"]
+    assert len(body["payment"]["charges"][0]["captures"]) == 1
