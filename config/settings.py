@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "digitalriver",
     "catalog",
     "commerce",
+    "fulfillment",
     "sandbox",
 ]
 

@@ -14,19 +14,19 @@ def test_operator_finds_a_failed_event_and_reads_its_error(page, live_server, lo
     def broken_handler(event):
         raise RuntimeError("stock service unreachable")
 
-    registry.register_event_handler("order.accepted", broken_handler)
+    registry.register_event_handler("test.broken_handler", broken_handler)
     try:
-        body = json.dumps(make_event("order.accepted", {"id": "240000000777"})).encode()
+        body = json.dumps(make_event("test.broken_handler", {"id": "240000000777"})).encode()
         response = Client().post(
             "/webhooks/digitalriver/", data=body, content_type="application/json", **signed_headers(body)
         )
         assert response.status_code == 202
     finally:
-        registry.unregister_event_handler("order.accepted")
+        registry.unregister_event_handler("test.broken_handler")
 
     log_in()
     page.goto(f"{live_server.url}/admin/digitalriver/webhookevent/?state__exact=failed")
-    page.click("text=order.accepted")
+    page.click("text=test.broken_handler")
     page.locator(".readonly", has_text="RuntimeError: stock service unreachable").first.wait_for(state="visible")
     assert "240000000777" in page.content()
     assert screenshot("operator-failed-event").exists()

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class FulfillmentConfig(AppConfig):
+    name = "fulfillment"
+    verbose_name = "Fulfillment"
+
+    def ready(self):
+        from digitalriver.registry import register_performer
+
+        from . import handlers  # noqa: F401  (registers the event handlers)
+        from .performers import CreateFulfillmentOrderPerformer, FulfillmentPerformer
+
+        register_performer(CreateFulfillmentOrderPerformer())
+        register_performer(FulfillmentPerformer())

@@ -1,0 +1,46 @@
+"""One function per DR event type; each hands the event's object to a service."""
+
+from digitalriver.registry import event_handler
+
+from . import services
+
+ORDER_EVENTS = (
+    "order.pending_payment",
+    "order.review_opened",
+    "order.accepted",
+    "order.blocked",
+    "order.cancelled",
+    "order.fulfilled",
+    "order.complete",
+    "order.refunded",
+)
+
+
+@event_handler(*ORDER_EVENTS)
+def order_changed(event):
+    services.order_mirror(data=event.data_object)
+
+
+@event_handler("fulfillment_order.pending", "fulfillment_order.backordered", "fulfillment_order.cancelled")
+def fulfillment_order_changed(event):
+    services.fulfillment_order_event(event_type=event.type, data=event.data_object, as_of=event.dr_created_at)
+
+
+@event_handler("fulfillment_order.shipped")
+def fulfillment_order_shipped(event):
+    services.shipment_reported(data=event.data_object)
+
+
+@event_handler("fulfillment.created")
+def fulfillment_created(event):
+    services.dr_fulfillment_recorded(data=event.data_object)
+
+
+@event_handler(
+    "order.charge.capture.complete",
+    "order.charge.capture.failed",
+    "order.charge.cancel.complete",
+    "order.charge.failed",
+)
+def charge_changed(event):
+    services.charge_reported(event_type=event.type, data=event.data_object)

@@ -1,0 +1,60 @@
+"""The calls the fulfillment flow makes at DR, sent by the outbox (registered in apps.py)."""
+
+from commerce.models import Order
+from digitalriver.registry import Performer
+
+from . import services
+
+
+class CreateFulfillmentOrderPerformer(Performer):
+    """POST /fulfillment-orders for the distributed lines of an accepted order.
+
+    DR has no idempotency key; after an uncertain try the order's fulfillment orders are looked up
+    by upstreamId before a second one is created.
+    """
+
+    kind = services.CREATE_FULFILLMENT_ORDER
+
+    def perform(self, instruction, client):
+        return client.post("/fulfillment-orders", instruction.payload)
+
+    def find_existing_effect(self, instruction, client):
+        found = client.get("/fulfillment-orders", {"upstreamIds": instruction.payload["upstreamId"]})
+        data = found.get("data") if isinstance(found, dict) else None
+        return data[0] if data else None
+
+    def on_done(self, instruction, result):
+        if "id" not in result:
+            return
+        order = Order.objects.get(dr_order_id=instruction.payload["upstreamId"])
+        services.fulfillment_order_upsert(order=order, data=result, created_by_us=True)
+
+
+class FulfillmentPerformer(Performer):
+    """POST /fulfillments: capture (quantity) or release (cancelQuantity) part of the payment.
+
+    Each request carries the instruction's id in metadata, so after an uncertain try the sender can
+    find it in GET /fulfillments?orderId=… and never captures twice.
+    """
+
+    kind = services.POST_FULFILLMENT
+
+    def perform(self, instruction, client):
+        body = {**instruction.payload, "metadata": {"instructionId": str(instruction.pk)}}
+        return client.post("/fulfillments", body)
+
+    def find_existing_effect(self, instruction, client):
+        shipment_id = instruction.payload.get("shipmentId")
+        for fulfillment in client.paginate("/fulfillments", {"orderId": instruction.payload["orderId"]}):
+            metadata = fulfillment.get("metadata") or {}
+            if metadata.get("instructionId") == str(instruction.pk):
+                return fulfillment
+            if shipment_id and fulfillment.get("shipmentId") == shipment_id:
+                return fulfillment
+        return None
+
+    def on_done(self, instruction, result):
+        services.fulfillment_accepted(payload=instruction.payload, result=result)
+
+    def on_failed(self, instruction):
+        services.fulfillment_refused(payload=instruction.payload)

@@ -1,0 +1,339 @@
+"""What DR's fulfillment events mean for us, and the instructions they cause.
+
+Handlers call these outside any transaction: a service first reads from DR what it lacks (an order
+we have not seen), then writes its changes and the instructions they cause in one transaction.
+Every function is idempotent: DR delivers twice, concurrently and out of order.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Sum
+
+from catalog.models import Sku
+from commerce.models import Order, OrderLine
+from commerce.services import charge_upsert, dr_time, order_fetch, order_upsert
+from digitalriver.models import Instruction
+from digitalriver.services.outbox import instruction_enqueue
+
+from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
+
+CREATE_FULFILLMENT_ORDER = "fulfillment.create_fulfillment_order"
+POST_FULFILLMENT = "fulfillment.post_fulfillment"
+
+DISTRIBUTED = Sku.FulfillmentModel.DISTRIBUTED
+ORCHESTRATED = Sku.FulfillmentModel.ORCHESTRATED
+CAPTURED_CODES = frozenset({"item_fulfilled", "order_fulfilled", "order_complete"})
+RELEASED_CODES = frozenset({"item_cancelled", "order_cancelled"})
+
+
+def order_for_event(*, dr_order_id: str) -> Order:
+    """The mirrored order, fetched from DR first if no event about it has reached us yet."""
+    order = Order.objects.filter(dr_order_id=dr_order_id).first()
+    return order if order is not None else order_fetch(dr_order_id=dr_order_id)
+
+
+# --- orders ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def order_mirror(*, data: dict) -> Order:
+    """An order.* event: mirror it, and ask DR for a fulfillment order once it is accepted."""
+    order = order_upsert(data=data)
+    if order.state == Order.State.ACCEPTED:
+        _request_fulfillment_order(order)
+    return order
+
+
+def _request_fulfillment_order(order: Order) -> Instruction | None:
+    lines = [
+        line
+        for line in order.lines.filter(fulfillment_model=DISTRIBUTED).prefetch_related("fulfillment_order_lines")
+        if not line.fulfillment_order_lines.all()
+    ]
+    subject = f"order:{order.dr_order_id}"
+    already_asked = Instruction.objects.filter(kind=CREATE_FULFILLMENT_ORDER, subject=subject).exclude(
+        state=Instruction.State.CANCELLED
+    )
+    if not lines or already_asked.exists():
+        return None
+    return instruction_enqueue(
+        kind=CREATE_FULFILLMENT_ORDER, subject=subject, payload=fulfillment_order_request(order, lines)
+    )
+
+
+def fulfillment_order_request(order: Order, lines: list[OrderLine]) -> dict:
+    """The body of POST /fulfillment-orders, mapped from the accepted order (API notes section 4)."""
+    ship_to = order.ship_to or {}
+    body = {
+        "upstreamId": order.dr_order_id,
+        "upstreamOrderTime": order.raw.get("createdTime"),
+        "currency": order.currency,
+        "shipTo": ship_to,
+        "shippingChoice": {"id": (order.shipping_choice or {}).get("serviceLevel") or "SG"},
+        "items": [
+            {
+                "inventoryItemId": line.dr_sku_id,
+                "quantity": line.quantity,
+                "upstreamId": line.dr_item_id,
+                "total": float(line.amount),
+                "tax": {"amount": float(line.tax_amount)},
+            }
+            for line in lines
+        ],
+        "locale": order.locale,
+        "name": ship_to.get("name"),
+        "email": order.email,
+        "phone": ship_to.get("phone"),
+        "reservationId": order.checkout_id,
+    }
+    return {key: value for key, value in body.items() if value not in (None, "")}
+
+
+# --- fulfillment orders ---------------------------------------------------------------------------
+
+
+def fulfillment_order_event(*, event_type: str, data: dict, as_of=None) -> FulfillmentOrder:
+    """fulfillment_order.pending / .backordered / .cancelled: the fulfillment order with running totals."""
+    order = order_for_event(dr_order_id=str(data["upstreamId"]))
+    with transaction.atomic():
+        fulfillment_order = fulfillment_order_upsert(order=order, data=data, as_of=as_of)
+        if event_type == "fulfillment_order.cancelled" or any(line.cancelled for line in fulfillment_order.lines.all()):
+            _release_cancelled_units(fulfillment_order)
+    return fulfillment_order
+
+
+@transaction.atomic
+def fulfillment_order_upsert(*, order: Order, data: dict, as_of=None, created_by_us: bool = False) -> FulfillmentOrder:
+    as_of = dr_time(data.get("updatedTime")) or as_of
+    fulfillment_order, _ = FulfillmentOrder.objects.select_for_update().get_or_create(
+        dr_fulfillment_order_id=str(data["id"]), defaults={"order": order}
+    )
+    stale = bool(fulfillment_order.dr_updated_at and as_of and as_of < fulfillment_order.dr_updated_at)
+    fulfillment_order.created_by_us |= created_by_us
+    if not stale:
+        fulfillment_order.state = data.get("state") or fulfillment_order.state
+        fulfillment_order.raw = data
+        fulfillment_order.dr_updated_at = as_of or fulfillment_order.dr_updated_at
+    fulfillment_order.save()
+    order_lines = {line.dr_item_id: line for line in order.lines.all()}
+    for item in data.get("items") or []:
+        order_line = order_lines.get(str(item.get("upstreamId")))
+        if order_line is None:
+            continue
+        line, _ = FulfillmentOrderLine.objects.select_for_update().get_or_create(
+            dr_item_id=str(item["id"]),
+            defaults={
+                "fulfillment_order": fulfillment_order,
+                "order_line": order_line,
+                "inventory_item_id": item.get("inventoryItemId") or "",
+                "quantity": int(item.get("quantity") or 0),
+            },
+        )
+        # Shipped, cancelled and returned only grow; pending and backordered follow the newest snapshot.
+        for counter in ("shipped", "cancelled", "returned"):
+            setattr(line, counter, max(getattr(line, counter), int(item.get(counter) or 0)))
+        if not stale:
+            line.pending = int(item.get("pending") or 0)
+            line.backordered = int(item.get("backordered") or 0)
+            line.state = item.get("state") or line.state
+            line.available_time = dr_time(item.get("availableTime")) or line.available_time
+        line.save()
+    _sum_into_order_lines(order)
+    return fulfillment_order
+
+
+def _sum_into_order_lines(order: Order) -> None:
+    totals = {
+        row["order_line"]: row
+        for row in FulfillmentOrderLine.objects.filter(order_line__order=order)
+        .values("order_line")
+        .annotate(pending_sum=Sum("pending"), backordered_sum=Sum("backordered"))
+    }
+    for line in order.lines.select_for_update():
+        row = totals.get(line.pk)
+        if row is None:
+            continue
+        line.pending, line.backordered = row["pending_sum"], row["backordered_sum"]
+        line.save(update_fields=["pending", "backordered"])
+    backordered = any(row["backordered_sum"] for row in totals.values())
+    if backordered != order.backordered:
+        Order.objects.filter(pk=order.pk).update(backordered=backordered)
+
+
+def _release_cancelled_units(fulfillment_order: FulfillmentOrder) -> Instruction | None:
+    """Release the payment of units the warehouse cancelled that we have not released yet."""
+    items = []
+    lines = fulfillment_order.lines.select_for_update().select_related("order_line")
+    for line in lines:
+        due = line.cancelled - line.cancel_instructed
+        if due <= 0:
+            continue
+        if line.order_line.fulfillment_model == DISTRIBUTED:
+            items.append({"itemId": line.order_line.dr_item_id, "cancelQuantity": due})
+        # Orchestrated lines are released by DR itself; either way these units are now accounted for.
+        line.cancel_instructed = line.cancelled
+        line.save(update_fields=["cancel_instructed"])
+    if not items:
+        return None
+    order = fulfillment_order.order
+    return instruction_enqueue(
+        kind=POST_FULFILLMENT,
+        subject=f"order:{order.dr_order_id}",
+        payload={"orderId": order.dr_order_id, "items": items},
+    )
+
+
+# --- shipments ------------------------------------------------------------------------------------
+
+
+def shipment_reported(*, data: dict) -> Shipment:
+    """fulfillment_order.shipped (a Shipment): record it and capture the shipped units' payment."""
+    order = order_for_event(dr_order_id=str(data["fulfillmentOrderUpstreamId"]))
+    with transaction.atomic():
+        existing = Shipment.objects.filter(dr_shipment_id=str(data["id"])).first()
+        if existing is not None:
+            return existing
+        Order.objects.select_for_update().get(pk=order.pk)
+        shipment = Shipment.objects.create(
+            order=order,
+            fulfillment_order=FulfillmentOrder.objects.filter(
+                dr_fulfillment_order_id=str(data.get("fulfillmentOrderId") or "")
+            ).first(),
+            dr_shipment_id=str(data["id"]),
+            source=Shipment.Source.DR,
+            tracking_company=data.get("trackingCompany") or "",
+            tracking_number=data.get("trackingNumber") or "",
+            tracking_url=data.get("trackingUrl") or "",
+            shipped_at=dr_time(data.get("createdTime")) or order.updated_at,
+            raw=data,
+        )
+        captures = []
+        lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
+        for item in data.get("items") or []:
+            line = lines.get(str(item.get("fulfillmentOrderItemUpstreamId")))
+            quantity = int(item.get("quantity") or 0)
+            if line is None or quantity <= 0:
+                continue
+            ShipmentItem.objects.create(
+                shipment=shipment, order_line=line, dr_shipment_item_id=str(item.get("id") or ""), quantity=quantity
+            )
+            line.shipped = min(line.quantity, line.shipped + quantity)
+            line.save(update_fields=["shipped"])
+            if line.fulfillment_model == DISTRIBUTED:
+                captures.append({"itemId": line.dr_item_id, "quantity": quantity, "shipmentItemId": str(item["id"])})
+        if captures:
+            instruction_enqueue(
+                kind=POST_FULFILLMENT,
+                subject=f"order:{order.dr_order_id}",
+                payload=_capture_body(order, shipment, captures),
+            )
+    return shipment
+
+
+def _capture_body(order: Order, shipment: Shipment, items: list[dict]) -> dict:
+    body = {
+        "orderId": order.dr_order_id,
+        "shipmentId": shipment.dr_shipment_id,
+        "trackingCompany": shipment.tracking_company,
+        "trackingNumber": shipment.tracking_number,
+        "trackingUrl": shipment.tracking_url,
+        "items": items,
+    }
+    return {key: value for key, value in body.items() if value not in (None, "")}
+
+
+def dr_fulfillment_recorded(*, data: dict) -> DrFulfillment:
+    """fulfillment.created: keep DR's record; for orchestrated lines it is the capture and the tracking."""
+    order = order_for_event(dr_order_id=str(data["orderId"]))
+    with transaction.atomic():
+        record, created = DrFulfillment.objects.get_or_create(
+            dr_fulfillment_id=str(data["id"]),
+            defaults={
+                "order": order,
+                "dr_shipment_id": str(data.get("shipmentId") or ""),
+                "tracking_company": data.get("trackingCompany") or "",
+                "tracking_number": data.get("trackingNumber") or "",
+                "tracking_url": data.get("trackingUrl") or "",
+                "items": data.get("items") or [],
+                "dr_created_at": dr_time(data.get("createdTime")),
+                "raw": {key: value for key, value in data.items() if key != "orderDetails"},
+            },
+        )
+        if created:
+            _apply_drs_own_fulfillment(order, record)
+    return record
+
+
+def _apply_drs_own_fulfillment(order: Order, record: DrFulfillment) -> None:
+    lines = {line.dr_item_id: line for line in order.lines.select_for_update().filter(fulfillment_model=ORCHESTRATED)}
+    shipped = []
+    for item in record.items:
+        line = lines.get(str(item.get("itemId")))
+        if line is None:
+            continue
+        captured, released = int(item.get("quantity") or 0), int(item.get("cancelQuantity") or 0)
+        line.fulfilled = min(line.fulfilled + captured, line.quantity - line.cancelled)
+        line.cancelled = min(line.cancelled + released, line.quantity - line.fulfilled)
+        line.save(update_fields=["fulfilled", "cancelled"])
+        if captured:
+            shipped.append((line, captured))
+    shipment_id = record.dr_shipment_id or record.dr_fulfillment_id
+    if shipped and not Shipment.objects.filter(dr_shipment_id=shipment_id).exists():
+        shipment = Shipment.objects.create(
+            order=order,
+            dr_shipment_id=shipment_id,
+            source=Shipment.Source.DR_FULFILLMENT,
+            tracking_company=record.tracking_company,
+            tracking_number=record.tracking_number,
+            tracking_url=record.tracking_url,
+            shipped_at=record.dr_created_at or order.updated_at,
+            raw=record.raw,
+        )
+        for line, quantity in shipped:
+            ShipmentItem.objects.create(shipment=shipment, order_line=line, quantity=quantity)
+            line.shipped = min(line.quantity, line.shipped + quantity)
+            line.save(update_fields=["shipped"])
+
+
+# --- charges and the outcome of our POST /fulfillments ---------------------------------------------
+
+
+def charge_reported(*, event_type: str, data: dict) -> None:
+    """order.charge.*: mirror the charge; a failed capture flags the order for a person."""
+    order = order_for_event(dr_order_id=str(data["orderId"]))
+    with transaction.atomic():
+        charge_upsert(order=order, data=data)
+        if event_type in ("order.charge.capture.failed", "order.charge.failed"):
+            Order.objects.filter(pk=order.pk).update(capture_failed=True)
+
+
+def fulfillment_accepted(*, payload: dict, result: dict) -> None:
+    """DR accepted (or already held) our POST /fulfillments: count the captured and released units."""
+    codes = set(result.get("alreadyDone") or [])
+    lines = {
+        line.dr_item_id: line
+        for line in OrderLine.objects.select_for_update().filter(
+            dr_item_id__in=[str(item["itemId"]) for item in payload.get("items", [])]
+        )
+    }
+    capture_refused = False
+    for item in payload.get("items", []):
+        line = lines.get(str(item["itemId"]))
+        if line is None:
+            continue
+        captured, released = int(item.get("quantity") or 0), int(item.get("cancelQuantity") or 0)
+        if captured and codes & RELEASED_CODES:
+            capture_refused = True  # shipped units on a cancelled order or item: a person must look
+            captured = 0
+        line.fulfilled = min(line.fulfilled + captured, line.quantity - line.cancelled)
+        line.cancelled = min(line.cancelled + released, line.quantity - line.fulfilled)
+        line.save(update_fields=["fulfilled", "cancelled"])
+    if capture_refused:
+        Order.objects.filter(dr_order_id=payload["orderId"]).update(capture_failed=True)
+
+
+def fulfillment_refused(*, payload: dict) -> None:
+    """DR refused our POST /fulfillments for good: a capture that never happened needs a person."""
+    if any(item.get("quantity") for item in payload.get("items", [])):
+        Order.objects.filter(dr_order_id=payload["orderId"]).update(capture_failed=True)

@@ -1,0 +1,168 @@
+"""The handlers under duplicate, late and reordered events, from DR's documented payload shapes."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import responses
+
+from catalog.models import Sku
+from commerce.models import Order
+from digitalriver.models import Instruction, WebhookEvent
+from fulfillment.models import FulfillmentOrderLine, Shipment
+from fulfillment.services import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
+from tests.conftest import make_event
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dr"
+
+pytestmark = pytest.mark.django_db
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture
+def catalog():
+    common = {"tax_code": "4512.1", "eccn": "EAR99", "country_of_origin": "US", "part_number": "P-1"}
+    Sku.objects.create(sku_id="dist-1", name="Distributed widget", **common)
+    Sku.objects.create(sku_id="orch-1", name="Managed", fulfillment_model=Sku.FulfillmentModel.ORCHESTRATED, **common)
+
+
+@pytest.fixture
+def deliver(post_event):
+    def deliver_event(event_type: str, obj: dict, event_id: str | None = None):
+        response = post_event(make_event(event_type, obj, event_id=event_id))
+        assert response.status_code in (200, 202), response.content
+        event = WebhookEvent.objects.get(dr_event_id=response.json()["id"])
+        assert event.state == WebhookEvent.State.PROCESSED, event.error
+        return event
+
+    return deliver_event
+
+
+def fulfillment_order(updated: str | None = None, **line_counters) -> dict:
+    data = fixture("fulfillment_order.json")
+    data["items"][0].update(line_counters)
+    if updated:
+        data["updatedTime"] = updated
+    return data
+
+
+def sent(kind=POST_FULFILLMENT) -> list[dict]:
+    return [instruction.payload for instruction in Instruction.objects.filter(kind=kind).order_by("pk")]
+
+
+@pytest.fixture
+def no_dr(settings):
+    """Nothing here may reach DR (the events carry all a handler needs); sends fail at once."""
+    settings.DR_API_BASE_URL = "https://dr.invalid"
+    with responses.RequestsMock(assert_all_requests_are_fired=False):
+        yield
+
+
+@pytest.fixture
+def accepted_order(catalog, deliver, no_dr):
+    deliver("order.accepted", fixture("order.json"))
+    deliver("fulfillment_order.pending", fulfillment_order())
+    return Order.objects.get(dr_order_id="231388420336")
+
+
+def test_order_accepted_asks_for_one_fulfillment_order_of_the_distributed_lines(accepted_order, deliver):
+    deliver("order.accepted", fixture("order.json"))  # a second delivery of the same news
+    [request] = sent(CREATE_FULFILLMENT_ORDER)
+    assert [item["inventoryItemId"] for item in request["items"]] == ["dist-1"]
+    assert request["shipTo"]["name"] == "Ada Lovelace" and request["reservationId"].startswith("chk_")
+
+
+def test_running_totals_one_then_two_release_one_and_then_one(accepted_order, deliver):
+    deliver("fulfillment_order.cancelled", fulfillment_order(pending=1, cancelled=1))
+    deliver("fulfillment_order.cancelled", fulfillment_order(pending=0, cancelled=2))
+    assert [payload["items"] for payload in sent()] == [
+        [{"itemId": "143040030336", "cancelQuantity": 1}],
+        [{"itemId": "143040030336", "cancelQuantity": 1}],
+    ]
+
+
+def test_a_late_smaller_running_total_releases_nothing_more(accepted_order, deliver):
+    deliver("fulfillment_order.cancelled", fulfillment_order(pending=0, cancelled=2))
+    deliver("fulfillment_order.cancelled", fulfillment_order(pending=1, cancelled=1))
+    assert [payload["items"] for payload in sent()] == [[{"itemId": "143040030336", "cancelQuantity": 2}]]
+    line = FulfillmentOrderLine.objects.get()
+    assert (line.cancelled, line.cancel_instructed) == (2, 2)
+
+
+def test_a_shipment_delivered_twice_captures_once(accepted_order, deliver):
+    shipment = fixture("event_fulfillment_order_shipped.json")["data"]["object"]
+    deliver("fulfillment_order.shipped", shipment)
+    deliver("fulfillment_order.shipped", copy.deepcopy(shipment))
+    [capture] = sent()
+    assert capture["shipmentId"] == shipment["id"]
+    assert capture["items"] == [{"itemId": "143040030336", "quantity": 1, "shipmentItemId": shipment["items"][0]["id"]}]
+    assert capture["trackingNumber"] == shipment["trackingNumber"]
+    assert Shipment.objects.count() == 1
+    assert accepted_order.lines.get(dr_item_id="143040030336").shipped == 1
+
+
+def test_a_shipment_before_its_fulfillment_order_is_still_captured(catalog, deliver, no_dr):
+    deliver("order.accepted", fixture("order.json"))
+    deliver("fulfillment_order.shipped", fixture("event_fulfillment_order_shipped.json")["data"]["object"])
+    deliver("fulfillment_order.pending", fulfillment_order(pending=1, shipped=1))
+    assert len(sent()) == 1
+    line = FulfillmentOrderLine.objects.get()
+    assert (line.pending, line.shipped) == (1, 1)
+
+
+def test_backorder_flags_the_order_and_restock_clears_it(accepted_order, deliver):
+    deliver(
+        "fulfillment_order.backordered",
+        fulfillment_order(pending=0, backordered=2, availableTime="2026-12-01T00:00:00Z"),
+    )
+    order = Order.objects.get(pk=accepted_order.pk)
+    assert order.backordered
+    assert FulfillmentOrderLine.objects.get().available_time.isoformat().startswith("2026-12-01")
+    restocked = fulfillment_order(pending=2, backordered=0, updated="2026-11-21T10:00:00.000Z")
+    deliver("fulfillment_order.pending", restocked)
+    assert not Order.objects.get(pk=accepted_order.pk).backordered
+
+
+def test_an_older_fulfillment_order_snapshot_does_not_undo_a_newer_one(accepted_order, deliver):
+    deliver(
+        "fulfillment_order.backordered",
+        fulfillment_order(pending=0, backordered=2, updated="2026-11-21T10:00:00.000Z"),
+    )
+    deliver(
+        "fulfillment_order.pending", fulfillment_order(pending=2, backordered=0, updated="2026-11-20T10:00:00.000Z")
+    )
+    assert FulfillmentOrderLine.objects.get().backordered == 2
+
+
+def test_a_failed_capture_flags_the_order(accepted_order, deliver):
+    deliver("order.charge.capture.failed", fixture("event_order_charge_capture_failed.json")["data"]["object"])
+    assert Order.objects.get(pk=accepted_order.pk).capture_failed
+
+
+def test_orchestrated_lines_are_never_captured_by_us(catalog, deliver, no_dr):
+    deliver("order.accepted", fixture("order.json"))
+    fulfillment = fixture("event_fulfillment_created.json")["data"]["object"]
+    deliver("fulfillment.created", fulfillment)
+    assert sent() == []
+    order = Order.objects.get(dr_order_id="231388420336")
+    captured = {line.dr_sku_id: (line.fulfilled, line.shipped) for line in order.lines.all()}
+    assert captured == {"orch-1": (1, 1), "dist-1": (0, 0)}
+    shipment = Shipment.objects.get(order=order)
+    assert shipment.tracking_number == fulfillment["trackingNumber"]
+    deliver("fulfillment.created", fulfillment)  # again: nothing counted twice
+    assert order.lines.get(dr_sku_id="orch-1").fulfilled == 1
+
+
+def test_an_event_for_an_unknown_order_fetches_the_order_first(catalog, deliver, settings):
+    settings.DR_API_BASE_URL = "https://dr.invalid"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as dr:
+        fetch = dr.get("https://dr.invalid/orders/231388420336", json=fixture("order.json"))
+        deliver("fulfillment_order.pending", fulfillment_order())
+        assert fetch.call_count == 1
+    order = Order.objects.get(dr_order_id="231388420336")
+    assert order.lines.count() == 2
+    assert FulfillmentOrderLine.objects.get().order_line.dr_sku_id == "dist-1"
