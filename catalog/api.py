@@ -1,0 +1,300 @@
+"""`/api/skus/…` (design.md section 6): SKUs as JSON in snake_case, validated by DR's rules.
+
+Views are thin: every write goes through the catalog services, so an edit over the API queues a
+push exactly as one in the admin does.
+"""
+
+from contextlib import contextmanager
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.response import Response
+
+from . import rules, services
+from .models import Sku
+
+EDITABLE_FIELDS = (
+    "sku_id",
+    "name",
+    "description",
+    "fulfillment_model",
+    "tax_code",
+    "eccn",
+    "hs_code",
+    "country_of_origin",
+    "part_number",
+    "manufacturer_id",
+    "weight",
+    "weight_unit",
+    "image",
+    "url",
+    "item_breadcrumb",
+    "sku_group_id",
+    "allow_oversell",
+)
+SYNC_FIELDS = ("sync_state", "sync_error", "pushed_at", "fetched_at", "drift_checked_at")
+
+SKU_EXAMPLE = {
+    "sku_id": "WIDGET-1",
+    "name": "Widget",
+    "description": "A physical widget",
+    "fulfillment_model": "distributed",
+    "tax_code": "4512.1",
+    "eccn": "EAR99",
+    "hs_code": "8471.30.0100",
+    "country_of_origin": "US",
+    "part_number": "PN-1",
+    "manufacturer_id": "MFR-1",
+    "weight": "12.500",
+    "weight_unit": "oz",
+    "image": "https://example.com/widget.png",
+    "url": "https://example.com/widget",
+    "item_breadcrumb": "Tools > Widgets",
+    "sku_group_id": "",
+    "allow_oversell": False,
+}
+SKU_OUTPUT_EXAMPLE = {
+    **SKU_EXAMPLE,
+    "sync_state": "synced",
+    "sync_error": "",
+    "pushed_at": "2026-11-20T10:00:02Z",
+    "fetched_at": "2026-11-20T10:00:02Z",
+    "drift_checked_at": "2026-11-20T10:00:02Z",
+    "created_at": "2026-11-20T10:00:00Z",
+    "updated_at": "2026-11-20T10:00:02Z",
+}
+ERROR_EXAMPLE = {"hs_code": ["'84713' is not a valid HS code: write ####.##.#### (the first six digits are required)."]}
+
+
+class SkuSerializer(serializers.ModelSerializer):
+    # Plain text here so that DR's rules (catalog.rules), not generic choice errors, word each refusal.
+    fulfillment_model = serializers.CharField(required=False, default=Sku.FulfillmentModel.DISTRIBUTED)
+    country_of_origin = serializers.CharField(required=False, allow_blank=True, default="")
+    weight_unit = serializers.CharField(required=False, default=Sku.WeightUnit.OZ)
+    hs_code = serializers.CharField(required=False, allow_blank=True, default="")
+
+    class Meta:
+        model = Sku
+        fields = (*EDITABLE_FIELDS, *SYNC_FIELDS, "created_at", "updated_at")
+        read_only_fields = (*SYNC_FIELDS, "created_at", "updated_at")
+
+    def validate(self, attrs):
+        if self.instance is not None and attrs.get("sku_id", self.instance.sku_id) != self.instance.sku_id:
+            raise serializers.ValidationError(
+                {"sku_id": ["The SKU id cannot change: DR knows the SKU and its inventory item by it."]}
+            )
+        base = self.instance or Sku()
+        values = {name: getattr(base, name) for name in EDITABLE_FIELDS} | attrs
+        errors = rules.sku_errors(values)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class DriftRowSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="DR's key, e.g. hsCode, or sku/inventoryItem when one is missing.")
+    ours = serializers.JSONField(help_text="Our value, as we would send it.")
+    sku = serializers.JSONField(help_text="DR's SKU's value.")
+    inventory_item = serializers.JSONField(help_text="DR's inventory item's value (shared attributes only).")
+
+
+class SkuDriftSerializer(serializers.Serializer):
+    sku_id = serializers.CharField()
+    drifted = serializers.BooleanField()
+    sync_state = serializers.CharField()
+    checked_at = serializers.DateTimeField()
+    rows = DriftRowSerializer(many=True)
+
+
+SYNC_STATE_RESPONSE = inline_serializer(
+    "SkuSyncState",
+    {
+        "sku_id": serializers.CharField(),
+        "sync_state": serializers.ChoiceField(choices=Sku.SyncState.choices),
+        "sync_error": serializers.CharField(),
+        "pushed_at": serializers.DateTimeField(allow_null=True),
+    },
+)
+
+
+class SkuModelPermissions(permissions.DjangoModelPermissions):
+    """Reading needs the view permission too: the catalog is not for every signed-in user."""
+
+    perms_map = {
+        **permissions.DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+
+class CanPushSkus(permissions.BasePermission):
+    message = "Pushing SKUs and checking them against Digital River needs the catalog.push_sku permission."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm("catalog.push_sku"))
+
+
+FILTERS = [
+    OpenApiParameter("sync_state", OpenApiTypes.STR, enum=Sku.SyncState.values, description="Only this sync state."),
+    OpenApiParameter(
+        "fulfillment_model", OpenApiTypes.STR, enum=Sku.FulfillmentModel.values, description="Only this model."
+    ),
+]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List SKUs",
+        description="Filter by sync state and fulfillment model; `search` matches id, name and part number.",
+        parameters=FILTERS,
+    ),
+    retrieve=extend_schema(
+        summary="One SKU",
+        examples=[OpenApiExample("A synced SKU", value=SKU_OUTPUT_EXAMPLE, response_only=True)],
+    ),
+    create=extend_schema(
+        summary="Create a SKU (a draft: nothing goes to DR until it is pushed)",
+        examples=[
+            OpenApiExample("A distributed SKU", value=SKU_EXAMPLE, request_only=True),
+            OpenApiExample("Refused by DR's rules", value=ERROR_EXAMPLE, response_only=True, status_codes=["400"]),
+        ],
+    ),
+    update=extend_schema(
+        summary="Replace a SKU's values (a pushed SKU is pushed again, or marked out of sync)",
+        examples=[OpenApiExample("New values", value=SKU_EXAMPLE, request_only=True)],
+    ),
+    partial_update=extend_schema(
+        summary="Change some of a SKU's values",
+        examples=[OpenApiExample("A new HS code", value={"hs_code": "8471.41.0000"}, request_only=True)],
+    ),
+    destroy=extend_schema(summary="Delete a SKU here and, if it was pushed, at DR (with its inventory item)"),
+)
+class SkuViewSet(viewsets.ModelViewSet):
+    serializer_class = SkuSerializer
+    permission_classes = [SkuModelPermissions]
+    lookup_field = "sku_id"
+    lookup_value_regex = r"[0-9A-Za-z._-]+"
+    filter_backends = [SearchFilter, OrderingFilter]
+    search_fields = ["sku_id", "name", "part_number"]
+    ordering_fields = ["sku_id", "name", "pushed_at", "updated_at"]
+    ordering = ["sku_id"]
+
+    def get_queryset(self):
+        queryset = Sku.objects.all()
+        if self.action != "list":
+            return queryset
+        for parameter, choices in (
+            ("sync_state", Sku.SyncState.values),
+            ("fulfillment_model", Sku.FulfillmentModel.values),
+        ):
+            value = self.request.query_params.get(parameter)
+            if value is None:
+                continue
+            if value not in choices:
+                raise serializers.ValidationError({parameter: [f"'{value}' is not one of {', '.join(choices)}."]})
+            queryset = queryset.filter(**{parameter: value})
+        return queryset
+
+    def get_permissions(self):
+        if self.action in ("sync", "drift"):
+            return [permissions.IsAuthenticated(), CanPushSkus()]
+        return super().get_permissions()
+
+    def perform_create(self, serializer):
+        with _as_api_errors():
+            serializer.instance = services.sku_create(values=serializer.validated_data, by=self.request.user)
+
+    def perform_update(self, serializer):
+        with _as_api_errors():
+            serializer.instance = services.sku_update(
+                sku=serializer.instance, values=serializer.validated_data, by=self.request.user
+            )
+
+    def perform_destroy(self, instance):
+        services.sku_delete(sku=instance, by=self.request.user)
+
+    @extend_schema(
+        summary="Queue a push of the SKU's current values to DR",
+        request=None,
+        responses={202: SYNC_STATE_RESPONSE},
+        examples=[
+            OpenApiExample(
+                "Queued",
+                value={"sku_id": "WIDGET-1", "sync_state": "queued", "sync_error": "", "pushed_at": None},
+                response_only=True,
+                status_codes=["202"],
+            )
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def sync(self, request, sku_id=None):
+        sku = self.get_object()
+        services.skus_push(skus=[sku], by=request.user)
+        sku = Sku.objects.get(pk=sku.pk)
+        body = {"sku_id": sku.sku_id, "sync_state": sku.sync_state, "sync_error": sku.sync_error}
+        return Response({**body, "pushed_at": sku.pushed_at}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Check the SKU against DR now and return where DR's SKU or inventory item differs from ours",
+        responses={
+            200: SkuDriftSerializer,
+            502: OpenApiResponse(description="DR could not be asked; the body's detail says why."),
+        },
+        examples=[
+            OpenApiExample(
+                "DR's SKU has another HS code",
+                value={
+                    "sku_id": "WIDGET-1",
+                    "drifted": True,
+                    "sync_state": "out_of_sync",
+                    "checked_at": "2026-11-21T03:00:00Z",
+                    "rows": [
+                        {
+                            "field": "hsCode",
+                            "ours": "8471.30.0100",
+                            "sku": "9999.99.9999",
+                            "inventory_item": "8471.30.0100",
+                        }
+                    ],
+                },
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
+    )
+    @action(detail=True, methods=["get"])
+    def drift(self, request, sku_id=None):
+        report = services.sku_check_drift(sku=self.get_object())
+        if report.error:
+            return Response(
+                {"detail": f"Digital River could not be asked: {report.error}"}, status=status.HTTP_502_BAD_GATEWAY
+            )
+        body = {
+            "sku_id": report.sku.sku_id,
+            "drifted": report.drifted,
+            "sync_state": report.sku.sync_state,
+            "checked_at": report.sku.drift_checked_at,
+            "rows": report.rows,
+        }
+        return Response(SkuDriftSerializer(body).data)
+
+
+@contextmanager
+def _as_api_errors():
+    """A refusal from the model's own validation becomes a 400 naming the field, like the rules' own."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        raise serializers.ValidationError(detail) from exc
