@@ -6,19 +6,24 @@ outbox's decision, made after asking DR whether the first one took effect.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
+import email.utils
 import json
 import logging
+import math
 import random
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
+import urllib3
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, transaction
@@ -26,7 +31,7 @@ from django.utils import timezone
 
 from . import errors
 from .models import ApiCall
-from .redaction import redact_text
+from .redaction import redact_data, redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +57,25 @@ def calls_about(subject: str):
 
 
 class RateLimiter:
-    """A token bucket: at most ``rate`` calls a second, with bursts of a fifth of a second's worth."""
+    """At most ``rate`` calls in any one second, spread out rather than bunched.
+
+    A token bucket refilled at ``rate`` a second and holding a fifth of a second's worth smooths
+    bursts. On its own it would let ``capacity + rate`` calls into one second (a full bucket, then
+    the refill), so a log of the last ``rate`` start times also keeps every sliding second at or
+    under ``rate``. One limiter per process: several processes share DR's limit between them.
+    """
+
+    _EPSILON = 1e-9
+    _MIN_SLEEP = 1e-4
 
     def __init__(self, rate: float, *, clock=time.monotonic, sleep=time.sleep):
         if rate <= 0:
             raise ImproperlyConfigured("DR_RATE_LIMIT_PER_SECOND must be positive")
         self.rate = rate
         self.capacity = max(1.0, rate / 5)
+        self.per_second = max(1, math.floor(rate))
         self._tokens = self.capacity
+        self._recent: collections.deque[float] = collections.deque(maxlen=self.per_second)
         self._clock = clock
         self._sleep = sleep
         self._updated = clock()
@@ -71,11 +87,16 @@ class RateLimiter:
                 now = self._clock()
                 self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
                 self._updated = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                wait = 0.0
+                if self._tokens < 1 - self._EPSILON:
+                    wait = (1 - self._tokens) / self.rate
+                if len(self._recent) == self.per_second and now - self._recent[0] < 1.0:
+                    wait = max(wait, 1.0 - (now - self._recent[0]))
+                if wait <= 0:
+                    self._tokens = max(0.0, self._tokens - 1)
+                    self._recent.append(now)
                     return
-                wait = (1 - self._tokens) / self.rate
-            self._sleep(wait)
+            self._sleep(max(wait, self._MIN_SLEEP))
 
 
 @dataclass
@@ -100,15 +121,18 @@ class DigitalRiverClient:
         application_id: str = "",
         session: requests.Session | None = None,
         sleep=time.sleep,
+        clock=time.monotonic,
     ):
         if not secret_key:
             raise ImproperlyConfigured("DR_SECRET_KEY is not set")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.connect_timeout = min(timeout, 5.0)
         self.max_retries = max_retries
         self.retry_after_cap = retry_after_cap
-        self.limiter = RateLimiter(rate_limit, sleep=sleep)
+        self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
         self._sleep = sleep
+        self._secret_key = secret_key
         self.session = session or requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
         self.session.mount("https://", adapter)
@@ -171,25 +195,27 @@ class DigitalRiverClient:
     def _retry_delay(self, exc: errors.DigitalRiverError, attempt: int) -> float | None:
         backoff = min(8.0, 0.25 * 2**attempt)
         delay = backoff / 2 + random.uniform(0, backoff / 2)
-        if isinstance(exc, errors.RateLimited) and exc.retry_after is not None:
-            if exc.retry_after > self.retry_after_cap:
-                return None  # DR asks for a long pause: leave it to the outbox's schedule.
-            delay = max(delay, exc.retry_after)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            if retry_after > self.retry_after_cap:
+                return None  # DR asks for a long pause: leave it to the caller's schedule.
+            delay = max(delay, retry_after)
         return delay
 
     def _send_once(self, method: str, path: str, params: dict | None, json_body: dict | None) -> Response:
         url = f"{self.base_url}/{path.lstrip('/')}"
         body_text = json.dumps(json_body, separators=(",", ":")) if json_body is not None else None
         self.limiter.acquire()
+        _last_request_id.set("")
         started_at = timezone.now()
         started = time.monotonic()
         try:
             raw = self.session.request(
-                method, url, params=params, data=body_text, timeout=(min(self.timeout, 5.0), self.timeout)
+                method, url, params=params, data=body_text, timeout=(self.connect_timeout, self.timeout)
             )
         except requests.exceptions.ConnectTimeout as exc:
             error = errors.Timeout(
-                f"no connection within {self.timeout}s", reached_server=False, method=method, path=path
+                f"no connection within {self.connect_timeout}s", reached_server=False, method=method, path=path
             )
             self._log(method, path, params, body_text, started_at, started, error=error)
             raise error from exc
@@ -198,7 +224,11 @@ class DigitalRiverClient:
             self._log(method, path, params, body_text, started_at, started, error=error)
             raise error from exc
         except requests.exceptions.RequestException as exc:
-            error = errors.ConnectionFailed(f"connection failed: {type(exc).__name__}", method=method, path=path)
+            reached = _may_have_reached_server(exc)
+            what = "connection lost before DR answered" if reached else "connection failed"
+            error = errors.ConnectionFailed(
+                f"{what}: {type(exc).__name__}", reached_server=reached, method=method, path=path
+            )
             self._log(method, path, params, body_text, started_at, started, error=error)
             raise error from exc
 
@@ -213,24 +243,57 @@ class DigitalRiverClient:
 
     def _log(self, method, path, params, body_text, started_at, started, *, raw=None, error=None) -> None:
         limit = settings.DR_API_CALL_BODY_LIMIT
+        secrets = (self._secret_key,)
         try:
             with transaction.atomic():
                 ApiCall.objects.create(
                     method=method,
-                    path=path[:500],
-                    query=redact_text(urlencode(params or {}, doseq=True))[:1000],
+                    path=redact_text(path, secrets)[:500],
+                    query=redact_text(urlencode(redact_data(params or {}), doseq=True), secrets)[:1000],
                     status=raw.status_code if raw is not None else None,
                     duration_ms=int((time.monotonic() - started) * 1000),
                     request_id=raw.headers.get("x-dr-requestid", "")[:100] if raw is not None else "",
-                    error_code=(error.first_code if error else "")[:100],
-                    error_message=redact_text(error.message) if error else "",
-                    request_body=redact_text(body_text or "")[:limit],
-                    response_body=redact_text(raw.text)[:limit] if raw is not None else "",
+                    error_code=_log_code(error)[:100],
+                    error_message=redact_text(error.message, secrets) if error else "",
+                    request_body=redact_text(body_text or "", secrets)[:limit],
+                    response_body=redact_text(raw.text, secrets)[:limit] if raw is not None else "",
                     subject=_call_subject.get()[:128],
                     started_at=started_at,
                 )
         except DatabaseError:
             logger.exception("could not write the call log for %s %s", method, path)
+
+
+def _may_have_reached_server(exc: requests.exceptions.RequestException) -> bool:
+    """Whether the request may have been sent before the failure, so a POST may have had its effect.
+
+    With urllib3 not retrying, a connection that could not be made (refused, no DNS, TLS handshake,
+    proxy) comes wrapped in ``MaxRetryError``; a connection that broke after the request went out
+    comes as a bare ``ProtocolError``/``OSError``, and a cut-off answer as a decoding error.
+    """
+    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.ProxyError):
+        return False
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        return not isinstance(reason, urllib3.exceptions.MaxRetryError)
+    return isinstance(
+        exc,
+        requests.exceptions.ChunkedEncodingError
+        | requests.exceptions.ContentDecodingError
+        | requests.exceptions.TooManyRedirects,
+    )
+
+
+def _log_code(error: errors.DigitalRiverError | None) -> str:
+    if error is None:
+        return ""
+    if error.first_code:
+        return error.first_code
+    if isinstance(error, errors.Timeout):
+        return "timeout"
+    if isinstance(error, errors.ConnectionFailed):
+        return "connection_failed"
+    return ""
 
 
 def _json_or_text(raw: requests.Response) -> Any:
@@ -265,19 +328,27 @@ def _api_error(raw: requests.Response, data: Any, request_id: str, method: str, 
         "method": method,
         "path": path,
     }
-    cls = errors.error_for_status(raw.status_code)
-    if cls is errors.RateLimited:
-        kwargs["retry_after"] = _retry_after_seconds(raw.headers.get("Retry-After"))
-    return cls(message, **kwargs)
+    kwargs["retry_after"] = _retry_after_seconds(raw.headers.get("Retry-After"))
+    return errors.error_for_status(raw.status_code)(message, **kwargs)
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
+    """``Retry-After`` as seconds from now: either a number of seconds or an HTTP date."""
+    if not value or not value.strip():
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if math.isnan(seconds):
         return None
+    return max(0.0, seconds)
 
 
 _client: DigitalRiverClient | None = None

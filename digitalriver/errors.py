@@ -63,7 +63,11 @@ class DigitalRiverError(Exception):
 
 
 class ApiError(DigitalRiverError):
-    """DR answered with an error status."""
+    """DR answered with an error status. ``retry_after``: seconds DR asked us to wait, if it said."""
+
+    def __init__(self, *args, retry_after: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.retry_after = retry_after
 
 
 class BadRequest(ApiError):
@@ -87,10 +91,6 @@ class Conflict(ApiError):
 class RateLimited(ApiError):
     transient = True
 
-    def __init__(self, *args, retry_after: float | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.retry_after = retry_after
-
 
 class ServerError(ApiError):
     transient = True
@@ -104,7 +104,12 @@ class TransportError(DigitalRiverError):
 
 
 class ConnectionFailed(TransportError):
-    """The connection could not be made: the request never reached DR."""
+    """The connection failed. If it could not be made, the request never reached DR; if it broke
+    after the request went out (reset, dropped, a cut-off answer), DR may have acted on it."""
+
+    def __init__(self, *args, reached_server: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.effect_uncertain = reached_server
 
 
 class Timeout(TransportError):

@@ -2,6 +2,7 @@
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -26,38 +27,51 @@ SECRET_KEYS = frozenset(
         "accountnumber",
     }
 )
-_KEY_ALTERNATIVES = "|".join(re.escape(key) for key in sorted(SECRET_KEYS))
-_KEY_PATTERN = re.compile(r'("(?:' + _KEY_ALTERNATIVES + r')"\s*:\s*)("(?:[^"\\]|\\.)*"|-?\d+)', re.IGNORECASE)
-_BEARER = re.compile(r"\b(sk_(?:test_)?|whsec_)[A-Za-z0-9_]+")
+# Any key naming a secret or a password ("webhookSecret", "signingSecret", "apiPassword", "accessToken").
+_SECRET_KEY_PARTS = re.compile(r"secret|passw|token$", re.IGNORECASE)
+_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+_KEY_PATTERN = re.compile(r'(?P<head>"(?P<key>(?:[^"\\]|\\.)*)"\s*:\s*)(?:' + _JSON_STRING + r"|-?\d+)")
+_BEARER = re.compile(r"\b(sk_(?:test_|live_)?|whsec_)[A-Za-z0-9_]+")
+
+
+def is_secret_key(key: Any) -> bool:
+    """Whether a JSON key or header name holds a secret (compared without case)."""
+    name = str(key).lower()
+    return name in SECRET_KEYS or bool(_SECRET_KEY_PARTS.search(name))
 
 
 def redact_data(value: Any) -> Any:
     if isinstance(value, dict):
-        return {key: REDACTED if str(key).lower() in SECRET_KEYS else redact_data(item) for key, item in value.items()}
+        return {key: REDACTED if is_secret_key(key) else redact_data(item) for key, item in value.items()}
     if isinstance(value, list):
         return [redact_data(item) for item in value]
     return value
 
 
-def redact_text(text: str) -> str:
-    """Redact a body that may be JSON (keys above) and any configured key that appears verbatim."""
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Redact a body that may be JSON (keys above; by pattern when it does not parse, e.g. cut short),
+    the configured key and webhook secrets and ``secrets`` wherever they appear, and anything shaped
+    like a DR key or signing secret."""
     if not text:
         return text
     try:
         parsed = json.loads(text)
     except ValueError:
-        redacted = _KEY_PATTERN.sub(lambda m: f'{m.group(1)}"{REDACTED}"', text)
+        redacted = _KEY_PATTERN.sub(_redact_pair, text)
     else:
         redacted = json.dumps(redact_data(parsed), ensure_ascii=False) if isinstance(parsed, dict | list) else text
-    for secret in _configured_secrets():
+    for secret in sorted({*_configured_secrets(), *(s for s in secrets if s and len(s) >= 8)}, key=len, reverse=True):
         redacted = redacted.replace(secret, REDACTED)
     return _BEARER.sub(REDACTED, redacted)
 
 
+def _redact_pair(match: re.Match) -> str:
+    return f'{match["head"]}"{REDACTED}"' if is_secret_key(match["key"]) else match.group(0)
+
+
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     return {
-        name: REDACTED if name.lower() in SECRET_KEYS or "cookie" in name.lower() else value
-        for name, value in headers.items()
+        name: REDACTED if is_secret_key(name) or "cookie" in name.lower() else value for name, value in headers.items()
     }
 
 
