@@ -1,5 +1,7 @@
 """`/events` and `/webhooks`."""
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -12,8 +14,12 @@ from .base import endpoint, json_body, paginate, query_list
 WEBHOOK_FIELDS = ("types", "address", "apiVersion", "enabled")
 
 
+#: DR keeps events for 30 days.
+EVENT_RETENTION = timedelta(days=30)
+
+
 def list_events(request):
-    queryset = Event.objects.all()
+    queryset = Event.objects.filter(created_time__gte=timezone.now() - EVENT_RETENTION)
     types = query_list(request, "types") + query_list(request, "type")
     if types:
         condition = Q()

@@ -47,3 +47,22 @@ def test_webhook_validation(api):
         ("invalid_parameter", "address"),
         ("invalid_parameter", "enabled"),
     ]
+
+
+def test_events_are_kept_thirty_days_and_filter_by_created_time(api, place, skus):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sandbox.models import Event
+
+    place((skus["distributed"], 1))
+    place((skus["distributed"], 1))
+    old, new = Event.objects.order_by("pk")
+    Event.objects.filter(pk=old.pk).update(created_time=timezone.now() - timedelta(days=31))
+    assert [event["id"] for event in api.get("/events").json()["data"]] == [new.dr_id]
+    Event.objects.filter(pk=old.pk).update(created_time=timezone.now() - timedelta(days=2))
+    since = (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [event["id"] for event in api.get("/events", **{"createdTime[gte]": since}).json()["data"]] == [new.dr_id]
+    bad = api.get("/events", **{"createdTime[gte]": "yesterday"})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["parameter"] == "createdTime[gte]"

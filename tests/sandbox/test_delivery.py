@@ -19,10 +19,12 @@ def test_the_inbox_accepts_the_sandbox_signature(api, live_server, settings, pla
 
 
 def test_background_loop_delivers_and_is_started_once(api, receiver, place, skus):
+    # Written before the loop starts: SQLite's in-memory test database fails concurrent writers
+    # at once instead of making them wait.
+    place((skus["distributed"], 1))
     thread = start_background_delivery(interval=0.05)
     try:
         assert start_background_delivery() is thread
-        place((skus["distributed"], 1))
         deadline = time.monotonic() + 10
         while not receiver.received and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -30,3 +32,15 @@ def test_background_loop_delivers_and_is_started_once(api, receiver, place, skus
     finally:
         stop_background_delivery()
     assert not thread.is_alive()
+
+
+def test_sandbox_deliver_once(api, receiver, place, skus):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    place((skus["distributed"], 1))
+    out = StringIO()
+    call_command("sandbox_deliver", "--once", stdout=out)
+    assert out.getvalue().strip() == "1 sent"
+    assert receiver.types() == ["order.accepted"]
