@@ -46,6 +46,11 @@ def last_request_id() -> str:
     return _last_request_id.get()
 
 
+def forget_last_request_id() -> None:
+    """Start a unit of work (an outbox attempt) with no request id left behind by an earlier one."""
+    _last_request_id.set("")
+
+
 @contextlib.contextmanager
 def calls_about(subject: str):
     """Tag every call made inside the block with a subject ("order:…"), for the order timeline."""

@@ -92,6 +92,13 @@ class RateLimited(ApiError):
     transient = True
 
 
+class RequestTimeout(ApiError):
+    """408: DR gave up waiting for the request; it may or may not have been applied."""
+
+    transient = True
+    effect_uncertain = True
+
+
 class ServerError(ApiError):
     transient = True
     effect_uncertain = True
@@ -127,6 +134,8 @@ def error_for_status(status: int) -> type[ApiError]:
         return AuthenticationError
     if status == 404:
         return NotFound
+    if status == 408:
+        return RequestTimeout
     if status == 409:
         return Conflict
     if status == 429:

@@ -25,7 +25,7 @@ from django.utils import timezone
 from config.jobs import enqueue_on_commit
 
 from .. import errors, registry
-from ..client import _last_request_id, calls_about, get_client, last_request_id
+from ..client import calls_about, forget_last_request_id, get_client, last_request_id
 from ..models import Attempt, Instruction
 
 logger = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def _attempt(performer: registry.Performer, instruction: Instruction) -> _Outcom
     client = get_client()
     # The Attempt takes the request id of the last answer of *this* try, never one left behind in
     # this thread by an earlier instruction (a try that fails before any call has none).
-    _last_request_id.set("")
+    forget_last_request_id()
     try:
         with calls_about(instruction.subject):
             if instruction.effect_uncertain:

@@ -226,6 +226,19 @@ def test_server_errors_are_transient_and_leave_the_effect_uncertain(make_client,
     assert caught.value.effect_uncertain
 
 
+def test_a_request_timeout_from_dr_is_transient_and_uncertain(make_client, dr, fake_time):
+    dr.get(f"{BASE}/orders/240", status=408, json=error_body("request_timeout"))
+    dr.get(f"{BASE}/orders/240", json={"id": "240"})
+
+    assert make_client().get("/orders/240") == {"id": "240"}
+    assert len(dr.calls) == 2
+
+    dr.post(f"{BASE}/fulfillments", status=408, json=error_body("request_timeout"))
+    with pytest.raises(errors.RequestTimeout) as caught:
+        make_client().post("/fulfillments", {})
+    assert caught.value.transient and caught.value.effect_uncertain
+
+
 def test_an_error_page_that_is_not_json_still_becomes_a_typed_error(make_client, dr):
     dr.post(f"{BASE}/fulfillments", status=502, body="<html>Bad Gateway</html>", content_type="text/html")
 
