@@ -39,10 +39,6 @@ def error_response(status: int, errors: list[tuple[str, str | None, str]]) -> Js
     return JsonResponse(body, status=status)
 
 
-def bad_request(code: str, parameter: str | None, message: str) -> ApiError:
-    return ApiError(400, [(code, parameter, message)])
-
-
 def invalid(parameter: str, message: str) -> ApiError:
     return ApiError(400, [("invalid_parameter", parameter, message)])
 

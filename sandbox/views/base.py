@@ -46,7 +46,6 @@ def endpoint(**handlers: Callable) -> Callable:
             return injected(network.pick_error_status(net))
         return response
 
-    view.handlers = handlers
     return view
 
 

@@ -212,3 +212,16 @@ def test_concurrent_captures_of_the_last_unit_capture_once(api, place, skus):
     body = api.get(f"/orders/{order.dr_id}").json()
     assert body["capturedAmount"] == body["totalAmount"]
     assert len(body["payment"]["charges"][0]["captures"]) == 1
+
+
+def test_error_bodies_match_the_documented_examples(api, place, skus):
+    assert api.get("/orders/231388420336").json() == fixture("error_not_found.json")
+    body = {key: value for key, value in fixture("sku.json").items() if key != "name"}
+    assert api.put("/skus/dist-1", body).json() == fixture("error_missing_parameter.json")
+    order = place((skus["distributed"], 1))
+    item = items_by_sku(api, order.dr_id)[skus["distributed"]]["id"]
+    control_update({"fail_next_captures": 1})
+    fulfill(api, order.dr_id, {"itemId": item, "quantity": 1})
+    documented = fixture("error_order_fulfilled.json")
+    documented["errors"][0]["message"] = documented["errors"][0]["message"].replace("201454110336", order.dr_id)
+    assert fulfill(api, order.dr_id, {"itemId": item, "quantity": 1}).json() == documented
