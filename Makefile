@@ -23,7 +23,7 @@ migrate: install
 
 run: migrate
 	$(DEV_ENV) $(BIN)/python manage.py ensure_admin
-	$(DEV_ENV) $(BIN)/python manage.py serve $(HOST):$(PORT) --open
+	$(DEV_ENV) $(BIN)/python manage.py serve $(HOST):$(PORT) --open --demo
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

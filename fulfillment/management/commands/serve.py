@@ -1,3 +1,4 @@
+import logging
 import threading
 import webbrowser
 
@@ -5,6 +6,8 @@ from django.conf import settings
 from django.contrib.staticfiles.management.commands.runserver import Command as RunserverCommand
 
 from config.periodic import start_periodic_jobs
+
+logger = logging.getLogger(__name__)
 
 
 class Command(RunserverCommand):
@@ -16,6 +19,7 @@ class Command(RunserverCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.add_argument("--open", action="store_true", help="open the admin in a browser once it is up")
+        parser.add_argument("--demo", action="store_true", help="seed the demo through the sandbox once it is up")
 
     def inner_run(self, *args, **options):
         # inner_run is the serving process (the autoreloader's child), so the loops start once.
@@ -25,7 +29,22 @@ class Command(RunserverCommand):
             from sandbox.delivery import start_background_delivery
 
             start_background_delivery()
+        if options.get("demo") and settings.DR_SANDBOX:
+            threading.Timer(1.0, _seed_demo).start()
         if options.get("open"):
             url = f"{self.protocol}://{self.addr if not self._raw_ipv6 else f'[{self.addr}]'}:{self.port}/admin/"
             threading.Timer(1.5, webbrowser.open, args=(url,)).start()
         super().inner_run(*args, **options)
+
+
+def _seed_demo() -> None:
+    from django.db import close_old_connections
+
+    from fulfillment.demo import DemoError, demo_seed
+
+    try:
+        demo_seed(say=logger.info)
+    except DemoError as exc:
+        logger.error("demo: %s", exc)
+    finally:
+        close_old_connections()

@@ -1,0 +1,19 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from fulfillment.demo import DemoError, demo_seed
+
+
+class Command(BaseCommand):
+    help = (
+        "Seed a walkable demo through the sandbox: SKUs of every fulfillment model, and orders shipped, "
+        "cancelled, backordered and in review. Needs the server running (make run seeds it for you)."
+    )
+
+    def handle(self, *args, **options):
+        if not settings.DR_SANDBOX:
+            raise CommandError("the demo runs against the sandbox: set DR_SANDBOX=1")
+        try:
+            demo_seed(say=self.stdout.write)
+        except DemoError as exc:
+            raise CommandError(str(exc)) from exc
