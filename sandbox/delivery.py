@@ -58,6 +58,8 @@ def _claim(now: datetime) -> list[Delivery]:
             .select_related("event")
             .filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
             .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+            # A disabled webhook's deliveries wait until it is enabled again.
+            .exclude(webhook__enabled=False)
             .order_by("next_attempt_at", "id")[:BATCH_SIZE]
         )
         Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(lease_expires_at=now + LEASE)

@@ -216,7 +216,9 @@ def _take_open(line: FulfillmentOrderItem, quantity: int, action: str) -> None:
     line.backordered -= quantity - from_pending
 
 
-def _managed_order_lines(fulfillment_order: FulfillmentOrder, moves: list[tuple[FulfillmentOrderItem, int]]) -> list:
+def _managed_order_lines(
+    fulfillment_order: FulfillmentOrder, moves: list[tuple[FulfillmentOrderItem, int]]
+) -> tuple[Order, list[tuple[OrderItem, int, FulfillmentOrderItem]]]:
     order = Order.objects.select_for_update().get(pk=fulfillment_order.order_id)
     by_id = {item.dr_id: item for item in order.items.all()}
     return order, [(by_id[line.upstream_id], quantity, line) for line, quantity in moves]

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from ..errors import Errors, not_found
 from ..ids import uuid_id
-from ..models import Event, Webhook
+from ..models import Delivery, Event, Webhook
 from .base import endpoint, json_body, paginate, query_list
 
 WEBHOOK_FIELDS = ("types", "address", "apiVersion", "enabled")
@@ -101,9 +101,15 @@ def update_webhook(request, webhook_id):
 
 
 def delete_webhook(request, webhook_id):
-    deleted, _ = Webhook.objects.filter(dr_id=webhook_id).delete()
-    if not deleted:
-        raise not_found("id", webhook_id)
+    with transaction.atomic():
+        webhook = Webhook.objects.select_for_update().filter(dr_id=webhook_id).first()
+        if webhook is None:
+            raise not_found("id", webhook_id)
+        # Its log stays; what it was still owed is never sent.
+        Delivery.objects.filter(webhook=webhook, state=Delivery.State.PENDING).update(
+            state=Delivery.State.FAILED, last_error="webhook deleted"
+        )
+        webhook.delete()
     return 204, None
 
 

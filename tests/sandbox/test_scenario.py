@@ -198,3 +198,26 @@ def test_registered_webhooks_replace_the_default_address(api, receiver, place, s
         assert other.types() == ["order.review_opened"]
     finally:
         other.close()
+
+
+def test_disabled_webhooks_wait_and_deleted_ones_are_owed_nothing(api, receiver, place, skus):
+    from .conftest import Receiver
+
+    other = Receiver()
+    try:
+        hook = api.post("/webhooks", {"types": ["order.*"], "address": other.url}).json()
+        api.patch(f"/webhooks/{hook['id']}", {"enabled": False})
+        place((skus["distributed"], 1))
+        assert Delivery.objects.count() == 0, "a disabled webhook is not a destination"
+        api.patch(f"/webhooks/{hook['id']}", {"enabled": True})
+        place((skus["distributed"], 1))
+        api.patch(f"/webhooks/{hook['id']}", {"enabled": False})
+        assert deliver_due() == 0
+        api.patch(f"/webhooks/{hook['id']}", {"enabled": True})
+        place((skus["distributed"], 1))
+        assert api.delete(f"/webhooks/{hook['id']}").status_code == 204
+        assert deliver_due() == 0
+        assert other.received == [] and receiver.received == []
+        assert set(Delivery.objects.values_list("state", flat=True)) == {Delivery.State.FAILED}
+    finally:
+        other.close()
