@@ -1,0 +1,179 @@
+"""CSV import and export of SKUs in the admin: a dry-run preview with row errors, then a confirmed import."""
+
+import csv
+import io
+
+import pytest
+import tablib
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from catalog.models import Sku
+from catalog.resources import IMPORTABLE_FIELDS, SkuResource
+from digitalriver.models import Instruction
+
+pytestmark = pytest.mark.django_db
+
+IMPORT_URL = "/admin/catalog/sku/import/"
+PROCESS_URL = "/admin/catalog/sku/process_import/"
+EXPORT_URL = "/admin/catalog/sku/export/"
+HEADERS = ["sku_id", "name", "fulfillment_model", "tax_code", "eccn", "hs_code", "country_of_origin", "part_number"]
+
+
+def good_row(sku_id: str, **values) -> dict:
+    row = {
+        "sku_id": sku_id,
+        "name": f"Widget {sku_id}",
+        "fulfillment_model": "distributed",
+        "tax_code": "4512.1",
+        "eccn": "EAR99",
+        "hs_code": "8471.30.0100",
+        "country_of_origin": "US",
+        "part_number": f"PN-{sku_id}",
+    }
+    return {**row, **values}
+
+
+def csv_file(rows: list[dict], headers=HEADERS) -> SimpleUploadedFile:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=headers)
+    writer.writeheader()
+    writer.writerows(rows)
+    return SimpleUploadedFile("skus.csv", text.getvalue().encode(), content_type="text/csv")
+
+
+def preview(client, rows: list[dict]):
+    """Upload a file: the admin runs a dry run and shows what would happen."""
+    return client.post(IMPORT_URL, {"import_file": csv_file(rows), "format": "0", "resource": "0"})
+
+
+def confirm(client, preview_response):
+    return client.post(PROCESS_URL, preview_response.context["confirm_form"].initial)
+
+
+def test_a_file_with_three_bad_rows_reports_exactly_those_and_imports_nothing(merchandiser_client):
+    rows = [
+        good_row("A-1"),
+        good_row("BAD 2"),  # space in the id
+        good_row("A-3"),
+        good_row("A-4", hs_code="8471"),
+        good_row("A-5", fulfillment_model="orchestrated", part_number=""),
+        good_row("A-6"),
+    ]
+    page = preview(merchandiser_client, rows)
+
+    assert page.status_code == 200
+    result = page.context["result"]
+    errors = {row.number: row.error_dict for row in result.invalid_rows}
+    assert sorted(errors) == [2, 4, 5]
+    assert errors[2]["sku_id"] == ["'BAD 2' is not a valid SKU id: use 1 to 100 of 0-9 A-Z a-z . _ - (no spaces)."]
+    assert list(errors[4]) == ["hs_code"]
+    assert errors[5] == {"part_number": ["A part number is required for DR-managed fulfillment."]}
+    html = page.content.decode()
+    assert "A part number is required for DR-managed fulfillment." in html
+    assert "confirm_form" not in page.context or page.context["confirm_form"] is None
+    assert not Sku.objects.exists()
+
+
+def test_a_clean_file_is_previewed_then_imported_as_drafts_once_confirmed(merchandiser_client):
+    rows = [good_row(f"A-{number}") for number in range(1, 6)]
+    page = preview(merchandiser_client, rows)
+
+    assert page.status_code == 200
+    assert page.context["confirm_form"] is not None
+    assert page.context["result"].totals["new"] == 5
+    assert "Widget A-3" in page.content.decode()
+    assert not Sku.objects.exists()
+
+    done = confirm(merchandiser_client, page)
+    assert done.status_code == 302
+    assert sorted(Sku.objects.values_list("sku_id", "sync_state")) == [(f"A-{n}", "draft") for n in range(1, 6)]
+    assert not Instruction.objects.exists()
+
+
+def test_a_file_naming_a_sku_twice_reports_the_second_row(merchandiser_client):
+    page = preview(merchandiser_client, [good_row("A-1"), good_row("A-1", name="Again")])
+    [invalid] = page.context["result"].invalid_rows
+    assert invalid.number == 2
+    assert invalid.error_dict == {"sku_id": ["'A-1' is also on row 1: a file may name each SKU once."]}
+
+
+def test_sync_state_and_dr_copies_cannot_be_imported(merchandiser_client, sku_factory):
+    sku_factory("A-1")
+    headers = [*HEADERS, "sync_state", "dr_sku", "pushed_at"]
+    row = {**good_row("A-1", name="Renamed"), "sync_state": "synced", "dr_sku": '{"id": "x"}', "pushed_at": "2026"}
+    page = merchandiser_client.post(
+        IMPORT_URL, {"import_file": csv_file([row], headers), "format": "0", "resource": "0"}
+    )
+    confirm(merchandiser_client, page)
+
+    sku = Sku.objects.get(sku_id="A-1")
+    assert (sku.name, sku.sync_state, sku.dr_sku, sku.pushed_at) == ("Renamed", "draft", None, None)
+
+
+def test_an_import_edit_of_a_pushed_sku_is_pushed_only_once_confirmed(merchandiser_client, sku_factory):
+    pushed = sku_factory("A-1")
+    Sku.objects.filter(pk=pushed.pk).update(sync_state="synced")
+    sku_factory("A-2")  # a draft stays a draft
+
+    page = preview(merchandiser_client, [good_row("A-1", name="Renamed"), good_row("A-2", name="Draft renamed")])
+    assert page.context["result"].totals["update"] == 2
+    assert Sku.objects.get(sku_id="A-1").sync_state == "synced"
+    assert not Instruction.objects.exists()
+
+    confirm(merchandiser_client, page)
+    assert dict(Sku.objects.values_list("sku_id", "sync_state")) == {"A-1": "queued", "A-2": "draft"}
+    assert list(Instruction.objects.values_list("subject", flat=True)) == ["sku:A-1"]
+
+
+def test_unchanged_rows_are_skipped(merchandiser_client, sku_factory):
+    sku_factory("A-1", name="Widget A-1", part_number="PN-A-1")
+    Sku.objects.filter(sku_id="A-1").update(sync_state="synced")
+    page = preview(merchandiser_client, [good_row("A-1")])
+    assert page.context["result"].totals["skip"] == 1
+    confirm(merchandiser_client, page)
+    assert Sku.objects.get(sku_id="A-1").sync_state == "synced"
+    assert not Instruction.objects.exists()
+
+
+def test_export_round_trips(merchandiser_client, sku_factory):
+    sku_factory("A-1", description="Line one, with a comma", item_breadcrumb="Tools > Widgets")
+    sku_factory("A-2", fulfillment_model="digital", tax_code="4512.2", part_number="", manufacturer_id="")
+    fields = {f"skuresource_{name}": "on" for name in (*IMPORTABLE_FIELDS, "sync_state")}
+    exported = merchandiser_client.post(EXPORT_URL, {"format": "0", "resource": "0", **fields})
+
+    assert exported.status_code == 200
+    assert exported["Content-Type"].startswith("text/csv")
+    text = exported.content.decode()
+    assert text.splitlines()[0].split(",") == [*IMPORTABLE_FIELDS, "sync_state"]
+
+    before = list(Sku.objects.order_by("sku_id").values(*IMPORTABLE_FIELDS))
+    Sku.objects.all().delete()
+    upload = SimpleUploadedFile("export.csv", exported.content, content_type="text/csv")
+    page = merchandiser_client.post(IMPORT_URL, {"import_file": upload, "format": "0", "resource": "0"})
+    assert page.context["result"].totals["new"] == 2
+    confirm(merchandiser_client, page)
+    assert list(Sku.objects.order_by("sku_id").values(*IMPORTABLE_FIELDS)) == before
+
+
+def test_import_and_export_need_permissions(client, django_user_model):
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    client.force_login(viewer)
+    assert client.get(IMPORT_URL).status_code == 403
+
+
+def test_import_queries_do_not_grow_with_rows(sku_factory):
+    """Rows are checked and written in batches: a bigger file is not a query per row."""
+
+    def queries(count: int, offset: int) -> int:
+        rows = [good_row(f"N-{offset + number}") for number in range(count)]
+        dataset = tablib.Dataset(*[list(row.values()) for row in rows], headers=HEADERS)
+        with CaptureQueriesContext(connection) as captured:
+            result = SkuResource().import_data(dataset, dry_run=False)
+        assert not result.has_errors() and not result.has_validation_errors()
+        return len(captured)
+
+    # A few queries for the whole file, plus one per batch the database takes at once.
+    assert queries(400, 0) < 40
+    assert Sku.objects.count() == 400
