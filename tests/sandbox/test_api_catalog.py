@@ -190,3 +190,28 @@ def test_unknown_route_and_method(api):
 def test_malformed_json(api):
     response = api.session.put(api.base + "/skus/x", data=b"{nope", headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and error_of(response)[0] == "bad_request"
+
+
+def test_validation_messages_name_the_problem(api):
+    def messages(response):
+        return {error["parameter"]: error["message"] for error in response.json()["errors"]}
+
+    assert messages(api.put("/skus/bad id!", sku_body())) == {
+        "id": "'bad id!' is not a valid id: use only 0-9 A-Z a-z . _ -"
+    }
+    bad = messages(api.put("/skus/s1", sku_body(hsCode="8471", countryOfOrigin="USA", weightUnit="st")))
+    assert bad == {
+        "countryOfOrigin": "'USA' is not an ISO 3166-1 alpha-2 country code.",
+        "hsCode": "'8471' is not a valid HS code: use ####.##.#### (first six digits required).",
+        "weightUnit": "'st' is not a weight unit: use oz, lb, g or kg.",
+    }
+    managed = messages(
+        api.put(
+            "/skus/s2",
+            sku_body(taxCode="4512.2", partNumber=None, manufacturerId=None, managedFulfillment="DRGlobalFulfillment"),
+        )
+    )
+    assert managed == {
+        "taxCode": "A SKU with managed fulfillment needs a physical 'taxCode'.",
+        "partNumber": "A SKU with managed fulfillment needs a 'partNumber'.",
+    }
