@@ -1,6 +1,7 @@
 """The merchandisers' catalog admin: list, bulk actions, the change page's DR panel and its buttons."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,16 @@ def test_check_drift_action_reports_skus_dr_did_not_answer_for(merchandiser_clie
     done = run_action(merchandiser_client, "check_drift", [sku], confirmed="yes")
     [message] = message_texts(done)
     assert message.startswith("0 match Digital River; 1 could not be checked: A-1: GET /skus/A-1")
+
+
+def test_check_drift_action_refuses_more_skus_than_a_page_can_wait_for(
+    merchandiser_client, sku_factory, dr_responses, monkeypatch
+):
+    monkeypatch.setattr("catalog.admin.DRIFT_CHECK_MAX", 1)
+    skus = [sku_factory("A-1"), sku_factory("A-2")]
+    done = run_action(merchandiser_client, "check_drift", skus, confirmed="yes")
+    assert message_texts(done) == ["Select at most 1 SKUs to check while you wait; the daily scan checks them all."]
+    assert len(dr_responses.calls) == 0
 
 
 def test_change_model_action_asks_for_the_model_then_reports_refusals(merchandiser_client, sku_factory):
@@ -389,4 +400,7 @@ def test_draft_change_page_does_not_ask_dr_for_stock(merchandiser_client, sku_fa
     page = merchandiser_client.get(f"{CHANGELIST}{sku.pk}/change/")
     assert page.status_code == 200
     assert len(dr_responses.calls) == 0
-    assert "Never pushed." in page.content.decode()
+    html = page.content.decode()
+    assert "never pushed" in html
+    headings = re.findall(r'class="fieldset-heading">([^<]+)<', html)
+    assert headings[:5] == ["Identity", "Classification and customs", "Physical", "Presentation", "Digital River sync"]

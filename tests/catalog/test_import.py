@@ -72,6 +72,7 @@ def test_a_file_with_three_bad_rows_reports_exactly_those_and_imports_nothing(me
     assert errors[5] == {"part_number": ["A part number is required for DR-managed fulfillment."]}
     html = page.content.decode()
     assert "A part number is required for DR-managed fulfillment." in html
+    assert '<span class="validation-error-field-label">part_number</span>' in html
     assert "confirm_form" not in page.context or page.context["confirm_form"] is None
     assert not Sku.objects.exists()
 
