@@ -1,0 +1,224 @@
+"""Customer service's order screens: find an order, read everything about it on one page, and
+re-read it from Digital River. Orders are DR's data mirrored here, so nothing on them is editable."""
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
+
+from digitalriver import errors as dr_errors
+from digitalriver.admin import ReadOnlyAdmin, pretty_json
+
+from . import selectors, services
+from .models import Order
+
+# Enough for a normal order's whole story; the full timeline is one click away.
+TIMELINE_ON_PAGE = 50
+
+FLAG_BADGES = (
+    ("capture_failed", "capture failed", "error"),
+    ("cancellation_rejected", "cancel rejected", "error"),
+    ("backordered", "backordered", "warning"),
+    ("unknown_sku", "unknown SKU", "warning"),
+)
+NEEDS_ATTENTION = Q(capture_failed=True) | Q(cancellation_rejected=True) | Q(backordered=True) | Q(unknown_sku=True)
+
+
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    title = "needs attention"
+    parameter_name = "needs_attention"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes: a flag is raised"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(NEEDS_ATTENTION)
+        if self.value() == "no":
+            return queryset.exclude(NEEDS_ATTENTION)
+        return queryset
+
+
+def address_lines(contact: dict) -> list[str]:
+    address = contact.get("address") or {}
+    city = " ".join(part for part in (address.get("postalCode"), address.get("city"), address.get("state")) if part)
+    return [
+        part
+        for part in (
+            contact.get("name"),
+            address.get("line1"),
+            address.get("line2"),
+            city,
+            address.get("country"),
+            contact.get("phone"),
+        )
+        if part
+    ]
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    list_display = (
+        "dr_order_id",
+        "upstream_id",
+        "customer_name",
+        "email",
+        "state_badge",
+        "flag_badges",
+        "total",
+        "dr_created_at",
+    )
+    list_filter = (
+        "state",
+        NeedsAttentionFilter,
+        "capture_failed",
+        "cancellation_rejected",
+        "backordered",
+        "unknown_sku",
+    )
+    search_fields = ("=dr_order_id", "=upstream_id", "email", "customer_name")
+    search_help_text = "DR order id or upstream id (exact), or part of the customer's email or name."
+    date_hierarchy = "dr_created_at"
+    list_per_page = 50
+    show_full_result_count = False
+    change_form_template = "admin/commerce/order/change_form.html"
+    fieldsets = (
+        ("Customer", {"fields": ("customer_name", "email", "locale", "ship_to_address", "bill_to_address")}),
+        ("Shipping", {"fields": ("shipping_choice_text",)}),
+        (
+            "Money",
+            {
+                "fields": (
+                    ("subtotal", "total_tax", "total_shipping", "total_amount"),
+                    ("captured_amount", "cancelled_amount", "refunded_amount", "available_to_refund_amount"),
+                )
+            },
+        ),
+        (
+            "Digital River",
+            {
+                "fields": (
+                    ("dr_order_id", "upstream_id", "checkout_id"),
+                    ("state", "state_changed_at", "fraud_state"),
+                    ("dr_created_at", "dr_updated_at", "fetched_at"),
+                )
+            },
+        ),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [
+            *[field.name for field in self.model._meta.fields],
+            "ship_to_address",
+            "bill_to_address",
+            "shipping_choice_text",
+        ]
+
+    # --- the list ---
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj):
+        return format_html('<span class="order-state order-state-{}">{}</span>', obj.state, obj.get_state_display())
+
+    @admin.display(description="flags")
+    def flag_badges(self, obj):
+        raised = [(tone, label) for field, label, tone in FLAG_BADGES if getattr(obj, field)]
+        if not raised:
+            return "-"
+        return format_html_join(" ", '<span class="order-flag order-flag-{}">⚑ {}</span>', raised)
+
+    @admin.display(description="total", ordering="total_amount")
+    def total(self, obj):
+        return f"{obj.total_amount} {obj.currency}"
+
+    # --- the page ---
+
+    @admin.display(description="ship to")
+    def ship_to_address(self, obj):
+        return format_html_join("", "{}<br>", ((line,) for line in address_lines(obj.ship_to))) or "-"
+
+    @admin.display(description="bill to")
+    def bill_to_address(self, obj):
+        return format_html_join("", "{}<br>", ((line,) for line in address_lines(obj.bill_to))) or "-"
+
+    @admin.display(description="shipping choice")
+    def shipping_choice_text(self, obj):
+        choice = obj.shipping_choice or {}
+        if not choice:
+            return "-"
+        parts = [
+            choice.get("description") or choice.get("serviceLevel") or "",
+            f"service level {choice['serviceLevel']}" if choice.get("serviceLevel") else "",
+            f"{choice['amount']} {obj.currency}" if choice.get("amount") is not None else "",
+            f"terms {choice['shippingTerms']}" if choice.get("shippingTerms") else "",
+        ]
+        return " · ".join(part for part in parts if part)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(
+                page=selectors.order_page(order=obj, timeline_limit=TIMELINE_ON_PAGE),
+                raw_pretty=pretty_json(obj.raw),
+                can_refresh=self.has_refresh_permission(request, obj),
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # --- buttons and the full timeline ---
+
+    def get_urls(self):
+        def view(method):
+            return self.admin_site.admin_view(method)
+
+        return [
+            path("<path:object_id>/refresh/", view(self.refresh_view), name="commerce_order_refresh"),
+            path("<path:object_id>/timeline/", view(self.timeline_view), name="commerce_order_timeline"),
+            *super().get_urls(),
+        ]
+
+    def has_refresh_permission(self, request, obj=None):
+        # Re-reading DR's copy changes nothing DR holds: whoever may read the order may refresh it.
+        return self.has_view_permission(request, obj)
+
+    def order_or_404(self, request, object_id) -> Order:
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            raise Http404("No such order")
+        return order
+
+    @method_decorator(require_POST)
+    def refresh_view(self, request, object_id):
+        order = self.order_or_404(request, object_id)
+        if not self.has_refresh_permission(request, order):
+            raise PermissionDenied
+        try:
+            services.order_fetch(dr_order_id=order.dr_order_id)
+        except dr_errors.DigitalRiverError as exc:
+            if exc.transient:
+                text = "Digital River could not be reached, so the order was not refreshed. Try again in a few minutes."
+            elif isinstance(exc, dr_errors.NotFound):
+                text = f"Digital River does not know order {order.dr_order_id}; nothing was changed."
+            else:
+                text = "Digital River refused to send the order; nothing was changed."
+            self.message_user(request, f"{text} ({exc})", messages.ERROR)
+        else:
+            self.message_user(request, f"Order {order.dr_order_id} now matches Digital River.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:commerce_order_change", args=[order.pk]))
+
+    def timeline_view(self, request, object_id):
+        order = self.order_or_404(request, object_id)
+        if not self.has_view_permission(request, order):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Timeline of order {order.dr_order_id}",
+            "opts": self.opts,
+            "original": order,
+            "timeline": selectors.order_timeline(order=order),
+        }
+        return TemplateResponse(request, "admin/commerce/order/timeline.html", context)

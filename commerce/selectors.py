@@ -1,0 +1,415 @@
+"""Reads for the customer-service order page: every section in a fixed number of queries, and one
+timeline that merges what happened to an order from its state log, DR's events, our instructions
+with their attempts, and the calls we made to DR about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Case, F, Prefetch, Q, QuerySet, Value, When
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django_fsm_log.models import StateLog
+
+from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
+from fulfillment.models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
+from fulfillment.services import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
+
+from .models import Charge, ChargeOperation, Order, OrderLine
+
+SOURCE_LABELS = {
+    "state": "Order state",
+    "event": "DR event",
+    "instruction": "Instruction",
+    "attempt": "Attempt",
+    "call": "API call",
+}
+OK, WARNING, ERROR = "ok", "warning", "error"
+# Instruction transitions each Attempt entry already tells (a send, its failure to retry, its
+# success): the timeline keeps only what no attempt says, like giving up, a retry or a cancel.
+TOLD_BY_ATTEMPTS = ("claim", "schedule_retry", "mark_done")
+
+# The tracking URL as a link only when it is a web address: a carrier's "javascript:" would run in
+# the agent's browser with the admin's cookies.
+TRACKABLE_SCHEMES = ("https://", "http://")
+LINKABLE_TRACKING_URL = Case(
+    When(
+        Q.create([("tracking_url__startswith", scheme) for scheme in TRACKABLE_SCHEMES], connector=Q.OR),
+        then=F("tracking_url"),
+    ),
+    default=Value(""),
+)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    source: str  # a key of SOURCE_LABELS
+    sentence: str
+    detail: str = ""
+    tone: str = ""  # OK, WARNING, ERROR, or "" when nothing needs noticing
+    links: tuple[tuple[str, str], ...] = ()  # (label, URL)
+
+    @property
+    def source_label(self) -> str:
+        return SOURCE_LABELS[self.source]
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A reason the order needs a person, in the words an agent would use with the customer."""
+
+    title: str
+    explanation: str
+    tone: str
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    lines: list[OrderLine]
+    fulfillment_orders: list[FulfillmentOrder]
+    shipments: list[Shipment]
+    dr_fulfillments: list[DrFulfillment]
+    charges: list[Charge]
+    flags: list[Flag]
+    timeline: list[TimelineEntry]
+    timeline_truncated: bool
+
+
+def order_subject(order: Order) -> str:
+    """How instructions and API calls about the order are tagged (see digitalriver.client.calls_about)."""
+    return f"order:{order.dr_order_id}"
+
+
+def order_page(*, order: Order, timeline_limit: int) -> OrderPage:
+    """Everything the order page shows, in the same number of queries however big the order is."""
+    lines = list(order.lines.all())
+    fulfillment_orders = list(
+        order.fulfillment_orders.prefetch_related(
+            Prefetch("lines", queryset=FulfillmentOrderLine.objects.select_related("order_line"))
+        )
+    )
+    shipments = list(
+        order.shipments.annotate(tracking_link=LINKABLE_TRACKING_URL).prefetch_related(
+            Prefetch("items", queryset=ShipmentItem.objects.select_related("order_line").order_by("id"))
+        )
+    )
+    charges = list(order.charges.prefetch_related("operations"))
+    # One more entry than shown tells whether there is more to show.
+    timeline = order_timeline(order=order, limit=timeline_limit + 1, lines=lines)
+    return OrderPage(
+        lines=lines,
+        fulfillment_orders=fulfillment_orders,
+        shipments=shipments,
+        dr_fulfillments=list(order.dr_fulfillments.annotate(tracking_link=LINKABLE_TRACKING_URL)),
+        charges=charges,
+        flags=order_flags(order=order, lines=lines, fulfillment_orders=fulfillment_orders, charges=charges),
+        timeline=timeline[:timeline_limit],
+        timeline_truncated=len(timeline) > timeline_limit,
+    )
+
+
+# --- flags ----------------------------------------------------------------------------------------
+
+
+def units(quantity: int, name: str) -> str:
+    return f"{quantity} unit{'' if quantity == 1 else 's'} of {name}"
+
+
+def order_flags(
+    *, order: Order, lines: list[OrderLine], fulfillment_orders: list[FulfillmentOrder], charges: list[Charge]
+) -> list[Flag]:
+    """Each raised flag explained; takes the rows the page already loaded, so it costs no query."""
+    flags = []
+    if order.capture_failed:
+        reasons = sorted(
+            {
+                operation.failure_message or operation.failure_code
+                for charge in charges
+                for operation in charge.operations.all()
+                if operation.kind == ChargeOperation.Kind.CAPTURE
+                and operation.state == "failed"
+                and (operation.failure_message or operation.failure_code)
+            }
+        )
+        said = f" DR said: {'; '.join(reasons)}." if reasons else ""
+        flags.append(
+            Flag(
+                "Capture failed",
+                "Digital River could not take the payment for units that shipped."
+                f"{said} Contact the customer about their payment method; the goods are on their way unpaid.",
+                ERROR,
+            )
+        )
+    if order.cancellation_rejected:
+        flags.append(
+            Flag(
+                "Cancellation rejected",
+                "Digital River or the warehouse refused to cancel some units, usually because they already "
+                "shipped. Check the lines below before telling the customer what will arrive.",
+                ERROR,
+            )
+        )
+    if order.backordered:
+        waits = [
+            f"{units(line.backordered, line.order_line.name or line.inventory_item_id)} expected {_expected(line)}"
+            for fulfillment_order in fulfillment_orders
+            for line in fulfillment_order.lines.all()
+            if line.backordered
+        ]
+        said = "; ".join(waits) + ". " if waits else ""
+        flags.append(
+            Flag(
+                "Backordered",
+                f"{said}The warehouse ships the rest as usual; tell the customer these units come later.",
+                WARNING,
+            )
+        )
+    if order.unknown_sku:
+        unknown = ", ".join(line.dr_sku_id for line in lines if line.sku_id is None)
+        flags.append(
+            Flag(
+                "Unknown SKU",
+                f"Not in our catalog: {unknown}. These lines are not fulfilled by our flow until a merchandiser "
+                "adds the SKU.",
+                WARNING,
+            )
+        )
+    return flags
+
+
+def _expected(line: FulfillmentOrderLine) -> str:
+    if line.available_time is None:
+        return "on a date the warehouse has not given yet"
+    return date_format(timezone.localtime(line.available_time), "DATE_FORMAT")
+
+
+# --- the timeline ---------------------------------------------------------------------------------
+
+
+def order_timeline(
+    *, order: Order, limit: int | None = None, lines: list[OrderLine] | None = None
+) -> list[TimelineEntry]:
+    """What happened to the order, newest first, from every source; at most ``limit`` entries.
+
+    Each source is cut at ``limit`` rows before the merge, so an order with thousands of calls costs
+    the same queries and about the same time as a small one. ``lines`` saves a query when the
+    caller already has them.
+    """
+    if lines is None:
+        lines = list(order.lines.all())
+    names = {line.dr_item_id: line.name or line.dr_sku_id for line in lines}
+    subject = order_subject(order)
+    entries = [
+        *_order_transitions(order, limit),
+        *_instruction_entries(subject, names, limit),
+        *_attempt_entries(subject, names, limit),
+        *_event_entries(order, limit),
+        *_call_entries(subject, limit),
+    ]
+    entries.sort(key=lambda entry: entry.at, reverse=True)
+    return entries[:limit] if limit else entries
+
+
+def _newest(queryset: QuerySet, field: str, limit: int | None) -> QuerySet:
+    queryset = queryset.order_by(f"-{field}", "-pk")
+    return queryset[:limit] if limit else queryset
+
+
+def _admin_link(label: str, model, pk) -> tuple[str, str]:
+    meta = model._meta
+    return label, reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[pk])
+
+
+def _joined(*parts) -> str:
+    return " · ".join(str(part) for part in parts if part)
+
+
+def _order_transitions(order: Order, limit: int | None):
+    labels = dict(Order.State.choices)
+    for log in _newest(StateLog.objects.for_(order).select_related("by"), "timestamp", limit):
+        was = labels.get(log.source_state, log.source_state)
+        sentence = f"Order is now {labels.get(log.state, log.state)}" + (f" (was {was})" if was else "")
+        tone = OK if log.state in (Order.State.FULFILLED, Order.State.COMPLETE) else ""
+        if log.state in (Order.State.BLOCKED, Order.State.CANCELLED, Order.State.DISPUTE):
+            tone = WARNING
+        yield TimelineEntry(
+            at=log.timestamp,
+            source="state",
+            sentence=sentence,
+            detail=f"by {log.by}" if log.by else (log.description or ""),
+            tone=tone,
+        )
+
+
+@dataclass(frozen=True)
+class InstructionWords:
+    to_do: str  # "Capture 2 units of Widget (shipment 4f1b2c3d…)"
+    done: str  # "Captured 2 units of Widget (shipment 4f1b2c3d…)"
+
+
+def short_id(value: str) -> str:
+    return value if len(value) <= 10 else f"{value[:8]}…"
+
+
+def _listed(phrases: list[str]) -> str:
+    return phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} and {phrases[-1]}"
+
+
+def _units_of(item: dict, quantity_key: str, line_key: str, names: dict[str, str]) -> str:
+    """'2 units of Widget' for an item of a payload, named after the order line it points at."""
+    name = names.get(str(item.get(line_key)), item.get("inventoryItemId") or "an item")
+    return units(int(item.get(quantity_key) or 0), name)
+
+
+def describe_instruction(instruction: Instruction, names: dict[str, str]) -> InstructionWords:
+    """The instruction as a sentence about goods and money, not about endpoints."""
+    payload = instruction.payload or {}
+    items = payload.get("items") or []
+    if instruction.kind == POST_FULFILLMENT and items:
+        captured = [_units_of(item, "quantity", "itemId", names) for item in items if item.get("quantity")]
+        released = [_units_of(item, "cancelQuantity", "itemId", names) for item in items if item.get("cancelQuantity")]
+        shipment = f" (shipment {short_id(payload['shipmentId'])})" if payload.get("shipmentId") else ""
+        to_do, done = [], []
+        if captured:
+            to_do.append(f"Capture {_listed(captured)}{shipment}")
+            done.append(f"Captured {_listed(captured)}{shipment}")
+        if released:
+            to_do.append(f"Cancel {_listed(released)} (release the payment)")
+            done.append(f"Cancelled {_listed(released)} (payment released)")
+        return InstructionWords("; ".join(to_do), "; ".join(done))
+    if instruction.kind == CREATE_FULFILLMENT_ORDER and items:
+        goods = _listed([_units_of(item, "quantity", "upstreamId", names) for item in items])
+        return InstructionWords(
+            f"Ask the warehouse to ship {goods} (create the fulfillment order)",
+            f"Fulfillment order created for {goods}",
+        )
+    generic = instruction.kind.rpartition(".")[2].replace("_", " ").capitalize()
+    return InstructionWords(generic, generic)
+
+
+def _instruction_entries(subject: str, names: dict[str, str], limit: int | None):
+    instructions = {row.pk: row for row in _newest(Instruction.objects.filter(subject=subject), "created_at", limit)}
+    for instruction in instructions.values():
+        waiting = instruction.state in (Instruction.State.PENDING, Instruction.State.RETRY_WAIT)
+        yield TimelineEntry(
+            at=instruction.created_at,
+            source="instruction",
+            sentence=f"Queued: {describe_instruction(instruction, names).to_do}",
+            detail=_joined(f"now {instruction.get_state_display().lower()}", instruction.last_error_code),
+            tone=WARNING if waiting else ERROR if instruction.state == Instruction.State.FAILED else "",
+            links=(_admin_link("instruction", Instruction, instruction.pk),),
+        )
+    logs = list(
+        _newest(
+            StateLog.objects.filter(
+                content_type=ContentType.objects.get_for_model(Instruction),
+                object_id__in=Instruction.objects.filter(subject=subject).values("pk"),
+            )
+            .exclude(transition__in=TOLD_BY_ATTEMPTS)
+            .select_related("by"),
+            "timestamp",
+            limit,
+        )
+    )
+    missing = {log.object_id for log in logs} - instructions.keys()
+    if missing:
+        instructions.update(Instruction.objects.in_bulk(missing))
+    labels = dict(Instruction.State.choices)
+    for log in logs:
+        instruction = instructions[log.object_id]
+        what = describe_instruction(instruction, names).to_do
+        if log.transition == "retry_now":
+            happened = "sent again on request"
+        elif log.transition == "cancel":
+            happened = "will not be sent"
+        else:
+            happened = f"instruction {labels.get(log.state, log.state).lower()}"
+        yield TimelineEntry(
+            at=log.timestamp,
+            source="instruction",
+            sentence=f"{what}: {happened}" + (f" by {log.by}" if log.by else ""),
+            detail=log.description or "",
+            tone=ERROR if log.state == Instruction.State.FAILED else "",
+            links=(_admin_link("instruction", Instruction, instruction.pk),),
+        )
+
+
+def _attempt_entries(subject: str, names: dict[str, str], limit: int | None):
+    attempts = Attempt.objects.filter(instruction__subject=subject).select_related("instruction")
+    for attempt in _newest(attempts, "started_at", limit):
+        words = describe_instruction(attempt.instruction, names)
+        failure = _joined(
+            f"HTTP {attempt.http_status}" if attempt.http_status else "no answer", ", ".join(attempt.error_codes)
+        )
+        if attempt.outcome == Attempt.Outcome.SUCCEEDED:
+            sentence, tone = f"{words.done} — DR accepted", OK
+        elif attempt.outcome == Attempt.Outcome.ALREADY_DONE:
+            sentence, tone = f"{words.done} — DR had already done it", OK
+        elif attempt.outcome == Attempt.Outcome.TRANSIENT:
+            sentence, tone = f"{words.to_do} — try {attempt.number} failed ({failure})", WARNING
+        else:
+            sentence, tone = f"{words.to_do} — DR refused ({failure})", ERROR
+        ok = attempt.outcome in (Attempt.Outcome.SUCCEEDED, Attempt.Outcome.ALREADY_DONE)
+        yield TimelineEntry(
+            at=attempt.started_at,
+            source="attempt",
+            sentence=sentence,
+            detail=_joined(
+                f"attempt {attempt.number}",
+                f"HTTP {attempt.http_status}" if attempt.http_status else "",
+                f"DR error {', '.join(attempt.error_codes)}" if attempt.error_codes else "",
+                f"request id {attempt.request_id}" if attempt.request_id else "",
+                f"{attempt.duration_ms} ms",
+                "" if ok else attempt.message,
+            ),
+            tone=tone,
+            links=(_admin_link("instruction", Instruction, attempt.instruction_id),),
+        )
+
+
+def _event_entries(order: Order, limit: int | None):
+    events = WebhookEvent.objects.filter(order_id=order.dr_order_id).defer("body", "payload", "headers", "traceback")
+    for event in _newest(events, "received_at", limit):
+        tone = {WebhookEvent.State.FAILED: ERROR, WebhookEvent.State.RECEIVED: WARNING}.get(event.state, "")
+        yield TimelineEntry(
+            at=event.received_at,
+            source="event",
+            sentence=f"DR said: {event.type}",
+            detail=_joined(
+                event.get_state_display().lower(),
+                "found by polling" if event.source == WebhookEvent.Source.POLLED else "",
+                event.error.splitlines()[0][:200] if event.error else "",
+            ),
+            tone=tone,
+            links=(_admin_link("event", WebhookEvent, event.pk),),
+        )
+
+
+def _call_entries(subject: str, limit: int | None):
+    calls = ApiCall.objects.filter(subject=subject).defer("request_body", "response_body")
+    for call in _newest(calls, "started_at", limit):
+        target = f"{call.method} {call.path}" + (f"?{call.query}" if call.query else "")
+        answer = f"{call.status} in {call.duration_ms} ms" if call.status else f"no answer after {call.duration_ms} ms"
+        yield TimelineEntry(
+            at=call.started_at,
+            source="call",
+            sentence=f"{target} → {answer}",
+            detail=_joined(
+                call.error_code,
+                call.error_message[:200],
+                f"request id {call.request_id}" if call.request_id else "",
+            ),
+            tone=_call_tone(call),
+            links=(_admin_link("call", ApiCall, call.pk),),
+        )
+
+
+def _call_tone(call: ApiCall) -> str:
+    if call.succeeded:
+        return ""
+    # No answer, 429 and 5xx are retried; any other refusal needs a look.
+    return WARNING if call.status is None or call.status == 429 or call.status >= 500 else ERROR

@@ -1,0 +1,159 @@
+"""Fulfillment orders, shipments and DR's fulfillment records as DR reported them: read-only, found by
+DR's ids or the order's, each leading back to the order page where customer service reads them."""
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+from commerce.selectors import TRACKABLE_SCHEMES
+from digitalriver.admin import ReadOnlyAdmin, pretty_json
+
+from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyLineInline(ReadOnlyInline):
+    """Rows about an order line, named after what the customer bought."""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line")
+
+    @admin.display(description="item")
+    def item(self, obj):
+        return obj.order_line.name or obj.order_line.dr_sku_id
+
+
+class FulfillmentOrderLineInline(ReadOnlyLineInline):
+    model = FulfillmentOrderLine
+    fields = (
+        "item",
+        "dr_item_id",
+        "inventory_item_id",
+        "quantity",
+        "pending",
+        "backordered",
+        "available_time",
+        "shipped",
+        "cancelled",
+        "cancel_instructed",
+        "returned",
+        "state",
+    )
+
+
+class ShipmentItemInline(ReadOnlyLineInline):
+    model = ShipmentItem
+    fields = ("item", "dr_shipment_item_id", "quantity")
+
+
+def order_link(order) -> str:
+    url = reverse("admin:commerce_order_change", args=[order.pk])
+    return format_html('<a href="{}">{}</a>', url, order.dr_order_id)
+
+
+def tracking_link(record) -> str:
+    number = record.tracking_number or "track"
+    if record.tracking_url.startswith(TRACKABLE_SCHEMES):
+        return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', record.tracking_url, number)
+    return record.tracking_number or "-"
+
+
+class MirrorAdmin(ReadOnlyAdmin):
+    """Every field read-only, plus the order as a link and DR's raw copy."""
+
+    list_select_related = ("order",)
+    list_per_page = 50
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*[field.name for field in self.model._meta.fields], "order_page", "raw_pretty"]
+
+    @admin.display(description="order", ordering="order__dr_order_id")
+    def order_page(self, obj):
+        return order_link(obj.order)
+
+    @admin.display(description="DR's copy")
+    def raw_pretty(self, obj):
+        return pretty_json(obj.raw)
+
+
+@admin.register(FulfillmentOrder)
+class FulfillmentOrderAdmin(MirrorAdmin):
+    list_display = ("dr_fulfillment_order_id", "order_page", "state", "created_by_us", "dr_updated_at")
+    list_filter = ("state", "created_by_us")
+    search_fields = ("=dr_fulfillment_order_id", "=order__dr_order_id", "=lines__dr_item_id")
+    inlines = [FulfillmentOrderLineInline]
+    fieldsets = (
+        (None, {"fields": ("dr_fulfillment_order_id", "order_page", "state", "created_by_us")}),
+        ("Times", {"fields": ("dr_updated_at", "created_at")}),
+        ("DR's copy", {"fields": ("raw_pretty",), "classes": ("collapse",)}),
+    )
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(MirrorAdmin):
+    list_display = ("dr_shipment_id", "order_page", "shipped_at", "source", "tracking_company", "tracking")
+    list_filter = ("source", "tracking_company")
+    search_fields = ("=dr_shipment_id", "=order__dr_order_id", "=tracking_number", "=items__dr_shipment_item_id")
+    date_hierarchy = "shipped_at"
+    inlines = [ShipmentItemInline]
+    fieldsets = (
+        (None, {"fields": ("dr_shipment_id", "order_page", "fulfillment_order", "source", "shipped_at")}),
+        ("Tracking", {"fields": ("tracking_company", "tracking_number", "tracking")}),
+        ("DR's copy", {"fields": ("raw_pretty",), "classes": ("collapse",)}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "tracking"]
+
+    @admin.display(description="tracking link")
+    def tracking(self, obj):
+        return tracking_link(obj)
+
+
+@admin.register(DrFulfillment)
+class DrFulfillmentAdmin(MirrorAdmin):
+    list_display = (
+        "dr_fulfillment_id",
+        "order_page",
+        "dr_shipment_id",
+        "tracking_company",
+        "tracking",
+        "dr_created_at",
+    )
+    search_fields = ("=dr_fulfillment_id", "=dr_shipment_id", "=order__dr_order_id", "=tracking_number")
+    date_hierarchy = "dr_created_at"
+    fieldsets = (
+        (None, {"fields": ("dr_fulfillment_id", "order_page", "dr_shipment_id", "dr_created_at")}),
+        ("Tracking", {"fields": ("tracking_company", "tracking_number", "tracking")}),
+        ("Items", {"fields": ("items_pretty",)}),
+        ("DR's copy", {"fields": ("raw_pretty",), "classes": ("collapse",)}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "tracking", "items_pretty"]
+
+    @admin.display(description="tracking link")
+    def tracking(self, obj):
+        return tracking_link(obj)
+
+    @admin.display(description="items (captured quantity, released cancelQuantity)")
+    def items_pretty(self, obj):
+        return pretty_json(obj.items)

@@ -1,0 +1,425 @@
+"""Customer service's order screens: find an order, read every section and the timeline, refresh
+it from DR, never edit it, and pay the same number of queries for a big order as for a small one."""
+
+import copy
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+import responses
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django_fsm_log.models import StateLog
+
+from catalog.models import Sku
+from commerce.models import Order
+from commerce.selectors import order_timeline
+from commerce.services import charge_upsert, order_upsert
+from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
+from fulfillment.services import POST_FULFILLMENT, fulfillment_order_upsert, shipment_reported
+from tests.conftest import make_event
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dr"
+T0 = parse_datetime("2026-11-20T10:00:00Z")
+
+pytestmark = pytest.mark.django_db
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture(autouse=True)
+def catalog():
+    common = {"tax_code": "4512.1", "eccn": "EAR99", "country_of_origin": "US", "part_number": "P-1"}
+    Sku.objects.create(sku_id="dist-1", name="Distributed widget", **common)
+    Sku.objects.create(sku_id="orch-1", name="Managed", fulfillment_model=Sku.FulfillmentModel.ORCHESTRATED, **common)
+
+
+def order_data(*, dr_order_id="231388420336", lines=2, **changes) -> dict:
+    """DR's order fixture under another id, with ``lines`` lines: the fixture's two, then more widgets."""
+    data = fixture("order.json")
+    items = data["items"][:lines]
+    for number in range(len(items), lines):
+        items.append({**copy.deepcopy(data["items"][0]), "productDetails": {"name": f"Widget {number}"}})
+    for number, item in enumerate(items):
+        item["id"] = f"{dr_order_id}-{number}"
+    data["payment"]["charges"][0]["id"] = f"chg-{dr_order_id}"
+    return {**data, "id": dr_order_id, "items": items, **changes}
+
+
+def story(*, dr_order_id="231388420336", lines=2, extras=1) -> Order:
+    """An order with a fulfillment order, one shipment, a failed capture, and ``extras`` events,
+    instructions, attempts and calls, at known times (each source a minute after the last)."""
+    order = order_upsert(data=order_data(dr_order_id=dr_order_id, lines=lines))
+    StateLog.objects.for_(order).update(timestamp=T0)
+    distributed = list(order.lines.filter(fulfillment_model=Sku.FulfillmentModel.DISTRIBUTED))
+    fulfillment_order = fixture("fulfillment_order.json")
+    fulfillment_order.update(id=f"fo-{dr_order_id}", upstreamId=dr_order_id)
+    fulfillment_order["items"] = [
+        {
+            **fulfillment_order["items"][0],
+            "id": f"foi-{line.dr_item_id}",
+            "upstreamId": line.dr_item_id,
+            "quantity": line.quantity,
+            "pending": line.quantity - 1,
+            "backordered": 1,
+            "availableTime": "2026-12-01T00:00:00Z",
+        }
+        for line in distributed
+    ]
+    fulfillment_order_upsert(order=order, data=fulfillment_order, created_by_us=True)
+    shipment = fixture("shipment.json")
+    shipment.update(id=f"shp-{dr_order_id}-4f1b9d7e", fulfillmentOrderId=f"fo-{dr_order_id}")
+    shipment["fulfillmentOrderUpstreamId"] = dr_order_id
+    shipment["items"] = [
+        {"id": f"si-{line.dr_item_id}", "fulfillmentOrderItemUpstreamId": line.dr_item_id, "quantity": 1}
+        for line in distributed
+    ]
+    shipment_reported(data=shipment)
+    charge = fixture("charge.json")
+    charge.update(id=f"chg-{dr_order_id}", orderId=dr_order_id)
+    charge["captures"].append(
+        {
+            "id": "cap-failed",
+            "createdTime": "2026-11-20T12:30:00Z",
+            "amount": 19.99,
+            "state": "failed",
+            "failureMessage": "Card declined by the issuer",
+        }
+    )
+    charge_upsert(order=order, data=charge)
+    Order.objects.filter(pk=order.pk).update(capture_failed=True)
+
+    subject = f"order:{dr_order_id}"
+    capture = Instruction.objects.get(kind=POST_FULFILLMENT, subject=subject)
+    Instruction.objects.filter(pk=capture.pk).update(created_at=T0 + timedelta(minutes=2))
+    for number in range(extras):
+        event = make_event("fulfillment_order.shipped", {"id": "x"}, event_id=f"evt-{dr_order_id}-{number}")
+        WebhookEvent.objects.create(
+            dr_event_id=event["id"],
+            type=event["type"],
+            state=WebhookEvent.State.PROCESSED,
+            order_id=dr_order_id,
+            received_at=T0 + timedelta(minutes=1),
+            body=json.dumps(event),
+            payload=event,
+        )
+        Attempt.objects.create(
+            instruction=capture,
+            number=number + 1,
+            started_at=T0 + timedelta(minutes=3),
+            duration_ms=84,
+            outcome=Attempt.Outcome.SUCCEEDED,
+            http_status=201,
+            request_id=f"req-{number}",
+        )
+        ApiCall.objects.create(
+            method="POST",
+            path="/fulfillments",
+            status=201,
+            duration_ms=84,
+            subject=subject,
+            started_at=T0 + timedelta(minutes=4),
+        )
+    return Order.objects.get(pk=order.pk)
+
+
+def change_url(order: Order) -> str:
+    return reverse("admin:commerce_order_change", args=[order.pk])
+
+
+# --- the list ----------------------------------------------------------------------------------------
+
+
+def test_changelist_filters_by_state_flag_and_needs_attention(admin_client):
+    flagged = story()
+    calm = order_upsert(data=order_data(dr_order_id="231388420999", upstreamId="WEB-2", state="complete"))
+    url = reverse("admin:commerce_order_changelist")
+
+    def shown(**query):
+        response = admin_client.get(url, query)
+        assert response.status_code == 200
+        return {order.dr_order_id for order in response.context["cl"].result_list}
+
+    assert shown() == {flagged.dr_order_id, calm.dr_order_id}
+    assert shown(state__exact="complete") == {calm.dr_order_id}
+    assert shown(capture_failed__exact="1") == {flagged.dr_order_id}
+    assert shown(backordered__exact="1") == {flagged.dr_order_id}
+    assert shown(needs_attention="yes") == {flagged.dr_order_id}
+    assert shown(needs_attention="no") == {calm.dr_order_id}
+
+
+def test_changelist_searches_dr_id_upstream_id_email_and_name(admin_client):
+    ada = story()
+    grace = order_upsert(
+        data=order_data(
+            dr_order_id="231388420999",
+            upstreamId="WEB-2",
+            email="grace@example.com",
+            shipTo={**fixture("order.json")["shipTo"], "name": "Grace Hopper"},
+        )
+    )
+    url = reverse("admin:commerce_order_changelist")
+
+    def found(term):
+        return {order.dr_order_id for order in admin_client.get(url, {"q": term}).context["cl"].result_list}
+
+    assert found(ada.dr_order_id) == {ada.dr_order_id}
+    assert found("WEB-2") == {grace.dr_order_id}
+    assert found("grace@") == {grace.dr_order_id}
+    assert found("lovelace") == {ada.dr_order_id}
+
+
+def test_changelist_shows_flags_state_and_total_with_currency(admin_client):
+    story()
+    html = admin_client.get(reverse("admin:commerce_order_changelist")).content.decode()
+    assert "⚑ capture failed" in html and "⚑ backordered" in html
+    assert 'class="order-state order-state-accepted"' in html
+    assert "70.17 USD" in html and "WEB-10001" in html and "Ada Lovelace" in html
+
+
+def test_changelist_query_count_does_not_grow_with_orders(admin_client):
+    url = reverse("admin:commerce_order_changelist")
+    for number in range(3):
+        order_upsert(data=order_data(dr_order_id=f"2313884{number:05d}"))
+    admin_client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get(url)
+    for number in range(3, 30):
+        order_upsert(data=order_data(dr_order_id=f"2313884{number:05d}"))
+    with CaptureQueriesContext(connection) as many:
+        response = admin_client.get(url)
+    assert len(response.context["cl"].result_list) == 30
+    assert len(many) == len(few)
+
+
+# --- the page ----------------------------------------------------------------------------------------
+
+
+def test_the_page_shows_header_flags_addresses_and_shipping(admin_client):
+    order = story()
+    response = admin_client.get(change_url(order))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Capture failed:" in html and "Card declined by the issuer" in html
+    assert "Backordered:</strong> 1 unit of Distributed widget expected" in html
+    assert "10380 Bren Road W" in html and "Minnetonka" in html
+    assert "Standard Ground" in html and "service level SG" in html
+    assert "Refresh from DR" in html
+
+
+def test_the_page_shows_every_line_counter_and_the_fulfillment_order(admin_client):
+    order = story()
+    page = admin_client.get(change_url(order)).context["page"]
+    lines = {line.dr_sku_id: line for line in page.lines}
+    widget = lines["dist-1"]
+    assert (widget.quantity, widget.pending, widget.backordered, widget.shipped) == (2, 1, 1, 1)
+    assert (widget.fulfilled, widget.cancel_requested, widget.cancelled) == (0, 0, 0)
+    assert widget.fulfillment_model == "distributed" and lines["orch-1"].fulfillment_model == "orchestrated"
+    [fulfillment_order] = page.fulfillment_orders
+    assert fulfillment_order.dr_fulfillment_order_id == f"fo-{order.dr_order_id}"
+    [fo_line] = fulfillment_order.lines.all()
+    assert (fo_line.quantity, fo_line.pending, fo_line.backordered) == (2, 1, 1)
+    html = admin_client.get(change_url(order)).content.decode()
+    assert f"foi-{widget.dr_item_id}" in html and "expected 1 Dec 2026" in html
+
+
+def test_the_page_links_tracking_and_shows_charges_with_failures(admin_client):
+    order = story()
+    response = admin_client.get(change_url(order))
+    html = response.content.decode()
+    assert 'href="https://www.ups.com/track?tracknum=1Z999AA10123456784"' in html
+    assert "1 \u00d7 Distributed widget" in html
+    [charge] = response.context["page"].charges
+    operations = {operation.dr_id: operation for operation in charge.operations.all()}
+    assert operations["cap-failed"].state == "failed"
+    assert "Card declined by the issuer" in html and "26.99 USD" in html
+
+
+def test_a_tracking_url_that_is_not_a_web_address_is_not_a_link(admin_client):
+    order = story()
+    order.shipments.update(tracking_url="javascript:alert(1)")
+    html = admin_client.get(change_url(order)).content.decode()
+    assert "javascript:alert(1)" not in html
+    assert "1Z999AA10123456784" in html
+
+
+def test_the_page_query_count_does_not_grow_with_lines_events_or_calls(admin_client):
+    small = story(dr_order_id="231388400003", lines=3, extras=1)
+    big = story(dr_order_id="231388400050", lines=50, extras=20)
+    assert big.lines.count() == 50
+    admin_client.get(change_url(small))  # the content-type cache and the session settle first
+    with CaptureQueriesContext(connection) as for_small:
+        admin_client.get(change_url(small))
+    with CaptureQueriesContext(connection) as for_big:
+        response = admin_client.get(change_url(big))
+    assert response.status_code == 200 and len(response.context["page"].lines) == 50
+    assert len(for_big) == len(for_small), [query["sql"] for query in for_big]
+
+
+# --- the timeline ------------------------------------------------------------------------------------
+
+
+def test_the_timeline_merges_four_sources_newest_first_in_sentences(admin_client):
+    order = story()
+    entries = order_timeline(order=order)
+    assert [entry.at for entry in entries] == sorted((entry.at for entry in entries), reverse=True)
+    by_source = {}
+    for entry in entries:
+        by_source.setdefault(entry.source, []).append(entry)
+    [call] = by_source["call"]
+    assert call.sentence == "POST /fulfillments → 201 in 84 ms"
+    [attempt] = by_source["attempt"]
+    assert attempt.sentence == "Captured 1 unit of Distributed widget (shipment shp-2313…) — DR accepted"
+    assert "HTTP 201" in attempt.detail and "request id req-0" in attempt.detail
+    [queued] = by_source["instruction"]
+    assert queued.sentence == "Queued: Capture 1 unit of Distributed widget (shipment shp-2313…)"
+    [event] = by_source["event"]
+    assert event.sentence == "DR said: fulfillment_order.shipped"
+    assert event.links[0][1] == reverse("admin:digitalriver_webhookevent_change", args=[WebhookEvent.objects.get().pk])
+    [state] = by_source["state"]
+    assert state.sentence == "Order is now Accepted (was Pending payment)"
+    # The story's sources are a minute apart: call, attempt, instruction, event, state.
+    assert [entry.source for entry in entries] == [
+        "call",
+        "attempt",
+        "instruction",
+        "event",
+        "state",
+    ]
+
+    html = admin_client.get(change_url(order)).content.decode()
+    assert html.index("POST /fulfillments → 201 in 84 ms") < html.index("DR said: fulfillment_order.shipped")
+
+
+def test_the_timeline_tells_failed_attempts_and_an_operators_retry(admin_user):
+    order = story()
+    capture = Instruction.objects.get(kind=POST_FULFILLMENT)
+    Attempt.objects.create(
+        instruction=capture,
+        number=2,
+        started_at=T0 + timedelta(minutes=5),
+        duration_ms=10_000,
+        outcome=Attempt.Outcome.TRANSIENT,
+        http_status=503,
+        error_codes=["service_unavailable"],
+        request_id="req-503",
+        message="Service unavailable",
+    )
+    capture.retry_now(by=admin_user, description="operator retry")
+    capture.save()
+    sentences = [entry.sentence for entry in order_timeline(order=order)]
+    assert (
+        "Capture 1 unit of Distributed widget (shipment shp-2313…) — try 2 failed (HTTP 503 · service_unavailable)"
+        in sentences
+    )
+    assert f"Capture 1 unit of Distributed widget (shipment shp-2313…): sent again on request by {admin_user}" in (
+        sentences
+    )
+
+
+def test_the_page_caps_the_timeline_and_links_to_all_of_it(admin_client):
+    order = story(extras=30)
+    response = admin_client.get(change_url(order))
+    page = response.context["page"]
+    assert len(page.timeline) == 50 and page.timeline_truncated
+    assert 'id="show-all-timeline"' in response.content.decode()
+    full = admin_client.get(reverse("admin:commerce_order_timeline", args=[order.pk]))
+    assert full.status_code == 200
+    # 30 events, attempts and calls each, the capture instruction and the order's one transition.
+    assert len(full.context["timeline"]) == 30 * 3 + 2
+
+
+# --- refresh -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dr(settings):
+    settings.DR_API_BASE_URL = "https://dr.test"
+    settings.DR_CLIENT_MAX_RETRIES = 0
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+def test_refresh_mirrors_drs_order_and_says_so(admin_client, dr):
+    order = story()
+    fresher = order_data(email="ada.new@example.com", updatedTime="2026-11-21T09:00:00.000Z")
+    dr.get("https://dr.test/orders/231388420336", json=fresher)
+    response = admin_client.post(reverse("admin:commerce_order_refresh", args=[order.pk]), follow=True)
+    assert response.status_code == 200
+    assert "Order 231388420336 now matches Digital River." in response.content.decode()
+    assert Order.objects.get(pk=order.pk).email == "ada.new@example.com"
+    assert ApiCall.objects.filter(subject="order:231388420336", method="GET", status=200).exists()
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        ({"body": requests.ConnectionError("refused")}, "Digital River could not be reached"),
+        ({"status": 503, "json": {"type": "server_error", "errors": []}}, "Digital River could not be reached"),
+        ({"status": 404, "json": fixture("error_not_found.json")}, "Digital River does not know order 231388420336"),
+    ],
+)
+def test_refresh_when_dr_fails_is_a_message_and_changes_nothing(admin_client, dr, answer, says):
+    order = story()
+    dr.get("https://dr.test/orders/231388420336", **answer)
+    response = admin_client.post(reverse("admin:commerce_order_refresh", args=[order.pk]), follow=True)
+    assert response.status_code == 200
+    assert says in response.content.decode()
+    assert Order.objects.get(pk=order.pk).email == "ada@example.com"
+
+
+def test_refresh_needs_a_post(admin_client):
+    order = story()
+    assert admin_client.get(reverse("admin:commerce_order_refresh", args=[order.pk])).status_code == 405
+
+
+# --- read-only ---------------------------------------------------------------------------------------
+
+
+def test_mirrored_data_cannot_be_edited_added_or_deleted(admin_client):
+    order = story()
+    page = admin_client.get(change_url(order)).content.decode()
+    assert 'name="email"' not in page and 'name="_save"' not in page
+    response = admin_client.post(change_url(order), {"email": "mallory@example.com"})
+    assert response.status_code == 403
+    assert Order.objects.get(pk=order.pk).email == "ada@example.com"
+    assert admin_client.get(reverse("admin:commerce_order_add")).status_code == 403
+    assert admin_client.get(reverse("admin:commerce_order_delete", args=[order.pk])).status_code == 403
+
+
+def test_an_agent_with_view_permission_reads_the_page_and_refreshes(client, django_user_model, dr):
+    order = story()
+    agent = django_user_model.objects.create_user("agent", password="x", is_staff=True)
+    agent.user_permissions.add(Permission.objects.get(codename="view_order", content_type__app_label="commerce"))
+    client.force_login(agent)
+    assert client.get(change_url(order)).status_code == 200
+    dr.get("https://dr.test/orders/231388420336", json=order_data())
+    response = client.post(reverse("admin:commerce_order_refresh", args=[order.pk]), follow=True)
+    assert "now matches Digital River" in response.content.decode()
+
+
+def test_fulfillment_admins_find_by_dr_ids_and_link_back_to_the_order(admin_client):
+    order = story()
+    order_link = f'href="{change_url(order)}"'
+    for name, term in (
+        ("fulfillmentorder", f"fo-{order.dr_order_id}"),
+        ("shipment", f"shp-{order.dr_order_id}-4f1b9d7e"),
+        ("fulfillmentorder", order.dr_order_id),
+        ("shipment", order.dr_order_id),
+    ):
+        response = admin_client.get(reverse(f"admin:fulfillment_{name}_changelist"), {"q": term})
+        assert response.status_code == 200
+        [row] = response.context["cl"].result_list
+        assert order_link in response.content.decode()
+        detail = admin_client.get(reverse(f"admin:fulfillment_{name}_change", args=[row.pk]))
+        assert detail.status_code == 200 and order_link in detail.content.decode()
+    shipment_url = reverse("admin:fulfillment_shipment_change", args=[order.shipments.get().pk])
+    assert "Distributed widget" in admin_client.get(shipment_url).content.decode()
+    assert admin_client.post(shipment_url, {}).status_code == 403
