@@ -5,9 +5,11 @@ import io
 
 import pytest
 import tablib
+from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django_fsm_log.models import StateLog
 
 from catalog.models import Sku
 from catalog.resources import IMPORTABLE_FIELDS, SkuResource
@@ -113,7 +115,7 @@ def test_sync_state_and_dr_copies_cannot_be_imported(merchandiser_client, sku_fa
     assert (sku.name, sku.sync_state, sku.dr_sku, sku.pushed_at) == ("Renamed", "draft", None, None)
 
 
-def test_an_import_edit_of_a_pushed_sku_is_pushed_only_once_confirmed(merchandiser_client, sku_factory):
+def test_an_import_edit_of_a_pushed_sku_is_pushed_only_once_confirmed(merchandiser_client, merchandiser, sku_factory):
     pushed = sku_factory("A-1")
     Sku.objects.filter(pk=pushed.pk).update(sync_state="synced")
     sku_factory("A-2")  # a draft stays a draft
@@ -126,6 +128,7 @@ def test_an_import_edit_of_a_pushed_sku_is_pushed_only_once_confirmed(merchandis
     confirm(merchandiser_client, page)
     assert dict(Sku.objects.values_list("sku_id", "sync_state")) == {"A-1": "queued", "A-2": "draft"}
     assert list(Instruction.objects.values_list("subject", flat=True)) == ["sku:A-1"]
+    assert StateLog.objects.for_(pushed).latest("timestamp").by == merchandiser
 
 
 def test_unchanged_rows_are_skipped(merchandiser_client, sku_factory):
@@ -178,3 +181,28 @@ def test_import_queries_do_not_grow_with_rows(sku_factory):
     # A few queries for the whole file, plus one per batch the database takes at once.
     assert queries(400, 0) < 40
     assert Sku.objects.count() == 400
+
+
+def test_a_confirmed_import_is_all_or_nothing(merchandiser_client, sku_factory):
+    sku_factory("A-1")
+    sku_factory("A-2")
+    headers = ["sku_id", "name", "fulfillment_model"]
+    rows = [
+        {"sku_id": "A-1", "name": "Widget", "fulfillment_model": "orchestrated"},
+        {"sku_id": "A-2", "name": "Renamed", "fulfillment_model": "third_party"},
+    ]
+    page = merchandiser_client.post(
+        IMPORT_URL, {"import_file": csv_file(rows, headers), "format": "0", "resource": "0"}
+    )
+    assert page.context["confirm_form"] is not None
+    # Between the preview and the confirmation someone clears the part number that row 1 relies on.
+    Sku.objects.filter(sku_id="A-1").update(part_number="")
+
+    done = confirm(merchandiser_client, page)
+    assert [str(message) for message in get_messages(done.wsgi_request)] == [
+        "Nothing was imported: rows no longer pass DR's rules (1). Import the file again."
+    ]
+    assert list(Sku.objects.values_list("sku_id", "name", "fulfillment_model")) == [
+        ("A-1", "Widget", "distributed"),
+        ("A-2", "Widget", "distributed"),
+    ]
