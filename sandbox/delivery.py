@@ -19,7 +19,7 @@ from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import Delivery, DeliveryAttempt, NetworkSettings
+from .models import Delivery, DeliveryAttempt, NetworkSettings, Webhook
 from .services.network import network_settings
 from .signing import signature_header
 
@@ -54,12 +54,13 @@ def deliver_due(now: datetime | None = None) -> int:
 def _claim(now: datetime) -> list[Delivery]:
     with transaction.atomic():
         rows = list(
-            Delivery.objects.select_for_update(skip_locked=True)
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("event")
             .filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
             .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
             # A disabled webhook's deliveries wait until it is enabled again.
-            .exclude(webhook__enabled=False)
+            # (a subquery: FOR UPDATE cannot lock the nullable side of an outer join)
+            .exclude(webhook_id__in=Webhook.objects.filter(enabled=False).values("pk"))
             .order_by("next_attempt_at", "id")[:BATCH_SIZE]
         )
         Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(lease_expires_at=now + LEASE)

@@ -24,6 +24,7 @@ FULFILLMENT_FIELDS = frozenset(
 )
 ITEM_FIELDS = frozenset({"itemId", "quantity", "cancelQuantity", "shipmentItemId", "skuId"})
 # The 409s that mean "the effect already holds" for the whole order.
+CANCELLABLE_BEFORE_ACCEPTANCE = (Order.State.PENDING_PAYMENT, Order.State.IN_REVIEW, Order.State.BLOCKED)
 ORDER_STATE_CONFLICTS = {
     Order.State.FULFILLED: "order_fulfilled",
     Order.State.COMPLETE: "order_complete",
@@ -145,9 +146,11 @@ def check_requests(order: Order, requests: list[Request]) -> None:
     if order.state in ORDER_STATE_CONFLICTS:
         state = "fulfilled" if order.state == Order.State.FULFILLED else order.state
         raise conflict(ORDER_STATE_CONFLICTS[order.state], "orderId", f"Resource '{order.dr_id}' is {state}.")
-    if order.state != Order.State.ACCEPTED:
-        # DR documents no code for fulfilling an order that is not yet accepted; the sandbox answers
-        # with the order's state as the code's subject so a client sees why.
+    captures = any(request.quantity for request in requests)
+    if order.state != Order.State.ACCEPTED and (captures or order.state not in CANCELLABLE_BEFORE_ACCEPTANCE):
+        # An order not accepted yet can have units cancelled (its authorization released) but not
+        # captured. DR documents no code for this; the sandbox names the order's state so a client
+        # sees why.
         raise conflict("order_not_accepted", "orderId", f"Resource '{order.dr_id}' is {order.state}, not accepted.")
     asked: dict[int, int] = {}
     for request in requests:

@@ -170,12 +170,13 @@ def fulfillment_order_create_managed(*, order: Order) -> FulfillmentOrder | None
             pending=line.quantity,
             data={"total": float(line.amount), "tax": {"amount": float(line.tax_amount)}},
         )
+    # DR reports its own fulfillment orders too: that is how a client learns their ids, which its
+    # cancellation requests need.
+    _emit_fulfillment_order(fulfillment_order, "fulfillment_order.pending", {})
     return fulfillment_order
 
 
 def _emit_fulfillment_order(fulfillment_order: FulfillmentOrder, event_type: str, previous: dict) -> None:
-    if fulfillment_order.managed:
-        return
     fulfillment_order = FulfillmentOrder.objects.get(pk=fulfillment_order.pk)
     event_emit(
         type=event_type, obj=fulfillment_order.as_dr(), previous=previous, order_id=fulfillment_order.upstream_id

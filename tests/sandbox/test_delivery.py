@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from digitalriver.models import WebhookEvent
 from sandbox.delivery import deliver_due, start_background_delivery, stop_background_delivery
 from sandbox.models import DeliveryAttempt, Event
@@ -44,3 +46,25 @@ def test_sandbox_deliver_once(api, receiver, place, skus):
     call_command("sandbox_deliver", "--once", stdout=out)
     assert out.getvalue().strip() == "1 sent"
     assert receiver.types() == ["order.accepted"]
+
+
+@pytest.mark.postgres
+def test_concurrent_delivery_passes_send_each_event_once(api, receiver, place, skus):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    for _ in range(12):
+        place((skus["distributed"], 1))
+
+    def one_pass(_):
+        try:
+            return deliver_due()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        sent = sum(pool.map(one_pass, range(3)))
+    assert sent == 12
+    ids = [event["id"] for event in receiver.events()]
+    assert len(ids) == 12 and len(set(ids)) == 12

@@ -119,3 +119,14 @@ def test_rate_limit_answers_429_with_retry_after(api, control):
     assert error_of(limited) == ("too_many_requests", [("too_many_requests", None)])
     control(rate_limit_per_second=0)
     assert api.get("/skus").status_code == 200
+
+
+def test_an_ambiguous_failure_can_be_reconciled(api, place, skus, control):
+    order = place((skus["distributed"], 2))
+    item = api.get(f"/orders/{order.dr_id}").json()["items"][0]["id"]
+    control(error_rate=1, error_after_processing=1, error_statuses=[503])
+    response = api.post("/fulfillments", {"orderId": order.dr_id, "items": [{"itemId": item, "quantity": 1}]})
+    assert response.status_code == 503
+    control(reset=True)
+    sent = api.get("/fulfillments", orderId=order.dr_id).json()["data"]
+    assert [line["quantity"] for line in sent[0]["items"]] == [1]
