@@ -165,7 +165,7 @@ class OrderPermissions(permissions.DjangoModelPermissions):
         summary="List orders, newest first",
         description="Filter by state, upstream id and email; paginated with `page`.",
         parameters=FILTERS,
-        examples=[OpenApiExample("An accepted order", value=[ORDER_SUMMARY_EXAMPLE], response_only=True)],
+        examples=[OpenApiExample("An accepted order", value=ORDER_SUMMARY_EXAMPLE, response_only=True)],
     ),
     retrieve=extend_schema(
         summary="One order with its lines, fulfillment orders, shipments, charges and flags",

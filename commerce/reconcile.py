@@ -99,8 +99,9 @@ def orders_reconcile(*, now: datetime | None = None) -> ReconcileSummary:
 
 
 def _compare_open_orders(summary: ReconcileSummary) -> None:
-    orders = Order.objects.filter(state__in=OPEN_STATES).order_by("id").only("dr_order_id", *COMPARED_FIELDS)
-    for held in orders.iterator():
+    # Read up front: the loop writes to the same table between DR's answers.
+    orders = list(Order.objects.filter(state__in=OPEN_STATES).order_by("id").only("dr_order_id", *COMPARED_FIELDS))
+    for held in orders:
         summary.orders_checked += 1
         try:
             if _order_reconcile(held):
@@ -125,8 +126,8 @@ def _order_reconcile(held: Order) -> bool:
 
 
 def _follow_up_accepted(order: Order) -> None:
-    """Ask for the fulfillment order if no distributed line has one: `order_mirror` is what the
-    `order.accepted` handler runs, and it asks only once per order whatever it is given."""
+    """Ask for the fulfillment order if a distributed line has none: `order_mirror` is what the
+    `order.accepted` handler runs, and it asks only once per order however often it runs."""
     waiting = order.lines.filter(fulfillment_model=Sku.FulfillmentModel.DISTRIBUTED, fulfillment_order_lines=None)
     if waiting.exists():
         order_mirror(data=order.raw)
