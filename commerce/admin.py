@@ -89,8 +89,15 @@ class OrderAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     change_form_template = "admin/commerce/order/change_form.html"
     fieldsets = (
-        ("Customer", {"fields": ("customer_name", "email", "locale", "ship_to_address", "bill_to_address")}),
-        ("Shipping", {"fields": ("shipping_choice_text",)}),
+        (
+            "Customer and shipping",
+            {
+                "fields": (
+                    ("customer_name", "email", "locale"),
+                    ("ship_to_address", "bill_to_address", "shipping_choice_text"),
+                )
+            },
+        ),
         (
             "Money",
             {

@@ -28,6 +28,26 @@ SOURCE_LABELS = {
     "call": "API call",
 }
 OK, WARNING, ERROR = "ok", "warning", "error"
+# What each of DR's events means for the customer, next to its technical name.
+EVENT_MEANINGS = {
+    "order.pending_payment": "waiting for the payment",
+    "order.review_opened": "the order is in fraud review",
+    "order.accepted": "the order was accepted",
+    "order.blocked": "the order was blocked",
+    "order.cancelled": "the order was cancelled",
+    "order.fulfilled": "every unit is captured or cancelled",
+    "order.complete": "the order is complete",
+    "order.refunded": "money was refunded",
+    "fulfillment_order.pending": "the warehouse has the fulfillment order",
+    "fulfillment_order.backordered": "the warehouse backordered units",
+    "fulfillment_order.shipped": "the warehouse shipped units",
+    "fulfillment_order.cancelled": "the warehouse cancelled units",
+    "fulfillment.created": "DR recorded a capture or cancellation",
+    "order.charge.capture.complete": "payment captured",
+    "order.charge.capture.failed": "a payment capture failed",
+    "order.charge.cancel.complete": "payment released",
+    "order.charge.failed": "the charge failed",
+}
 # Instruction transitions each Attempt entry already tells (a send, its failure to retry, its
 # success): the timeline keeps only what no attempt says, like giving up, a retry or a cancel.
 TOLD_BY_ATTEMPTS = ("claim", "schedule_retry", "mark_done")
@@ -72,7 +92,7 @@ class OrderPage:
     lines: list[OrderLine]
     fulfillment_orders: list[FulfillmentOrder]
     shipments: list[Shipment]
-    dr_fulfillments: list[DrFulfillment]
+    dr_fulfillments: list[tuple[DrFulfillment, list[str]]]  # each record with its items in words
     charges: list[Charge]
     flags: list[Flag]
     timeline: list[TimelineEntry]
@@ -87,6 +107,7 @@ def order_subject(order: Order) -> str:
 def order_page(*, order: Order, timeline_limit: int) -> OrderPage:
     """Everything the order page shows, in the same number of queries however big the order is."""
     lines = list(order.lines.all())
+    names = line_names(lines)
     fulfillment_orders = list(
         order.fulfillment_orders.prefetch_related(
             Prefetch("lines", queryset=FulfillmentOrderLine.objects.select_related("order_line"))
@@ -104,12 +125,31 @@ def order_page(*, order: Order, timeline_limit: int) -> OrderPage:
         lines=lines,
         fulfillment_orders=fulfillment_orders,
         shipments=shipments,
-        dr_fulfillments=list(order.dr_fulfillments.annotate(tracking_link=LINKABLE_TRACKING_URL)),
+        dr_fulfillments=[
+            (record, recorded_items(record, names))
+            for record in order.dr_fulfillments.annotate(tracking_link=LINKABLE_TRACKING_URL)
+        ],
         charges=charges,
         flags=order_flags(order=order, lines=lines, fulfillment_orders=fulfillment_orders, charges=charges),
         timeline=timeline[:timeline_limit],
         timeline_truncated=len(timeline) > timeline_limit,
     )
+
+
+def line_names(lines) -> dict[str, str]:
+    """DR item id -> what the customer bought, to speak of goods rather than ids."""
+    return {line.dr_item_id: line.name or line.dr_sku_id for line in lines}
+
+
+def recorded_items(record: DrFulfillment, names: dict[str, str]) -> list[str]:
+    """'Captured 2 units of Widget' for each item of a fulfillment DR recorded."""
+    phrases = []
+    for item in record.items:
+        if item.get("quantity"):
+            phrases.append(f"Captured {_units_of(item, 'quantity', 'itemId', names)}")
+        if item.get("cancelQuantity"):
+            phrases.append(f"Cancelled {_units_of(item, 'cancelQuantity', 'itemId', names)}")
+    return phrases
 
 
 # --- flags ----------------------------------------------------------------------------------------
@@ -199,9 +239,7 @@ def order_timeline(
     the same queries and about the same time as a small one. ``lines`` saves a query when the
     caller already has them.
     """
-    if lines is None:
-        lines = list(order.lines.all())
-    names = {line.dr_item_id: line.name or line.dr_sku_id for line in lines}
+    names = line_names(order.lines.all() if lines is None else lines)
     subject = order_subject(order)
     entries = [
         *_order_transitions(order, limit),
@@ -378,7 +416,7 @@ def _event_entries(order: Order, limit: int | None):
         yield TimelineEntry(
             at=event.received_at,
             source="event",
-            sentence=f"DR said: {event.type}",
+            sentence=" — ".join(filter(None, (f"DR said: {event.type}", EVENT_MEANINGS.get(event.type)))),
             detail=_joined(
                 event.get_state_display().lower(),
                 "found by polling" if event.source == WebhookEvent.Source.POLLED else "",

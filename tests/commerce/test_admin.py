@@ -281,7 +281,7 @@ def test_the_timeline_merges_four_sources_newest_first_in_sentences(admin_client
     [queued] = by_source["instruction"]
     assert queued.sentence == "Queued: Capture 1 unit of Distributed widget (shipment shp-2313…)"
     [event] = by_source["event"]
-    assert event.sentence == "DR said: fulfillment_order.shipped"
+    assert event.sentence == "DR said: fulfillment_order.shipped — the warehouse shipped units"
     assert event.links[0][1] == reverse("admin:digitalriver_webhookevent_change", args=[WebhookEvent.objects.get().pk])
     [state] = by_source["state"]
     assert state.sentence == "Order is now Accepted (was Pending payment)"

@@ -1,0 +1,85 @@
+"""Customer service opens an order that went through the real distributed flow with the sandbox and
+reads its story on the order page."""
+
+import pytest
+
+from catalog.models import Sku
+from catalog.services import sku_create, skus_push
+from commerce.models import Order
+from digitalriver.services.outbox import outbox_sweep
+from fulfillment.models import FulfillmentOrder
+from sandbox.delivery import deliver_due
+from sandbox.services.orders import Line, order_place
+from sandbox.services.warehouse import warehouse_cancel, warehouse_ship
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+COMMON = {"tax_code": "4512.1", "eccn": "EAR99", "country_of_origin": "US", "weight": 1, "weight_unit": "lb"}
+
+
+def settle(rounds: int = 20) -> None:
+    """Deliver the sandbox's events and send our instructions until nothing moves."""
+    for _ in range(rounds):
+        if not deliver_due() + outbox_sweep(ignore_backoff=True).sent:
+            return
+    raise AssertionError("the flow did not settle")
+
+
+def push_sku(sku_id: str, name: str) -> None:
+    values = {"name": name, "part_number": f"PN-{sku_id}", **COMMON}
+    sku = sku_create(values={"sku_id": sku_id, "fulfillment_model": Sku.FulfillmentModel.DISTRIBUTED, **values})
+    skus_push(skus=[sku])
+    settle()
+    assert Sku.objects.get(pk=sku.pk).sync_state == Sku.SyncState.SYNCED
+
+
+@pytest.fixture
+def shipped_and_cancelled_order(live_server, settings) -> Order:
+    """Two distributed lines at the sandbox: 2 of 3 lamps shipped and captured, the one chair cancelled."""
+    settings.DR_API_BASE_URL = f"{live_server.url}/sandbox/api"
+    settings.SANDBOX_DEFAULT_WEBHOOK_URL = f"{live_server.url}/webhooks/digitalriver/"
+    settings.CATALOG_PUSH_DELAY_SECONDS = 0
+    push_sku("lamp-1", "Desk lamp")
+    push_sku("chair-1", "Office chair")
+    placed = order_place(lines=[Line(sku_id="lamp-1", quantity=3), Line(sku_id="chair-1", quantity=1)])
+    settle()
+    order = Order.objects.get(dr_order_id=placed.dr_id)
+    fulfillment_order = FulfillmentOrder.objects.get(order=order)
+    lamp = fulfillment_order.lines.get(order_line__dr_sku_id="lamp-1")
+    chair = fulfillment_order.lines.get(order_line__dr_sku_id="chair-1")
+    warehouse_ship(fulfillment_order_id=fulfillment_order.dr_fulfillment_order_id, items=[(lamp.dr_item_id, 2)])
+    settle()
+    warehouse_cancel(fulfillment_order_id=fulfillment_order.dr_fulfillment_order_id, items=[(chair.dr_item_id, 1)])
+    settle()
+    return order
+
+
+def test_the_order_page_tells_the_capture_and_the_cancellation(
+    page, live_server, log_in, screenshot, shipped_and_cancelled_order
+):
+    order = shipped_and_cancelled_order
+    log_in()
+    page.goto(f"{live_server.url}/admin/commerce/order/")
+    page.click(f"text={order.dr_order_id}")
+
+    timeline = page.locator("#order-timeline")
+    timeline.wait_for(state="visible")
+    captured = timeline.locator("tr", has_text="Captured 2 units of Desk lamp (shipment")
+    assert captured.filter(has_text="DR accepted").count() == 1
+    cancelled = timeline.locator("tr", has_text="Cancelled 1 unit of Office chair (payment released)")
+    assert cancelled.filter(has_text="DR accepted").count() == 1
+    assert timeline.locator("tr", has_text="DR said: fulfillment_order.cancelled").count() >= 1
+    assert timeline.locator("tr", has_text="POST /fulfillments → 201").count() == 2
+
+    lines = page.locator("#order-lines")
+    assert lines.locator("tr", has_text="Desk lamp").locator("td.num").all_inner_texts()[:7] == [
+        "3",  # ordered
+        "1",  # pending
+        "0",  # backordered
+        "2",  # shipped
+        "2",  # captured
+        "0",  # cancel requested
+        "0",  # cancelled
+    ]
+    page.locator("#timeline").scroll_into_view_if_needed()
+    assert screenshot("order-timeline").exists()
