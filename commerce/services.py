@@ -33,6 +33,12 @@ def order_fetch(*, dr_order_id: str) -> Order:
     return order_upsert(data=data)
 
 
+def order_get_or_fetch(*, dr_order_id: str) -> Order:
+    """The mirrored order, fetched from DR first if nothing about it has reached us yet."""
+    order = Order.objects.filter(dr_order_id=dr_order_id).first()
+    return order if order is not None else order_fetch(dr_order_id=dr_order_id)
+
+
 @transaction.atomic
 def order_upsert(*, data: dict) -> Order:
     """Mirror DR's order. An older snapshot than the one we hold changes nothing."""

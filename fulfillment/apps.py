@@ -9,7 +9,8 @@ class FulfillmentConfig(AppConfig):
         from digitalriver.registry import register_performer
 
         from . import handlers  # noqa: F401  (registers the event handlers)
-        from .performers import CreateFulfillmentOrderPerformer, FulfillmentPerformer
+        from .performers import CreateFulfillmentOrderPerformer, FulfillmentPerformer, RequestCancellationPerformer
 
         register_performer(CreateFulfillmentOrderPerformer())
         register_performer(FulfillmentPerformer())
+        register_performer(RequestCancellationPerformer())

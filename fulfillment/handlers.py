@@ -2,7 +2,7 @@
 
 from digitalriver.registry import event_handler
 
-from . import services
+from . import cancellations, services
 
 ORDER_EVENTS = (
     "order.pending_payment",
@@ -44,3 +44,10 @@ def fulfillment_created(event):
 )
 def charge_changed(event):
     services.charge_reported(event_type=event.type, data=event.data_object)
+
+
+@event_handler(
+    "fulfillment_cancellation.created", "fulfillment_cancellation.accepted", "fulfillment_cancellation.rejected"
+)
+def fulfillment_cancellation_changed(event):
+    cancellations.cancellation_answered(data=event.data_object)

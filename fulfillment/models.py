@@ -4,9 +4,12 @@ DR's fulfillment-order counters are running totals; what we send is always the d
 such a total and what we already instructed, so a repeated or late event sends nothing twice.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
+from django_fsm_log.decorators import fsm_log_description
 
 from commerce.models import Order, OrderLine
 
@@ -117,3 +120,91 @@ class DrFulfillment(models.Model):
 
     def __str__(self):
         return self.dr_fulfillment_id
+
+
+class CancellationRequest(FSMModelMixin, models.Model):
+    """Customer service asked to cancel some units; followed until their payment is released."""
+
+    class Route(models.TextChoices):
+        FULFILLMENT_CANCELLATION = "fulfillment_cancellation", "Asked the warehouse (POST /fulfillment-cancellations)"
+        FULFILLMENT = "fulfillment", "Released the payment directly (POST /fulfillments)"
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        SUBMITTED = "submitted", "Waiting for the warehouse"
+        ACCEPTED = "accepted", "Accepted"
+        PARTIALLY_ACCEPTED = "partially_accepted", "Partly accepted"
+        REJECTED = "rejected", "Rejected"
+        RELEASED = "released", "Payment released"
+        FAILED = "failed", "Failed at DR"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="cancellation_requests")
+    fulfillment_order = models.ForeignKey(
+        FulfillmentOrder, on_delete=models.SET_NULL, null=True, blank=True, related_name="cancellation_requests"
+    )
+    route = models.CharField(max_length=30, choices=Route.choices)
+    state = FSMField(default=State.REQUESTED, choices=State.choices, protected=True, db_index=True)
+    reason = models.CharField(max_length=500, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    instruction = models.ForeignKey(
+        "digitalriver.Instruction", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    dr_cancellation_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dr_cancellation_id"], condition=~Q(dr_cancellation_id=""), name="cancellation_unique_dr_id"
+            )
+        ]
+
+    def __str__(self):
+        return f"Cancellation of {self.order.dr_order_id} ({self.get_state_display()})"
+
+    @fsm_log_description
+    @transition(field=state, source=State.REQUESTED, target=State.SUBMITTED)
+    def mark_submitted(self, *, dr_cancellation_id: str, description=None):
+        self.dr_cancellation_id = dr_cancellation_id
+
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=[State.REQUESTED, State.SUBMITTED],
+        target=RETURN_VALUE(State.ACCEPTED, State.PARTIALLY_ACCEPTED, State.REJECTED),
+    )
+    def mark_answered(self, *, requested: int, accepted: int, dr_cancellation_id: str = "", description=None):
+        self.dr_cancellation_id = self.dr_cancellation_id or dr_cancellation_id
+        if accepted == 0:
+            return self.State.REJECTED
+        return self.State.ACCEPTED if accepted >= requested else self.State.PARTIALLY_ACCEPTED
+
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=[State.REQUESTED, State.ACCEPTED, State.PARTIALLY_ACCEPTED],
+        target=State.RELEASED,
+    )
+    def mark_released(self, description=None):
+        return None
+
+    @fsm_log_description
+    @transition(field=state, source=[State.REQUESTED, State.SUBMITTED], target=State.FAILED)
+    def mark_failed(self, description=None):
+        return None
+
+
+class CancellationLine(models.Model):
+    request = models.ForeignKey(CancellationRequest, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="cancellation_lines")
+    fulfillment_order_line = models.ForeignKey(
+        FulfillmentOrderLine, on_delete=models.SET_NULL, null=True, blank=True, related_name="cancellation_lines"
+    )
+    quantity = models.PositiveIntegerField()
+    quantity_accepted = models.PositiveIntegerField(null=True, blank=True)
+    quantity_released = models.PositiveIntegerField(default=0, help_text="Accepted units whose payment is released.")
+
+    def __str__(self):
+        return f"{self.order_line.dr_sku_id} x {self.quantity}"

@@ -3,7 +3,8 @@
 from commerce.models import Order
 from digitalriver.registry import Performer
 
-from . import services
+from . import cancellations, services
+from .kinds import REQUEST_CANCELLATION
 
 
 class CreateFulfillmentOrderPerformer(Performer):
@@ -54,7 +55,26 @@ class FulfillmentPerformer(Performer):
         return None
 
     def on_done(self, instruction, result):
-        services.fulfillment_accepted(payload=instruction.payload, result=result)
+        services.fulfillment_accepted(payload=instruction.payload, result=result, instruction_id=instruction.pk)
 
     def on_failed(self, instruction):
         services.fulfillment_refused(payload=instruction.payload)
+
+
+class RequestCancellationPerformer(Performer):
+    """POST /fulfillment-cancellations for units still pending or backordered at the warehouse.
+
+    DR offers no way to look a cancellation request up by anything of ours, so an uncertain try is
+    sent again; a second request for the same units is refused by DR once the first took them.
+    """
+
+    kind = REQUEST_CANCELLATION
+
+    def perform(self, instruction, client):
+        return client.post("/fulfillment-cancellations", instruction.payload)
+
+    def on_done(self, instruction, result):
+        cancellations.cancellation_submitted(instruction=instruction, result=result)
+
+    def on_failed(self, instruction):
+        cancellations.cancellation_failed(instruction=instruction)

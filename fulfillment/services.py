@@ -12,25 +12,18 @@ from django.db.models import Sum
 
 from catalog.models import Sku
 from commerce.models import Order, OrderLine
-from commerce.services import charge_upsert, dr_time, order_fetch, order_upsert
+from commerce.services import charge_upsert, dr_time, order_get_or_fetch, order_upsert
 from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue
 
+from .cancellations import units_released
+from .kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
 from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
-
-CREATE_FULFILLMENT_ORDER = "fulfillment.create_fulfillment_order"
-POST_FULFILLMENT = "fulfillment.post_fulfillment"
 
 DISTRIBUTED = Sku.FulfillmentModel.DISTRIBUTED
 ORCHESTRATED = Sku.FulfillmentModel.ORCHESTRATED
 CAPTURED_CODES = frozenset({"item_fulfilled", "order_fulfilled", "order_complete"})
 RELEASED_CODES = frozenset({"item_cancelled", "order_cancelled"})
-
-
-def order_for_event(*, dr_order_id: str) -> Order:
-    """The mirrored order, fetched from DR first if no event about it has reached us yet."""
-    order = Order.objects.filter(dr_order_id=dr_order_id).first()
-    return order if order is not None else order_fetch(dr_order_id=dr_order_id)
 
 
 # --- orders ---------------------------------------------------------------------------------------
@@ -95,7 +88,7 @@ def fulfillment_order_request(order: Order, lines: list[OrderLine]) -> dict:
 
 def fulfillment_order_event(*, event_type: str, data: dict, as_of=None) -> FulfillmentOrder:
     """fulfillment_order.pending / .backordered / .cancelled: the fulfillment order with running totals."""
-    order = order_for_event(dr_order_id=str(data["upstreamId"]))
+    order = order_get_or_fetch(dr_order_id=str(data["upstreamId"]))
     with transaction.atomic():
         fulfillment_order = fulfillment_order_upsert(order=order, data=data, as_of=as_of)
         if event_type == "fulfillment_order.cancelled" or any(line.cancelled for line in fulfillment_order.lines.all()):
@@ -189,7 +182,7 @@ def _release_cancelled_units(fulfillment_order: FulfillmentOrder) -> Instruction
 
 def shipment_reported(*, data: dict) -> Shipment:
     """fulfillment_order.shipped (a Shipment): record it and capture the shipped units' payment."""
-    order = order_for_event(dr_order_id=str(data["fulfillmentOrderUpstreamId"]))
+    order = order_get_or_fetch(dr_order_id=str(data["fulfillmentOrderUpstreamId"]))
     with transaction.atomic():
         existing = Shipment.objects.filter(dr_shipment_id=str(data["id"])).first()
         if existing is not None:
@@ -245,7 +238,7 @@ def _capture_body(order: Order, shipment: Shipment, items: list[dict]) -> dict:
 
 def dr_fulfillment_recorded(*, data: dict) -> DrFulfillment:
     """fulfillment.created: keep DR's record; for orchestrated lines it is the capture and the tracking."""
-    order = order_for_event(dr_order_id=str(data["orderId"]))
+    order = order_get_or_fetch(dr_order_id=str(data["orderId"]))
     with transaction.atomic():
         record, created = DrFulfillment.objects.get_or_create(
             dr_fulfillment_id=str(data["id"]),
@@ -272,10 +265,9 @@ def _apply_drs_own_fulfillment(order: Order, record: DrFulfillment) -> None:
         line = lines.get(str(item.get("itemId")))
         if line is None:
             continue
-        captured, released = int(item.get("quantity") or 0), int(item.get("cancelQuantity") or 0)
-        line.fulfilled = min(line.fulfilled + captured, line.quantity - line.cancelled)
-        line.cancelled = min(line.cancelled + released, line.quantity - line.fulfilled)
-        line.save(update_fields=["fulfilled", "cancelled"])
+        captured, released = _count_settled(line, int(item.get("quantity") or 0), int(item.get("cancelQuantity") or 0))
+        if released:
+            units_released(order_line=line, quantity=released)
         if captured:
             shipped.append((line, captured))
     shipment_id = record.dr_shipment_id or record.dr_fulfillment_id
@@ -301,14 +293,14 @@ def _apply_drs_own_fulfillment(order: Order, record: DrFulfillment) -> None:
 
 def charge_reported(*, event_type: str, data: dict) -> None:
     """order.charge.*: mirror the charge; a failed capture flags the order for a person."""
-    order = order_for_event(dr_order_id=str(data["orderId"]))
+    order = order_get_or_fetch(dr_order_id=str(data["orderId"]))
     with transaction.atomic():
         charge_upsert(order=order, data=data)
         if event_type in ("order.charge.capture.failed", "order.charge.failed"):
             Order.objects.filter(pk=order.pk).update(capture_failed=True)
 
 
-def fulfillment_accepted(*, payload: dict, result: dict) -> None:
+def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | None = None) -> None:
     """DR accepted (or already held) our POST /fulfillments: count the captured and released units."""
     codes = set(result.get("alreadyDone") or [])
     lines = {
@@ -326,14 +318,87 @@ def fulfillment_accepted(*, payload: dict, result: dict) -> None:
         if captured and codes & RELEASED_CODES:
             capture_refused = True  # shipped units on a cancelled order or item: a person must look
             captured = 0
-        line.fulfilled = min(line.fulfilled + captured, line.quantity - line.cancelled)
-        line.cancelled = min(line.cancelled + released, line.quantity - line.fulfilled)
-        line.save(update_fields=["fulfilled", "cancelled"])
+        _, released = _count_settled(line, captured, released)
+        if released:
+            units_released(order_line=line, quantity=released, instruction_id=instruction_id)
     if capture_refused:
         Order.objects.filter(dr_order_id=payload["orderId"]).update(capture_failed=True)
+
+
+def _count_settled(line: OrderLine, captured: int, released: int) -> tuple[int, int]:
+    """Add captured and released units to the line, never past its quantity; returns what was added."""
+    captured = max(0, min(captured, line.quantity - line.fulfilled - line.cancelled))
+    line.fulfilled += captured
+    released = max(0, min(released, line.quantity - line.fulfilled - line.cancelled))
+    line.cancelled += released
+    line.save(update_fields=["fulfilled", "cancelled"])
+    return captured, released
 
 
 def fulfillment_refused(*, payload: dict) -> None:
     """DR refused our POST /fulfillments for good: a capture that never happened needs a person."""
     if any(item.get("quantity") for item in payload.get("items", [])):
         Order.objects.filter(dr_order_id=payload["orderId"]).update(capture_failed=True)
+
+
+# --- shipments we record ourselves (third-party and digital lines) --------------------------------
+
+SELF_FULFILLED = (Sku.FulfillmentModel.THIRD_PARTY, Sku.FulfillmentModel.DIGITAL)
+
+
+class ShipmentRefused(Exception):
+    """The rules forbid recording this shipment; the message says why, with the counts."""
+
+
+def shipment_record(
+    *,
+    order: Order,
+    items: list[tuple[str, int]],
+    tracking_company: str = "",
+    tracking_number: str = "",
+    tracking_url: str = "",
+    by=None,
+) -> Shipment:
+    """Our logistics partner shipped (or a download was delivered): record it and capture the payment."""
+    if not items:
+        raise ShipmentRefused("say which items shipped")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.state != Order.State.ACCEPTED:
+            raise ShipmentRefused(f"order {order.dr_order_id} is {order.get_state_display().lower()}, not accepted")
+        lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
+        wanted, refusals = [], []
+        for item_id, quantity in items:
+            line = lines.get(str(item_id))
+            if line is None:
+                raise ShipmentRefused(f"item {item_id} is not a line of order {order.dr_order_id}")
+            label = line.name or line.dr_sku_id
+            if line.fulfillment_model not in SELF_FULFILLED:
+                refusals.append(f"{label} is fulfilled through DR ({line.fulfillment_model or 'unknown model'})")
+                continue
+            open_units = line.quantity - line.shipped - line.cancelled - line.cancel_requested
+            if not isinstance(quantity, int) or quantity < 1 or quantity > open_units:
+                refusals.append(f"{label}: asked to ship {quantity}, {max(open_units, 0)} can ship")
+                continue
+            wanted.append((line, quantity))
+        if refusals:
+            raise ShipmentRefused("Cannot record this shipment: " + "; ".join(refusals) + ".")
+        shipment = Shipment.objects.create(
+            order=order,
+            source=Shipment.Source.RECORDED,
+            tracking_company=tracking_company,
+            tracking_number=tracking_number,
+            tracking_url=tracking_url,
+        )
+        for line, quantity in wanted:
+            ShipmentItem.objects.create(shipment=shipment, order_line=line, quantity=quantity)
+            line.shipped += quantity
+            line.save(update_fields=["shipped"])
+        instruction_enqueue(
+            kind=POST_FULFILLMENT,
+            subject=f"order:{order.dr_order_id}",
+            payload=_capture_body(
+                order, shipment, [{"itemId": line.dr_item_id, "quantity": quantity} for line, quantity in wanted]
+            ),
+        )
+    return shipment

@@ -2,9 +2,10 @@
 
 Distributed lines: the client creates the fulfillment order and gets `fulfillment_order.*` events,
 then captures or cancels with `POST /fulfillments`. Orchestrated lines: the sandbox creates a
-managed fulfillment order on acceptance and captures or cancels by itself; it sends no
-`fulfillment_order.*` events for those, because they would make the client capture a second time
-(the client learns of them through `fulfillment.created`).
+managed fulfillment order on acceptance and captures or cancels by itself. It reports that order's
+`pending` and `backordered` states (the client needs its ids for cancellation requests, and sees the
+backorder), but not `shipped` or `cancelled`: those would make a client capture or cancel a second
+time, and it learns of them through `fulfillment.created` instead.
 """
 
 import secrets

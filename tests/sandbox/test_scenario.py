@@ -62,10 +62,13 @@ def of_type(events, event_type):
 def test_mixed_order_end_to_end(api, receiver, place, skus):
     order = place((skus["distributed"], 2), (skus["orchestrated"], 1), upstream_id="WEB-42")
     accepted = drain(receiver)
-    assert [event["type"] for event in accepted] == ["order.accepted"]
+    # DR creates the orchestrated line's fulfillment order itself, and says so.
+    assert [event["type"] for event in accepted] == ["order.accepted", "fulfillment_order.pending"]
     assert accepted[0]["data"]["object"]["id"] == order.dr_id
     lines = items_by_sku(api, order.dr_id)
     dist_line, orch_line = lines[skus["distributed"]], lines[skus["orchestrated"]]
+    managed = accepted[1]["data"]["object"]
+    assert [item["upstreamId"] for item in managed["items"]] == [orch_line["id"]]
 
     # Distributed: the client creates the fulfillment order; DR's side sends nothing until it does.
     body = fulfillment_order_body(order.dr_id, dist_line["id"], quantity=2)

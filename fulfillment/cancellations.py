@@ -1,0 +1,376 @@
+"""Customer service cancels a whole order or some units of some lines; DR is asked the right way.
+
+Which call depends on the order's state and each line's fulfillment model:
+
+* not accepted yet (pending_payment, in_review, blocked): POST /fulfillments with cancelQuantity;
+* accepted, DR-coordinated lines (distributed, orchestrated): POST /fulfillment-cancellations for
+  units still pending or backordered at the fulfillment order; the warehouse accepts (maybe partly)
+  or rejects, and the payment is released afterwards (by us for distributed lines, on
+  fulfillment_order.cancelled; by DR for orchestrated lines);
+* third-party and digital lines: POST /fulfillments with cancelQuantity.
+
+Shipped units are never cancellable: they need a return. A line's ``cancel_requested`` counts units
+asked for and not yet released or refused, so two agents cannot cancel the same unit twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+
+from catalog.models import Sku
+from commerce.models import Order, OrderLine
+from commerce.services import order_get_or_fetch
+from digitalriver.models import Instruction
+from digitalriver.services.outbox import instruction_enqueue
+
+from .kinds import POST_FULFILLMENT, REQUEST_CANCELLATION
+from .models import CancellationLine, CancellationRequest, FulfillmentOrderLine
+
+NOT_ACCEPTED = (Order.State.PENDING_PAYMENT, Order.State.IN_REVIEW, Order.State.BLOCKED)
+CLOSED = (Order.State.CANCELLED, Order.State.COMPLETE, Order.State.RETURNED)
+DR_COORDINATED = (Sku.FulfillmentModel.DISTRIBUTED, Sku.FulfillmentModel.ORCHESTRATED)
+Route = CancellationRequest.Route
+
+
+class CancellationRefused(Exception):
+    """The rules forbid it; the message tells the agent why, with the counts."""
+
+
+class InvalidCancellation(ValueError):
+    """The request itself is malformed (unknown item, quantity below one)."""
+
+
+@dataclass(frozen=True)
+class Cancellable:
+    line: OrderLine
+    quantity: int
+    why_not: str = ""
+
+
+def cancellable_units(*, order: Order) -> dict[int, Cancellable]:
+    """For each line of the order (by pk), how many units can be cancelled now, and if none, why."""
+    lines = list(order.lines.all())
+    in_flight = _units_in_flight(order)
+    fulfillment_lines = defaultdict(list)
+    for fo_line in FulfillmentOrderLine.objects.filter(order_line__order=order):
+        fulfillment_lines[fo_line.order_line_id].append(fo_line)
+    result = {}
+    for line in lines:
+        shipped = max(line.shipped, line.fulfilled)
+        open_units = line.quantity - line.cancelled - line.cancel_requested - shipped
+        why_not = ""
+        if order.state in CLOSED:
+            open_units, why_not = 0, f"the order is {order.get_state_display().lower()}"
+        elif order.state not in NOT_ACCEPTED and line.fulfillment_model in DR_COORDINATED:
+            at_warehouse = sum(fo.pending + fo.backordered for fo in fulfillment_lines[line.pk])
+            if not fulfillment_lines[line.pk]:
+                open_units, why_not = 0, "its fulfillment order is not created yet; try again in a minute"
+            else:
+                open_units = min(open_units, at_warehouse - in_flight.get(line.pk, 0))
+        if open_units <= 0 and not why_not:
+            why_not = _why_nothing_is_open(line, shipped)
+        result[line.pk] = Cancellable(line=line, quantity=max(open_units, 0), why_not=why_not)
+    return result
+
+
+def _units_in_flight(order: Order) -> dict[int, int]:
+    """Units in requests the warehouse has not answered yet: still pending there, but already asked for."""
+    waiting = CancellationLine.objects.filter(
+        request__order=order,
+        request__route=Route.FULFILLMENT_CANCELLATION,
+        request__state__in=[CancellationRequest.State.REQUESTED, CancellationRequest.State.SUBMITTED],
+    )
+    totals: dict[int, int] = defaultdict(int)
+    for line in waiting:
+        totals[line.order_line_id] += line.quantity
+    return totals
+
+
+def _why_nothing_is_open(line: OrderLine, shipped: int) -> str:
+    if shipped and shipped + line.cancelled >= line.quantity:
+        return f"all {line.quantity} units shipped or were cancelled; shipped units need a return"
+    if line.cancel_requested:
+        return f"{line.cancel_requested} unit(s) are already being cancelled"
+    return "every unit is already cancelled or shipped"
+
+
+def order_cancel(
+    *, order: Order, items: list[tuple[str, int]] | None = None, cancel_all: bool = False, reason: str = "", by=None
+) -> list[CancellationRequest]:
+    """Cancel the whole order or the given (DR item id, quantity) pairs, or raise with the reason."""
+    if not cancel_all and not items:
+        raise InvalidCancellation("say which items to cancel, or cancel the whole order")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        OrderLine.objects.select_for_update().filter(order=order).exists()
+        cancellable = cancellable_units(order=order)
+        by_item = {entry.line.dr_item_id: entry for entry in cancellable.values()}
+        wanted = _whole_order(order, cancellable) if cancel_all else _some_units(items, by_item)
+        requests = _queue(order, wanted, reason=reason, by=by)
+    return requests
+
+
+def _whole_order(order: Order, cancellable: dict[int, Cancellable]) -> list[tuple[OrderLine, int]]:
+    shipped = [entry.line for entry in cancellable.values() if max(entry.line.shipped, entry.line.fulfilled)]
+    if shipped:
+        names = ", ".join(
+            f"{line.name or line.dr_sku_id} ({max(line.shipped, line.fulfilled)} shipped)" for line in shipped
+        )
+        raise CancellationRefused(
+            f"The whole order cannot be cancelled: units already shipped on {names}. "
+            "Cancel the open units line by line; shipped units need a return."
+        )
+    blocked = [entry for entry in cancellable.values() if entry.quantity == 0 and entry.line.open_quantity > 0]
+    if blocked:
+        reasons = "; ".join(f"{entry.line.name or entry.line.dr_sku_id}: {entry.why_not}" for entry in blocked)
+        raise CancellationRefused(f"The whole order cannot be cancelled now: {reasons}.")
+    wanted = [(entry.line, entry.quantity) for entry in cancellable.values() if entry.quantity > 0]
+    if not wanted:
+        raise CancellationRefused(f"Nothing is left to cancel on order {order.dr_order_id}.")
+    return wanted
+
+
+def _some_units(items: list[tuple[str, int]], by_item: dict[str, Cancellable]) -> list[tuple[OrderLine, int]]:
+    wanted, refusals = [], []
+    totals: dict[str, int] = defaultdict(int)
+    for item_id, quantity in items:
+        if str(item_id) not in by_item:
+            raise InvalidCancellation(f"item {item_id} is not a line of this order")
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise InvalidCancellation(f"item {item_id}: the quantity must be a whole number of at least 1")
+        totals[str(item_id)] += quantity
+    for item_id, quantity in totals.items():
+        entry = by_item[item_id]
+        label = entry.line.name or entry.line.dr_sku_id
+        if quantity > entry.quantity:
+            shipped = max(entry.line.shipped, entry.line.fulfilled)
+            detail = f"{entry.quantity} of {entry.line.quantity} can be cancelled"
+            if shipped:
+                detail += f"; {shipped} shipped (a return is needed for those)"
+            if entry.why_not and not entry.quantity:
+                detail += f": {entry.why_not}"
+            refusals.append(f"{label}: asked for {quantity}, {detail}")
+        else:
+            wanted.append((entry.line, quantity))
+    if refusals:
+        raise CancellationRefused("Cannot cancel that many units. " + "; ".join(refusals) + ".")
+    return wanted
+
+
+def _queue(order: Order, wanted: list[tuple[OrderLine, int]], *, reason: str, by) -> list[CancellationRequest]:
+    direct, at_warehouse = [], []
+    for line, quantity in wanted:
+        through_warehouse = order.state not in NOT_ACCEPTED and line.fulfillment_model in DR_COORDINATED
+        (at_warehouse if through_warehouse else direct).append((line, quantity))
+        OrderLine.objects.filter(pk=line.pk).update(cancel_requested=F("cancel_requested") + quantity)
+    requests = []
+    if direct:
+        requests.append(_release_directly(order, direct, reason=reason, by=by))
+    by_fulfillment_order = defaultdict(list)
+    for line, quantity in at_warehouse:
+        for fo_line, units in _spread_over_fulfillment_lines(line, quantity):
+            by_fulfillment_order[fo_line.fulfillment_order].append((line, fo_line, units))
+    for fulfillment_order, lines in by_fulfillment_order.items():
+        requests.append(_ask_the_warehouse(order, fulfillment_order, lines, reason=reason, by=by))
+    return requests
+
+
+def _spread_over_fulfillment_lines(line: OrderLine, quantity: int) -> list[tuple[FulfillmentOrderLine, int]]:
+    spread = []
+    for fo_line in line.fulfillment_order_lines.select_related("fulfillment_order").order_by("pk"):
+        units = min(quantity, fo_line.pending + fo_line.backordered)
+        if units:
+            spread.append((fo_line, units))
+            quantity -= units
+    return spread
+
+
+def _release_directly(order: Order, lines: list[tuple[OrderLine, int]], *, reason: str, by) -> CancellationRequest:
+    instruction = instruction_enqueue(
+        kind=POST_FULFILLMENT,
+        subject=f"order:{order.dr_order_id}",
+        payload={
+            "orderId": order.dr_order_id,
+            "items": [{"itemId": line.dr_item_id, "cancelQuantity": quantity} for line, quantity in lines],
+        },
+    )
+    request = CancellationRequest.objects.create(
+        order=order, route=Route.FULFILLMENT, reason=reason, requested_by=by, instruction=instruction
+    )
+    CancellationLine.objects.bulk_create(
+        CancellationLine(request=request, order_line=line, quantity=quantity, quantity_accepted=quantity)
+        for line, quantity in lines
+    )
+    return request
+
+
+def _ask_the_warehouse(order, fulfillment_order, lines, *, reason: str, by) -> CancellationRequest:
+    payload = {
+        "fulfillmentOrderId": fulfillment_order.dr_fulfillment_order_id,
+        "upstreamId": order.dr_order_id,
+        "items": [
+            {
+                "fulfillmentOrderItemId": fo_line.dr_item_id,
+                "fulfillmentOrderItemUpstreamId": line.dr_item_id,
+                "quantity": units,
+            }
+            for line, fo_line, units in lines
+        ],
+    }
+    if reason:
+        payload["reason"] = reason
+    instruction = instruction_enqueue(kind=REQUEST_CANCELLATION, subject=f"order:{order.dr_order_id}", payload=payload)
+    request = CancellationRequest.objects.create(
+        order=order,
+        fulfillment_order=fulfillment_order,
+        route=Route.FULFILLMENT_CANCELLATION,
+        reason=reason,
+        requested_by=by,
+        instruction=instruction,
+    )
+    CancellationLine.objects.bulk_create(
+        CancellationLine(request=request, order_line=line, fulfillment_order_line=fo_line, quantity=units)
+        for line, fo_line, units in lines
+    )
+    return request
+
+
+# --- answers from DR ------------------------------------------------------------------------------
+
+
+def cancellation_submitted(*, instruction: Instruction, result: dict) -> None:
+    """DR created the cancellation request (our POST /fulfillment-cancellations answered 201)."""
+    request = CancellationRequest.objects.select_for_update().filter(instruction=instruction).first()
+    if request is None:
+        return
+    if request.state == CancellationRequest.State.REQUESTED and result.get("id"):
+        request.mark_submitted(dr_cancellation_id=str(result["id"]), description="DR has the request")
+        request.save()
+    if result.get("state") in ("accepted", "rejected"):
+        _apply_answer(request, result)
+
+
+def cancellation_failed(*, instruction: Instruction) -> None:
+    """DR refused the request for good: the units are no longer being cancelled; a person must look."""
+    request = CancellationRequest.objects.select_for_update().filter(instruction=instruction).first()
+    if request is None or request.state not in (
+        CancellationRequest.State.REQUESTED,
+        CancellationRequest.State.SUBMITTED,
+    ):
+        return
+    for line in request.lines.all():
+        _stop_counting(line.order_line_id, line.quantity)
+    request.mark_failed(description=instruction.last_error[:300])
+    request.save()
+    Order.objects.filter(pk=request.order_id).update(cancellation_rejected=True)
+
+
+def cancellation_answered(*, data: dict) -> CancellationRequest | None:
+    """fulfillment_cancellation.created / .accepted / .rejected."""
+    order = order_get_or_fetch(dr_order_id=str(data.get("upstreamId") or ""))
+    with transaction.atomic():
+        request = _request_for(order, data)
+        if request is None:
+            return None
+        if data.get("state") in ("accepted", "rejected"):
+            _apply_answer(request, data)
+        elif request.state == CancellationRequest.State.REQUESTED:
+            request.mark_submitted(dr_cancellation_id=str(data["id"]), description="DR has the request")
+            request.save()
+    return request
+
+
+def _request_for(order: Order, data: dict) -> CancellationRequest | None:
+    """Our request with DR's id, or the one still waiting for it that asks for exactly these units."""
+    requests = CancellationRequest.objects.select_for_update().filter(order=order)
+    found = requests.filter(dr_cancellation_id=str(data["id"])).first()
+    if found is not None:
+        return found
+    asked = sorted(
+        (str(item.get("fulfillmentOrderItemId")), int(item.get("quantity") or 0)) for item in data.get("items") or []
+    )
+    waiting = requests.filter(
+        route=Route.FULFILLMENT_CANCELLATION,
+        dr_cancellation_id="",
+        fulfillment_order__dr_fulfillment_order_id=str(data.get("fulfillmentOrderId")),
+    ).prefetch_related("lines__fulfillment_order_line")
+    for request in waiting.order_by("created_at"):
+        ours = sorted((line.fulfillment_order_line.dr_item_id, line.quantity) for line in request.lines.all())
+        if ours == asked:
+            return request
+    return None
+
+
+def _apply_answer(request: CancellationRequest, data: dict) -> None:
+    if request.state not in (CancellationRequest.State.REQUESTED, CancellationRequest.State.SUBMITTED):
+        return  # already answered: a repeated or late event
+    accepted_by_item = {
+        str(item.get("fulfillmentOrderItemId")): int(item.get("quantityAccepted") or 0)
+        for item in data.get("items") or []
+    }
+    requested = accepted = 0
+    for line in request.lines.select_related("fulfillment_order_line"):
+        taken = min(line.quantity, accepted_by_item.get(line.fulfillment_order_line.dr_item_id, 0))
+        line.quantity_accepted = taken
+        line.save(update_fields=["quantity_accepted"])
+        _stop_counting(line.order_line_id, line.quantity - taken)
+        requested, accepted = requested + line.quantity, accepted + taken
+    request.mark_answered(
+        requested=requested,
+        accepted=accepted,
+        dr_cancellation_id=str(data.get("id") or ""),
+        description=f"the warehouse accepted {accepted} of {requested} unit(s)",
+    )
+    request.save()
+    if accepted < requested:
+        Order.objects.filter(pk=request.order_id).update(cancellation_rejected=True)
+
+
+def _stop_counting(order_line_id: int, units: int) -> None:
+    """Units no longer being cancelled (refused, or released and now counted as cancelled)."""
+    if units > 0:
+        line = OrderLine.objects.select_for_update().get(pk=order_line_id)
+        line.cancel_requested -= min(units, line.cancel_requested)
+        line.save(update_fields=["cancel_requested"])
+
+
+def units_released(*, order_line: OrderLine, quantity: int, instruction_id: int | None = None) -> None:
+    """The payment of ``quantity`` units of the line was released: close the requests they belong to.
+
+    A direct release names its request through the instruction; a release after the warehouse
+    accepted goes to the oldest accepted requests of that line first. Units the warehouse cancelled
+    on its own belong to no request and change nothing here.
+    """
+    direct = CancellationLine.objects.filter(request__instruction_id=instruction_id, order_line=order_line)
+    candidates = (
+        direct
+        if instruction_id and direct.exists()
+        else CancellationLine.objects.filter(
+            order_line=order_line,
+            request__route=Route.FULFILLMENT_CANCELLATION,
+            request__state__in=[CancellationRequest.State.ACCEPTED, CancellationRequest.State.PARTIALLY_ACCEPTED],
+        )
+    )
+    remaining = quantity
+    touched = set()
+    for line in candidates.select_related("request").order_by("request__created_at", "pk"):
+        room = (line.quantity_accepted or 0) - line.quantity_released
+        take = min(room, remaining)
+        if take <= 0:
+            continue
+        line.quantity_released += take
+        line.save(update_fields=["quantity_released"])
+        _stop_counting(order_line.pk, take)
+        touched.add(line.request)
+        remaining -= take
+        if not remaining:
+            break
+    for request in touched:
+        lines = list(request.lines.all())
+        if all(line.quantity_released >= (line.quantity_accepted or 0) for line in lines):
+            request.mark_released(description="payment released")
+            request.save()

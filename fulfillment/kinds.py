@@ -1,0 +1,5 @@
+"""The kinds of instruction the fulfillment flow writes to the outbox."""
+
+CREATE_FULFILLMENT_ORDER = "fulfillment.create_fulfillment_order"
+POST_FULFILLMENT = "fulfillment.post_fulfillment"
+REQUEST_CANCELLATION = "fulfillment.request_cancellation"
