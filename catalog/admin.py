@@ -54,7 +54,7 @@ def refusals_text(refused: dict[str, list[str]]) -> str:
     """'1 refused: X-1: part_number: A part number is required…' (empty when nothing was refused)."""
     if not refused:
         return ""
-    details = "; ".join(f"{sku_id}: {' '.join(reasons)}" for sku_id, reasons in refused.items())
+    details = "; ".join(f"{sku_id}: {' '.join(reasons).rstrip('.')}" for sku_id, reasons in refused.items())
     return f"{len(refused)} refused: {details}"
 
 

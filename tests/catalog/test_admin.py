@@ -12,7 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog.models import Sku
+from digitalriver.client import reset_client
 from digitalriver.models import Instruction
+from sandbox.models import InventoryItem as DrInventoryItem
+from sandbox.models import Sku as DrSku
 
 pytestmark = pytest.mark.django_db
 
@@ -404,3 +407,44 @@ def test_draft_change_page_does_not_ask_dr_for_stock(merchandiser_client, sku_fa
     assert "never pushed" in html
     headings = re.findall(r'class="fieldset-heading">([^<]+)<', html)
     assert headings[:5] == ["Identity", "Classification and customs", "Physical", "Presentation", "Digital River sync"]
+
+
+# --- the buttons against the sandbox, over real HTTP ---
+
+
+@pytest.fixture
+def sandbox_dr(live_server, transactional_db, settings):
+    """The sandbox on the live server plays DR; a push is sent as soon as the request commits."""
+    settings.DR_API_BASE_URL = live_server.url + "/sandbox/api"
+    settings.CATALOG_PUSH_DELAY_SECONDS = 0
+    settings.CATALOG_AUTO_PUSH = True
+    reset_client()
+    yield live_server
+    reset_client()
+
+
+def test_push_check_and_take_dr_values_against_the_sandbox(admin_client, sku_factory, sandbox_dr):
+    sku = sku_factory("FLOW-1")
+    page = f"{CHANGELIST}{sku.pk}/change/"
+
+    pushed = admin_client.post(f"{CHANGELIST}{sku.pk}/push/")
+    assert message_texts(pushed) == ["FLOW-1: our values are queued for a push."]
+    assert Sku.objects.get(pk=sku.pk).sync_state == "synced"
+    stock = admin_client.get(page).content.decode().split('id="dr-stock"')[1].split("</table>")[0]
+    levels = list(DrInventoryItem.objects.get(dr_id="FLOW-1").levels.all())
+    assert levels
+    for level in levels:
+        assert f"<td>{level.location_id}</td><td>yes</td><td>{level.available_quantity}</td>" in stock
+
+    at_dr = DrSku.objects.get(dr_id="FLOW-1")  # someone at DR edits the SKU behind our back
+    at_dr.data = {**at_dr.data, "partNumber": "PN-DR"}
+    at_dr.save()
+    checked = admin_client.post(f"{CHANGELIST}{sku.pk}/check-drift/")
+    assert message_texts(checked) == ["FLOW-1 differs from Digital River in: partNumber."]
+    assert '<td class="differs">PN-DR</td>' in admin_client.get(page).content.decode()
+
+    taken = admin_client.post(f"{CHANGELIST}{sku.pk}/take-dr-values/", {"confirmed": "yes"})
+    assert taken.status_code == 302
+    sku.refresh_from_db()
+    assert (sku.part_number, sku.sync_state, sku.drift) == ("PN-DR", "synced", [])
+    assert DrInventoryItem.objects.get(dr_id="FLOW-1").data["partNumber"] == "PN-DR"
