@@ -32,6 +32,8 @@ STATE_EVENTS = {
 ALLOWED_MOVES = {
     "pending_payment": {"in_review", "accepted", "cancelled"},
     "in_review": {"accepted", "blocked", "cancelled"},
+    # A blocked order's units can still be cancelled through POST /fulfillments (releasing them).
+    "blocked": {"cancelled"},
     "accepted": {"fulfilled", "cancelled"},
     "fulfilled": {"complete"},
 }

@@ -225,3 +225,18 @@ def test_error_bodies_match_the_documented_examples(api, place, skus):
     documented = fixture("error_order_fulfilled.json")
     documented["errors"][0]["message"] = documented["errors"][0]["message"].replace("201454110336", order.dr_id)
     assert fulfill(api, order.dr_id, {"itemId": item, "quantity": 1}).json() == documented
+
+
+@pytest.mark.parametrize("state", ["in_review", "blocked"])
+def test_units_of_an_order_not_accepted_can_be_cancelled_not_captured(api, place, skus, state):
+    from sandbox.services.orders import order_block
+
+    order = place((skus["distributed"], 2), state="in_review")
+    if state == "blocked":
+        order_block(order_id=order.dr_id)
+    item = items_by_sku(api, order.dr_id)[skus["distributed"]]["id"]
+    refused = fulfill(api, order.dr_id, {"itemId": item, "quantity": 1})
+    assert refused.status_code == 409 and refused.json()["errors"][0]["code"] == "order_not_accepted"
+    assert fulfill(api, order.dr_id, {"itemId": item, "cancelQuantity": 2}).status_code == 201
+    body = api.get(f"/orders/{order.dr_id}").json()
+    assert body["state"] == "cancelled" and body["cancelledAmount"] == body["totalAmount"]
