@@ -21,7 +21,12 @@ from commerce.models import Order
 from commerce.selectors import order_timeline
 from commerce.services import charge_upsert, order_upsert
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
-from fulfillment.services import POST_FULFILLMENT, fulfillment_order_upsert, shipment_reported
+from fulfillment.services import (
+    POST_FULFILLMENT,
+    dr_fulfillment_recorded,
+    fulfillment_order_upsert,
+    shipment_reported,
+)
 from tests.conftest import make_event
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dr"
@@ -423,3 +428,21 @@ def test_fulfillment_admins_find_by_dr_ids_and_link_back_to_the_order(admin_clie
     shipment_url = reverse("admin:fulfillment_shipment_change", args=[order.shipments.get().pk])
     assert "Distributed widget" in admin_client.get(shipment_url).content.decode()
     assert admin_client.post(shipment_url, {}).status_code == 403
+
+
+def test_drs_own_fulfillment_of_an_orchestrated_line_is_on_the_page_and_in_its_admin(admin_client):
+    order = story()
+    managed = order.lines.get(dr_sku_id="orch-1")
+    record = fixture("fulfillment.json")
+    record.update(id="ful-orchestrated-1", orderId=order.dr_order_id, shipmentId="shp-orchestrated-1")
+    record["items"] = [{"itemId": managed.dr_item_id, "skuId": "orch-1", "quantity": 1, "cancelQuantity": 0}]
+    dr_fulfillment_recorded(data=record)
+
+    html = admin_client.get(change_url(order)).content.decode()
+    assert "Fulfillments recorded by DR" in html and "Captured 1 unit of Managed widget" in html
+    assert html.count('href="https://www.ups.com/track?tracknum=1Z999AA10123456784"') == 3  # two shipments, one record
+
+    found = admin_client.get(reverse("admin:fulfillment_drfulfillment_changelist"), {"q": order.dr_order_id})
+    [row] = found.context["cl"].result_list
+    detail = admin_client.get(reverse("admin:fulfillment_drfulfillment_change", args=[row.pk])).content.decode()
+    assert f'href="{change_url(order)}"' in detail and "ful-orchestrated-1" in detail
