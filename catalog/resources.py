@@ -60,6 +60,10 @@ class SkuResource(resources.ModelResource):
         self._changes_of: dict[str, list[str]] = {}
         self._edited_after_push: list[tuple[Sku, list[str]]] = []
 
+    def get_import_fields(self):
+        # Export-only columns are neither offered on the import page nor shown in its preview.
+        return [field for field in super().get_import_fields() if not field.readonly]
+
     def import_instance(self, instance, row, **kwargs):
         """Set the row's values, noting which changed and refusing a SKU id the file already used."""
         before = {name: getattr(instance, name) for name in IMPORTABLE_FIELDS}

@@ -161,6 +161,12 @@ def test_export_round_trips(merchandiser_client, sku_factory):
     assert list(Sku.objects.order_by("sku_id").values(*IMPORTABLE_FIELDS)) == before
 
 
+def test_the_import_page_lists_only_importable_columns(merchandiser_client):
+    page = merchandiser_client.get(IMPORT_URL)
+    [(_, columns)] = page.context["fields_list"]
+    assert columns == list(IMPORTABLE_FIELDS)
+
+
 def test_import_and_export_need_permissions(client, django_user_model):
     viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
     client.force_login(viewer)
