@@ -39,6 +39,9 @@ def sku_update(*, sku: Sku, values: dict, by=None) -> Sku:
     """Apply edits; if DR already has the SKU, push the new values (or mark it out of sync)."""
     sku = Sku.objects.select_for_update().get(pk=sku.pk)
     changed = {field for field, value in values.items() if getattr(sku, field) != value}
+    if "sku_id" in changed and sku.sync_state != Sku.SyncState.DRAFT:
+        # DR keeps the SKU and its inventory item under the old id; a new id would orphan both.
+        raise ValidationError({"sku_id": "The SKU id cannot change once the SKU was pushed: create a new SKU."})
     for field, value in values.items():
         setattr(sku, field, value)
     sku.full_clean()

@@ -1,6 +1,7 @@
 """Pushing SKUs to DR through the outbox, against the sandbox over HTTP, checked in its stored state."""
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from catalog.models import Sku
 from catalog.services import PUSH_KIND, sku_delete, sku_update, skus_change_model, skus_push
@@ -230,3 +231,15 @@ def test_a_model_the_sku_does_not_fit_is_refused_and_nothing_is_queued():
     )
     sku = refresh(sku)
     assert sku.fulfillment_model == Sku.FulfillmentModel.DISTRIBUTED and sku.sync_state == State.SYNCED
+
+
+def test_the_id_of_a_pushed_sku_cannot_change():
+    draft = make_sku(sku_id="DRAFT-1")
+    assert sku_update(sku=draft, values={"sku_id": "DRAFT-2"}).sku_id == "DRAFT-2"
+    sku = push(make_sku())
+    with pytest.raises(ValidationError) as caught:
+        sku_update(sku=sku, values={"sku_id": "WIDGET-2"})
+    assert caught.value.message_dict == {
+        "sku_id": ["The SKU id cannot change once the SKU was pushed: create a new SKU."]
+    }
+    assert refresh(sku).sku_id == "WIDGET-1"
