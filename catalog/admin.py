@@ -139,7 +139,9 @@ class SkuAdmin(ImportExportModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            # Only what the form changed: a push that finishes between loading ``obj`` and saving it
+            # moves the sync fields, and writing back the values loaded with ``obj`` would undo that.
+            obj.save(update_fields=[*form.changed_data, "updated_at"])
             services.sku_after_admin_save(sku=obj, changed_fields=form.changed_data, by=request.user)
             return
         values = {name: form.cleaned_data[name] for name in form.fields if name in form.cleaned_data}

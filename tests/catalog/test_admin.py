@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from catalog.admin import SkuAdmin
 from catalog.models import Sku
 from digitalriver.client import reset_client
 from digitalriver.models import Instruction
@@ -267,6 +268,27 @@ def test_editing_a_synced_sku_queues_a_push(merchandiser_client, sku_factory, dr
     assert (sku.name, sku.sync_state) == ("Renamed", "queued")
     assert Instruction.objects.filter(subject="sku:A-1").exists()
     assert "sku_id" not in form.fields and "sync_state" not in form.fields
+
+
+def test_saving_the_form_keeps_a_push_that_finished_meanwhile(
+    merchandiser_client, sku_factory, dr_responses, monkeypatch
+):
+    sku = in_state(sku_factory("A-1"), "queued")
+    form = merchandiser_client.get(f"{CHANGELIST}{sku.pk}/change/").context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields}
+    data["allow_oversell"] = ""
+    load = SkuAdmin.get_object
+
+    def load_then_push_finishes(self, request, object_id, from_field=None):
+        loaded = load(self, request, object_id, from_field)
+        if request.method == "POST":
+            Sku.objects.filter(pk=loaded.pk).update(sync_state="synced", pushed_at=timezone.now())
+        return loaded
+
+    monkeypatch.setattr(SkuAdmin, "get_object", load_then_push_finishes)
+    assert merchandiser_client.post(f"{CHANGELIST}{sku.pk}/change/", data).status_code == 302
+    sku.refresh_from_db()
+    assert sku.sync_state == "synced" and sku.pushed_at is not None
 
 
 def test_change_page_shows_drift_side_by_side_with_differing_cells_marked(
