@@ -190,6 +190,7 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "digitalriver.tasks.sweep_outbox", "schedule": OUTBOX_SWEEP_SECONDS},
     "inbox-sweep": {"task": "digitalriver.tasks.sweep_inbox", "schedule": 60},
     "catalog-drift-daily": {"task": "catalog.tasks.check_drift_all", "schedule": crontab(hour=3, minute=0)},
+    "orders-reconcile-daily": {"task": "fulfillment.tasks.reconcile_orders", "schedule": crontab(hour=4, minute=0)},
 }
 
 # --- Digital River ------------------------------------------------------------------------------

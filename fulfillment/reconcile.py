@@ -5,7 +5,7 @@ Two passes, each independent of the other's failures:
 1. **Compare every open order** (pending payment, in review, accepted, fulfilled, blocked) with
    `GET /orders/{id}` through `order_fetch`, which mirrors whatever DR has moved on. An order that is
    accepted at DR but whose distributed lines have no fulfillment order gets the follow-up its
-   `order.accepted` handler would have made (see `_follow_up_accepted`), since the event that would
+   `order.accepted` handler would have made (see `fulfillment_order_ensure`), since the event that would
    have caused it may be older than the pull below reaches.
 2. **Pull the events DR kept** from `GET /events` into the inbox, marked as polled, and process the
    new ones. The inbox stores an event once by DR id, so pulling one we already hold does nothing.
@@ -31,16 +31,15 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Max
 from django.utils import timezone
 
-from catalog.models import Sku
+from commerce.models import Order
+from commerce.services import order_fetch
 from digitalriver.client import get_client
 from digitalriver.errors import DigitalRiverError, NotFound
 from digitalriver.models import WebhookEvent
 from digitalriver.registry import handled_event_types
 from digitalriver.services.inbox import InvalidEvent, webhook_event_process, webhook_event_store
-from fulfillment.services import order_mirror
 
-from .models import Order
-from .services import order_fetch
+from .services import fulfillment_order_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -121,16 +120,9 @@ def _order_reconcile(held: Order) -> bool:
     before = _compared(held)
     order = order_fetch(dr_order_id=held.dr_order_id)
     if order.state == Order.State.ACCEPTED:
-        _follow_up_accepted(order)
+        # An accepted order whose order.accepted was missed still gets its fulfillment order.
+        fulfillment_order_ensure(order=order)
     return _compared(order) != before
-
-
-def _follow_up_accepted(order: Order) -> None:
-    """Ask for the fulfillment order if a distributed line has none: `order_mirror` is what the
-    `order.accepted` handler runs, and it asks only once per order however often it runs."""
-    waiting = order.lines.filter(fulfillment_model=Sku.FulfillmentModel.DISTRIBUTED, fulfillment_order_lines=None)
-    if waiting.exists():
-        order_mirror(data=order.raw)
 
 
 def _compared(order: Order) -> tuple:

@@ -34,11 +34,13 @@ def order_mirror(*, data: dict) -> Order:
     """An order.* event: mirror it, and ask DR for a fulfillment order once it is accepted."""
     order = order_upsert(data=data)
     if order.state == Order.State.ACCEPTED:
-        _request_fulfillment_order(order)
+        fulfillment_order_ensure(order=order)
     return order
 
 
-def _request_fulfillment_order(order: Order) -> Instruction | None:
+@transaction.atomic
+def fulfillment_order_ensure(*, order: Order) -> Instruction | None:
+    """Ask DR for a fulfillment order of the distributed lines that have none, once per order."""
     lines = [
         line
         for line in order.lines.filter(fulfillment_model=DISTRIBUTED).prefetch_related("fulfillment_order_lines")

@@ -224,3 +224,29 @@ def test_disabled_webhooks_wait_and_deleted_ones_are_owed_nothing(api, receiver,
         assert set(Delivery.objects.values_list("state", flat=True)) == {Delivery.State.FAILED}
     finally:
         other.close()
+
+
+def test_cancelling_an_orchestrated_line_releases_the_payment_without_the_client(api, receiver, place, skus):
+    order = place((skus["orchestrated"], 2), upstream_id="WEB-7")
+    managed = of_type(drain(receiver), "fulfillment_order.pending")["data"]["object"]
+    request = api.post(
+        "/fulfillment-cancellations",
+        {
+            "fulfillmentOrderId": managed["id"],
+            "upstreamId": order.dr_id,
+            "items": [{"fulfillmentOrderItemId": managed["items"][0]["id"], "quantity": 2}],
+        },
+    ).json()
+    drain(receiver)
+    warehouse.cancellation_accept(cancellation_id=request["id"])
+    events = drain(receiver)
+    # No fulfillment_order.cancelled: DR cancels the charge itself, so the client has nothing to send.
+    assert [event["type"] for event in events] == [
+        "fulfillment_cancellation.accepted",
+        "fulfillment.created",
+        "order.charge.cancel.complete",
+        "order.cancelled",
+    ]
+    assert events[1]["data"]["object"]["items"][0]["cancelQuantity"] == 2
+    final = api.get(f"/orders/{order.dr_id}").json()
+    assert final["state"] == "cancelled" and final["cancelledAmount"] == final["totalAmount"]

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from commerce.reconcile import orders_reconcile
+from fulfillment.reconcile import orders_reconcile
 
 
 class Command(BaseCommand):
