@@ -27,6 +27,8 @@ from ..services.lifecycle import OrderError
 from .control import allowed
 
 PAGE_SIZE = 20
+# Benchmarks push a thousand pairs; the page shows the most recently changed stock.
+LEVELS_SHOWN = 200
 
 
 def index(request):
@@ -45,7 +47,10 @@ def index(request):
         "cancellations": FulfillmentCancellation.objects.filter(state="pending")
         .select_related("fulfillment_order")
         .prefetch_related("items__fulfillment_order_item"),
-        "levels": InventoryLevel.objects.select_related("inventory_item"),
+        "levels": InventoryLevel.objects.select_related("inventory_item").order_by("-updated_time", "-id")[
+            :LEVELS_SHOWN
+        ],
+        "levels_total": InventoryLevel.objects.count(),
         "skus": Sku.objects.all()[:100],
         "events": Event.objects.all()[:30],
         "attempts": DeliveryAttempt.objects.select_related("event")[:30],
