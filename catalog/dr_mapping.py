@@ -65,9 +65,18 @@ def inventory_item_body(sku: Sku) -> dict:
     return body
 
 
-def our_values_from_dr(dr_sku: dict) -> dict:
-    """Our field values from DR's SKU object, for 'take DR's values'."""
-    values = {}
+def our_values_from_dr(dr_sku: dict, *, current_model: str = Sku.FulfillmentModel.DISTRIBUTED) -> dict:
+    """Our field values from DR's SKU object, for 'take DR's values'.
+
+    DR's SKU says only whether DR manages fulfillment: a managed SKU is orchestrated here, and an
+    orchestrated one DR no longer manages becomes third party (DR deleted its inventory item; we
+    keep none of ours for it). Otherwise our model stands.
+    """
+    values = {"fulfillment_model": current_model}
+    if dr_sku.get("managedFulfillment") == MANAGED_FULFILLMENT:
+        values["fulfillment_model"] = Sku.FulfillmentModel.ORCHESTRATED
+    elif current_model == Sku.FulfillmentModel.ORCHESTRATED:
+        values["fulfillment_model"] = Sku.FulfillmentModel.THIRD_PARTY
     for field, key in SKU_FIELDS:
         value = dr_sku.get(key)
         if field == "weight":

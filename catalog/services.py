@@ -224,7 +224,7 @@ def sku_take_dr_values(*, sku: Sku, by=None) -> Sku:
         raise ValidationError("DR's values are not known yet: check drift first.")
     if not sku.dr_sku:
         raise ValidationError("DR has no copy of this SKU to take values from: push ours instead.")
-    values = dr_mapping.our_values_from_dr(sku.dr_sku)
+    values = dr_mapping.our_values_from_dr(sku.dr_sku, current_model=sku.fulfillment_model)
     with transaction.atomic():
         sku = sku_update(sku=sku, values=values, by=by)
         if sku.sync_state != Sku.SyncState.QUEUED:

@@ -160,3 +160,30 @@ def test_the_daily_task_returns_the_counts():
     change_at_dr("A-1", sku={"eccn": "5A992"})
     assert check_drift_all.apply().get() == {"checked": 2, "in_step": 1, "drifted": 1, "errors": 0}
     assert Sku.objects.get(sku_id="A-1").drift[0]["field"] == "eccn"
+
+
+def test_drift_in_drs_own_inventory_item_of_an_orchestrated_sku_is_repaired_by_a_push():
+    sku = pushed_sku(fulfillment_model=Sku.FulfillmentModel.ORCHESTRATED)
+    change_at_dr("WIDGET-1", item={"eccn": "5A992"})
+    rows = sku_check_drift(sku=sku).rows
+    assert [(row["field"], row["inventory_item"]) for row in rows] == [("eccn", "5A992")]
+
+    skus_push(skus=[sku])
+    send_due()
+    assert dr_item("WIDGET-1").managed and dr_item("WIDGET-1").data["eccn"] == "EAR99"
+    assert not sku_check_drift(sku=refresh(sku)).drifted
+
+
+def test_take_drs_values_follows_drs_managed_fulfillment():
+    sku = pushed_sku(fulfillment_model=Sku.FulfillmentModel.THIRD_PARTY)
+    change_at_dr("WIDGET-1", sku={"managedFulfillment": "DRGlobalFulfillment"})
+    assert [row["field"] for row in sku_check_drift(sku=sku).rows] == ["managedFulfillment"]
+
+    sku = sku_take_dr_values(sku=refresh(sku))
+    assert sku.fulfillment_model == Sku.FulfillmentModel.ORCHESTRATED
+    send_due()
+    assert refresh(sku).sync_state == State.SYNCED and not sku_check_drift(sku=refresh(sku)).drifted
+
+    change_at_dr("WIDGET-1", sku={"managedFulfillment": None})
+    sku_check_drift(sku=refresh(sku))
+    assert sku_take_dr_values(sku=refresh(sku)).fulfillment_model == Sku.FulfillmentModel.THIRD_PARTY

@@ -1,7 +1,10 @@
 """Pushing SKUs to DR through the outbox, against the sandbox over HTTP, checked in its stored state."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from catalog.models import Sku
 from catalog.services import PUSH_KIND, sku_delete, sku_update, skus_change_model, skus_push
@@ -134,6 +137,8 @@ def test_five_quick_edits_cause_one_push_of_the_newest_values():
         assert refresh(sku).sync_state == State.QUEUED
     waiting = Instruction.objects.filter(kind=PUSH_KIND, state=Instruction.State.PENDING)
     assert waiting.count() == 1
+    # Not due before the push delay: edits made meanwhile join it instead of sending one each.
+    assert waiting.get().next_attempt_at > timezone.now() + timedelta(seconds=1)
 
     send_due()
     assert dr_calls("PUT", "/skus/WIDGET-1") == puts_before + 1
