@@ -2,6 +2,7 @@
 
 import hmac
 import json
+import logging
 import random
 import time
 import uuid
@@ -17,6 +18,8 @@ from ..services import network
 from ..timefmt import parse_dr_time
 
 API_PREFIX = "/sandbox/api"
+
+logger = logging.getLogger(__name__)
 
 
 def endpoint(**handlers: Callable) -> Callable:
@@ -60,6 +63,10 @@ def answer(request, handlers: dict, kwargs: dict) -> HttpResponse:
         status, body = handler(request, **kwargs)
     except ApiError as exc:
         response = exc.response()
+    except Exception:
+        # DR answers even its own failures in its error shape; clients parse nothing else.
+        logger.exception("sandbox API call %s %s failed", request.method, request.path)
+        response = error_response(500, [("internal_server_error", None, "The sandbox failed; see its log.")])
     else:
         response = HttpResponse(status=204) if body is None else JsonResponse(body, status=status)
     response["x-dr-requestid"] = str(uuid.uuid4())

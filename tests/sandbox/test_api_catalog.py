@@ -215,3 +215,16 @@ def test_validation_messages_name_the_problem(api):
         "taxCode": "A SKU with managed fulfillment needs a physical 'taxCode'.",
         "partNumber": "A SKU with managed fulfillment needs a 'partNumber'.",
     }
+
+
+def test_an_unexpected_failure_answers_in_dr_shape(api, monkeypatch, caplog):
+    from sandbox.services import catalog
+
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(catalog, "sku_delete", broken)
+    response = api.delete("/skus/any")
+    assert response.status_code == 500
+    assert error_of(response) == ("internal_server_error", [("internal_server_error", None)])
+    assert "boom" in caplog.text
