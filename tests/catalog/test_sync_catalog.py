@@ -51,7 +51,7 @@ def test_without_flags_it_pushes_skus_out_of_sync_or_failed_and_nothing_else(set
 
     output = sync_catalog()
 
-    assert "Pushed 2 SKUs: 2 synced, 0 failed, 0 waiting for a retry." in output
+    assert "Pushed 2 SKUs: 2 synced, 0 failed, 0 still queued." in output
     assert refresh(stale).sync_state == State.SYNCED and dr_sku("STALE")["name"] == "Renamed"
     assert refresh(failing).sync_state == State.SYNCED
     assert refresh(draft).sync_state == State.DRAFT and dr_sku("DRAFT") is None
@@ -66,10 +66,19 @@ def test_all_pushes_every_sku_and_reports_drs_refusals(settings):
 
     output = sync_catalog("--all")
 
-    assert "Pushed 3 SKUs: 2 synced, 1 failed, 0 waiting for a retry." in output
+    assert "Pushed 3 SKUs: 2 synced, 1 failed, 0 still queued." in output
     assert "REFUSED: failed: sandbox_400: The sandbox's bad network answered this call." in output
     assert dr_calls("PUT", "/skus/IN-STEP") == 2 and dr_sku("DRAFT") is not None
     assert Sku.objects.get(sku_id="REFUSED").sync_state == State.FAILED
+
+
+def test_a_push_dr_cannot_take_yet_is_reported_still_queued(settings):
+    settings.DR_CLIENT_MAX_RETRIES = 0
+    make_sku(sku_id="BUSY")
+    refuse_next("/skus/BUSY", status=503, method="PUT")
+    output = sync_catalog("--all")
+    assert "BUSY: still queued (a retry after a temporary failure at DR, or another sender)" in output
+    assert "Pushed 1 SKUs: 0 synced, 0 failed, 1 still queued." in output
 
 
 def test_nothing_to_push_says_so():

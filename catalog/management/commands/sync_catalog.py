@@ -41,10 +41,10 @@ class Command(BaseCommand):
         for sku_id, message in report.errors.items():
             self.stdout.write(f"{sku_id}: failed: {message}")
         for sku_id in report.by_state.get(Sku.SyncState.QUEUED, []):
-            self.stdout.write(f"{sku_id}: waiting for a retry after a temporary failure at DR")
+            self.stdout.write(f"{sku_id}: still queued (a retry after a temporary failure at DR, or another sender)")
         summary = (
             f"Pushed {report.pushed} SKUs: {report.count(Sku.SyncState.SYNCED)} synced, "
-            f"{report.count(Sku.SyncState.FAILED)} failed, {report.count(Sku.SyncState.QUEUED)} waiting for a retry."
+            f"{report.count(Sku.SyncState.FAILED)} failed, {report.count(Sku.SyncState.QUEUED)} still queued."
         )
         self.stdout.write(self.style.ERROR(summary) if report.errors else self.style.SUCCESS(summary))
 
