@@ -9,7 +9,9 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from digitalriver import errors as dr_errors
@@ -67,12 +69,11 @@ class OrderAdmin(ReadOnlyAdmin):
     list_display = (
         "dr_order_id",
         "upstream_id",
-        "customer_name",
-        "email",
+        "customer",
         "state_badge",
         "flag_badges",
         "total",
-        "dr_created_at",
+        "placed",
     )
     list_filter = (
         "state",
@@ -140,9 +141,21 @@ class OrderAdmin(ReadOnlyAdmin):
             return "-"
         return format_html_join(" ", '<span class="order-flag order-flag-{}">⚑ {}</span>', raised)
 
+    @admin.display(description="customer", ordering="customer_name")
+    def customer(self, obj):
+        # Name and email in one column keep the list one screen wide next to the filters.
+        return format_html('{}<br><span class="order-quiet">{}</span>', obj.customer_name or "-", obj.email or "")
+
     @admin.display(description="total", ordering="total_amount")
     def total(self, obj):
-        return f"{obj.total_amount} {obj.currency}"
+        return format_html('<span class="order-nowrap">{} {}</span>', obj.total_amount, obj.currency)
+
+    @admin.display(description="created at DR", ordering="dr_created_at")
+    def placed(self, obj):
+        if obj.dr_created_at is None:
+            return "-"
+        when = date_format(localtime(obj.dr_created_at), "j M Y H:i")
+        return format_html('<span class="order-nowrap">{}</span>', when)
 
     # --- the page ---
 

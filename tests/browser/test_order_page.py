@@ -60,6 +60,7 @@ def test_the_order_page_tells_the_capture_and_the_cancellation(
     order = shipped_and_cancelled_order
     log_in()
     page.goto(f"{live_server.url}/admin/commerce/order/")
+    assert screenshot("order-list").exists()
     page.click(f"text={order.dr_order_id}")
 
     timeline = page.locator("#order-timeline")
