@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..errors import ApiError, error_response, invalid
+from ..errors import STATUS_TYPES, ApiError, error_response, invalid
 from ..services import network
 from ..timefmt import parse_dr_time
 
@@ -38,7 +38,7 @@ def endpoint(**handlers: Callable) -> Callable:
         if forced is not None:
             return injected(forced)
         if network.rate_limited(net):
-            return error_response_429()
+            return injected(429, "Too many requests; retry after the Retry-After delay.")
         fail_after = False
         if net.error_rate and random.random() < net.error_rate:
             if not (net.error_after_processing and random.random() < net.error_after_processing):
@@ -73,19 +73,11 @@ def answer(request, handlers: dict, kwargs: dict) -> HttpResponse:
     return response
 
 
-def injected(status: int) -> HttpResponse:
-    response = error_response(status, [(f"sandbox_{status}", None, "The sandbox's bad network answered this call.")])
+def injected(status: int, message: str = "The sandbox's bad network answered this call.") -> HttpResponse:
+    """An answer the bad network made up, coded like DR's own (`service_unavailable`, ...)."""
+    response = error_response(status, [(STATUS_TYPES.get(status, "bad_request"), None, message)])
     if status == 429:
         response["Retry-After"] = "1"
-    response["x-dr-requestid"] = str(uuid.uuid4())
-    return response
-
-
-def error_response_429() -> HttpResponse:
-    response = error_response(
-        429, [("too_many_requests", None, "Too many requests; retry after the Retry-After delay.")]
-    )
-    response["Retry-After"] = "1"
     response["x-dr-requestid"] = str(uuid.uuid4())
     return response
 
