@@ -79,10 +79,18 @@ ERROR_EXAMPLE = {"hs_code": ["'84713' is not a valid HS code: write ####.##.####
 
 class SkuSerializer(serializers.ModelSerializer):
     # Plain text here so that DR's rules (catalog.rules), not generic choice errors, word each refusal.
-    fulfillment_model = serializers.CharField(required=False, default=Sku.FulfillmentModel.DISTRIBUTED)
-    country_of_origin = serializers.CharField(required=False, allow_blank=True, default="")
-    weight_unit = serializers.CharField(required=False, default=Sku.WeightUnit.OZ)
-    hs_code = serializers.CharField(required=False, allow_blank=True, default="")
+    fulfillment_model = serializers.CharField(
+        required=False,
+        default=Sku.FulfillmentModel.DISTRIBUTED,
+        help_text=f"One of {', '.join(Sku.FulfillmentModel.values)}.",
+    )
+    country_of_origin = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="ISO 3166-1 alpha-2, e.g. US."
+    )
+    weight_unit = serializers.CharField(
+        required=False, default=Sku.WeightUnit.OZ, help_text=f"One of {', '.join(Sku.WeightUnit.values)}."
+    )
+    hs_code = serializers.CharField(required=False, allow_blank=True, default="", help_text="####.##.####")
 
     class Meta:
         model = Sku
