@@ -190,6 +190,7 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "digitalriver.tasks.sweep_outbox", "schedule": OUTBOX_SWEEP_SECONDS},
     "inbox-sweep": {"task": "digitalriver.tasks.sweep_inbox", "schedule": 60},
     "catalog-drift-daily": {"task": "catalog.tasks.check_drift_all", "schedule": crontab(hour=3, minute=0)},
+    "notifications-sweep": {"task": "fulfillment.tasks.sweep_notifications", "schedule": 60},
     "orders-reconcile-daily": {"task": "fulfillment.tasks.reconcile_orders", "schedule": crontab(hour=4, minute=0)},
 }
 
@@ -225,6 +226,21 @@ DR_OUTBOX_LEASE_SECONDS = env_number("DR_OUTBOX_LEASE_SECONDS", 300)
 # become one push) unless automatic pushes are off.
 CATALOG_AUTO_PUSH = env_bool("CATALOG_AUTO_PUSH", True)
 CATALOG_PUSH_DELAY_SECONDS = env_number("CATALOG_PUSH_DELAY_SECONDS", 2.0, float)
+
+# --- email -----------------------------------------------------------------------------------------
+# Customers hear about shipments, backorders and cancellations; operations about failed captures.
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if os.environ.get("EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_number("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "orders@example.com")
+OPERATIONS_EMAIL = os.environ.get("OPERATIONS_EMAIL", "operations@example.com")
 
 # Bodies kept in the call log are cut to this many characters.
 DR_API_CALL_BODY_LIMIT = 20_000

@@ -208,3 +208,31 @@ class CancellationLine(models.Model):
 
     def __str__(self):
         return f"{self.order_line.dr_sku_id} x {self.quantity}"
+
+
+class Notification(models.Model):
+    """An email the flow sent (or is sending): one per event, however often DR delivers the event."""
+
+    class Kind(models.TextChoices):
+        SHIPPED = "shipped", "Shipped, with tracking"
+        BACKORDERED = "backordered", "Backordered, with the expected date"
+        CANCELLED = "cancelled", "Cancelled"
+        CAPTURE_FAILED = "capture_failed", "Capture failed (to operations)"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    key = models.CharField(max_length=200, unique=True, help_text="What the email is about; sent once per key.")
+    to = models.EmailField()
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["order", "created_at", "id"]
+        indexes = [models.Index(fields=["sent_at", "created_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} to {self.to}"

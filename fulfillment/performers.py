@@ -58,7 +58,9 @@ class FulfillmentPerformer(Performer):
         services.fulfillment_accepted(payload=instruction.payload, result=result, instruction_id=instruction.pk)
 
     def on_failed(self, instruction):
-        services.fulfillment_refused(payload=instruction.payload)
+        services.fulfillment_refused(
+            payload=instruction.payload, instruction_id=instruction.pk, reason=instruction.last_error
+        )
 
 
 class RequestCancellationPerformer(Performer):

@@ -16,6 +16,7 @@ from commerce.services import charge_upsert, dr_time, order_get_or_fetch, order_
 from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue
 
+from . import notifications
 from .cancellations import units_released
 from .kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
 from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
@@ -134,6 +135,8 @@ def fulfillment_order_upsert(*, order: Order, data: dict, as_of=None, created_by
             line.state = item.get("state") or line.state
             line.available_time = dr_time(item.get("availableTime")) or line.available_time
         line.save()
+        if line.backordered and not stale:
+            notifications.notify_backordered(line=line)
     _sum_into_order_lines(order)
     return fulfillment_order
 
@@ -217,6 +220,7 @@ def shipment_reported(*, data: dict) -> Shipment:
             line.save(update_fields=["shipped"])
             if line.fulfillment_model == DISTRIBUTED:
                 captures.append({"itemId": line.dr_item_id, "quantity": quantity, "shipmentItemId": str(item["id"])})
+        notifications.notify_shipped(shipment=shipment)
         if captures:
             instruction_enqueue(
                 kind=POST_FULFILLMENT,
@@ -262,7 +266,7 @@ def dr_fulfillment_recorded(*, data: dict) -> DrFulfillment:
 
 def _apply_drs_own_fulfillment(order: Order, record: DrFulfillment) -> None:
     lines = {line.dr_item_id: line for line in order.lines.select_for_update().filter(fulfillment_model=ORCHESTRATED)}
-    shipped = []
+    shipped, cancelled = [], []
     for item in record.items:
         line = lines.get(str(item.get("itemId")))
         if line is None:
@@ -270,8 +274,11 @@ def _apply_drs_own_fulfillment(order: Order, record: DrFulfillment) -> None:
         captured, released = _count_settled(line, int(item.get("quantity") or 0), int(item.get("cancelQuantity") or 0))
         if released:
             units_released(order_line=line, quantity=released)
+            cancelled.append((line, released))
         if captured:
             shipped.append((line, captured))
+    if cancelled:
+        notifications.notify_cancelled(order=order, released=cancelled, source=f"dr:{record.dr_fulfillment_id}")
     shipment_id = record.dr_shipment_id or record.dr_fulfillment_id
     if shipped and not Shipment.objects.filter(dr_shipment_id=shipment_id).exists():
         shipment = Shipment.objects.create(
@@ -288,6 +295,7 @@ def _apply_drs_own_fulfillment(order: Order, record: DrFulfillment) -> None:
             ShipmentItem.objects.create(shipment=shipment, order_line=line, quantity=quantity)
             line.shipped = min(line.quantity, line.shipped + quantity)
             line.save(update_fields=["shipped"])
+        notifications.notify_shipped(shipment=shipment)
 
 
 # --- charges and the outcome of our POST /fulfillments ---------------------------------------------
@@ -300,6 +308,10 @@ def charge_reported(*, event_type: str, data: dict) -> None:
         charge_upsert(order=order, data=data)
         if event_type in ("order.charge.capture.failed", "order.charge.failed"):
             Order.objects.filter(pk=order.pk).update(capture_failed=True)
+            failed = [c for c in data.get("captures") or [] if c.get("state") == "failed"]
+            reason = "; ".join(filter(None, (c.get("failureMessage") or c.get("failureCode") for c in failed)))
+            source = ":".join([str(data["id"]), *sorted(str(c.get("id")) for c in failed)])
+            notifications.notify_capture_failed(order=order, source=source, reason=reason)
 
 
 def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | None = None) -> None:
@@ -312,6 +324,7 @@ def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | N
         )
     }
     capture_refused = False
+    cancelled = []
     for item in payload.get("items", []):
         line = lines.get(str(item["itemId"]))
         if line is None:
@@ -323,8 +336,15 @@ def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | N
         _, released = _count_settled(line, captured, released)
         if released:
             units_released(order_line=line, quantity=released, instruction_id=instruction_id)
+            cancelled.append((line, released))
+    order = Order.objects.get(dr_order_id=payload["orderId"])
+    if cancelled:
+        notifications.notify_cancelled(order=order, released=cancelled, source=f"instruction:{instruction_id}")
     if capture_refused:
-        Order.objects.filter(dr_order_id=payload["orderId"]).update(capture_failed=True)
+        Order.objects.filter(pk=order.pk).update(capture_failed=True)
+        notifications.notify_capture_failed(
+            order=order, source=f"instruction:{instruction_id}", reason=f"DR answered {', '.join(sorted(codes))}"
+        )
 
 
 def _count_settled(line: OrderLine, captured: int, released: int) -> tuple[int, int]:
@@ -337,10 +357,12 @@ def _count_settled(line: OrderLine, captured: int, released: int) -> tuple[int, 
     return captured, released
 
 
-def fulfillment_refused(*, payload: dict) -> None:
+def fulfillment_refused(*, payload: dict, instruction_id: int, reason: str) -> None:
     """DR refused our POST /fulfillments for good: a capture that never happened needs a person."""
     if any(item.get("quantity") for item in payload.get("items", [])):
-        Order.objects.filter(dr_order_id=payload["orderId"]).update(capture_failed=True)
+        order = Order.objects.get(dr_order_id=payload["orderId"])
+        Order.objects.filter(pk=order.pk).update(capture_failed=True)
+        notifications.notify_capture_failed(order=order, source=f"instruction:{instruction_id}", reason=reason)
 
 
 # --- shipments we record ourselves (third-party and digital lines) --------------------------------
@@ -396,6 +418,7 @@ def shipment_record(
             ShipmentItem.objects.create(shipment=shipment, order_line=line, quantity=quantity)
             line.shipped += quantity
             line.save(update_fields=["shipped"])
+        notifications.notify_shipped(shipment=shipment)
         instruction_enqueue(
             kind=POST_FULFILLMENT,
             subject=f"order:{order.dr_order_id}",

@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from .notifications import notification_send, notifications_sweep
 from .reconcile import orders_reconcile
 
 
@@ -7,3 +8,13 @@ from .reconcile import orders_reconcile
 def reconcile_orders() -> dict:
     """The daily reconcile; its summary ends up in the task's log line."""
     return orders_reconcile().as_dict()
+
+
+@shared_task(name="fulfillment.tasks.send_notification")
+def send_notification(notification_id: int) -> None:
+    notification_send(notification_id=notification_id)
+
+
+@shared_task(name="fulfillment.tasks.sweep_notifications")
+def sweep_notifications() -> int:
+    return notifications_sweep()

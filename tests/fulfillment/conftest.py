@@ -1,14 +1,22 @@
-"""The app and the sandbox talking over real HTTP on one live server: pushes, orders, warehouse
-actions, signed deliveries to our inbox, and the outbox sending back."""
+"""Two ways to drive the flow: DR's documented payloads delivered straight to our inbox (fast, no DR),
+and the app and the sandbox talking over real HTTP on one live server (pushes, orders, warehouse
+actions, signed deliveries, and the outbox sending back)."""
+
+import json
+from pathlib import Path
 
 import pytest
+import responses
 
 from catalog.models import Sku
 from catalog.services import sku_create, skus_push
+from commerce.models import Order
+from digitalriver.models import WebhookEvent
 from digitalriver.services.outbox import outbox_sweep
 from sandbox.delivery import deliver_due
 from sandbox.models import Order as SandboxOrder
 from sandbox.services.orders import Line, order_place
+from tests.conftest import make_event
 
 COMMON = {"tax_code": "4512.1", "eccn": "EAR99", "country_of_origin": "US", "weight": 1, "weight_unit": "lb"}
 
@@ -48,3 +56,54 @@ def flow(live_server, settings):
     settings.SANDBOX_DEFAULT_WEBHOOK_URL = f"{live_server.url}/webhooks/digitalriver/"
     settings.CATALOG_PUSH_DELAY_SECONDS = 0
     return Flow(live_server)
+
+
+# --- DR's documented payloads, delivered to our inbox --------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dr"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture
+def catalog():
+    common = {"tax_code": "4512.1", "eccn": "EAR99", "country_of_origin": "US", "part_number": "P-1"}
+    Sku.objects.create(sku_id="dist-1", name="Distributed widget", **common)
+    Sku.objects.create(sku_id="orch-1", name="Managed", fulfillment_model=Sku.FulfillmentModel.ORCHESTRATED, **common)
+
+
+@pytest.fixture
+def deliver(post_event):
+    def deliver_event(event_type: str, obj: dict, event_id: str | None = None):
+        response = post_event(make_event(event_type, obj, event_id=event_id))
+        assert response.status_code in (200, 202), response.content
+        event = WebhookEvent.objects.get(dr_event_id=response.json()["id"])
+        assert event.state == WebhookEvent.State.PROCESSED, event.error
+        return event
+
+    return deliver_event
+
+
+def fulfillment_order(updated: str | None = None, **line_counters) -> dict:
+    data = fixture("fulfillment_order.json")
+    data["items"][0].update(line_counters)
+    if updated:
+        data["updatedTime"] = updated
+    return data
+
+
+@pytest.fixture
+def no_dr(settings):
+    """Nothing here may reach DR (the events carry all a handler needs); sends fail at once."""
+    settings.DR_API_BASE_URL = "https://dr.invalid"
+    with responses.RequestsMock(assert_all_requests_are_fired=False):
+        yield
+
+
+@pytest.fixture
+def accepted_order(catalog, deliver, no_dr):
+    deliver("order.accepted", fixture("order.json"))
+    deliver("fulfillment_order.pending", fulfillment_order())
+    return Order.objects.get(dr_order_id="231388420336")

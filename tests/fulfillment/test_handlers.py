@@ -1,72 +1,21 @@
 """The handlers under duplicate, late and reordered events, from DR's documented payload shapes."""
 
 import copy
-import json
-from pathlib import Path
 
 import pytest
 import responses
 
-from catalog.models import Sku
 from commerce.models import Order
-from digitalriver.models import Instruction, WebhookEvent
+from digitalriver.models import Instruction
 from fulfillment.models import FulfillmentOrderLine, Shipment
 from fulfillment.services import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
-from tests.conftest import make_event
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dr"
+from tests.fulfillment.conftest import fixture, fulfillment_order
 
 pytestmark = pytest.mark.django_db
 
 
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
-
-
-@pytest.fixture
-def catalog():
-    common = {"tax_code": "4512.1", "eccn": "EAR99", "country_of_origin": "US", "part_number": "P-1"}
-    Sku.objects.create(sku_id="dist-1", name="Distributed widget", **common)
-    Sku.objects.create(sku_id="orch-1", name="Managed", fulfillment_model=Sku.FulfillmentModel.ORCHESTRATED, **common)
-
-
-@pytest.fixture
-def deliver(post_event):
-    def deliver_event(event_type: str, obj: dict, event_id: str | None = None):
-        response = post_event(make_event(event_type, obj, event_id=event_id))
-        assert response.status_code in (200, 202), response.content
-        event = WebhookEvent.objects.get(dr_event_id=response.json()["id"])
-        assert event.state == WebhookEvent.State.PROCESSED, event.error
-        return event
-
-    return deliver_event
-
-
-def fulfillment_order(updated: str | None = None, **line_counters) -> dict:
-    data = fixture("fulfillment_order.json")
-    data["items"][0].update(line_counters)
-    if updated:
-        data["updatedTime"] = updated
-    return data
-
-
 def sent(kind=POST_FULFILLMENT) -> list[dict]:
     return [instruction.payload for instruction in Instruction.objects.filter(kind=kind).order_by("pk")]
-
-
-@pytest.fixture
-def no_dr(settings):
-    """Nothing here may reach DR (the events carry all a handler needs); sends fail at once."""
-    settings.DR_API_BASE_URL = "https://dr.invalid"
-    with responses.RequestsMock(assert_all_requests_are_fired=False):
-        yield
-
-
-@pytest.fixture
-def accepted_order(catalog, deliver, no_dr):
-    deliver("order.accepted", fixture("order.json"))
-    deliver("fulfillment_order.pending", fulfillment_order())
-    return Order.objects.get(dr_order_id="231388420336")
 
 
 def test_order_accepted_asks_for_one_fulfillment_order_of_the_distributed_lines(accepted_order, deliver):

@@ -1,0 +1,110 @@
+"""Emails to the customer (shipped, backordered, cancelled) and to operations (capture failed).
+
+Each email is written as a row in the same transaction as the change it reports, keyed by what it
+is about, so an event delivered three times sends one email. It is sent after commit; a row whose
+sending failed is tried again by the periodic sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from commerce.models import Order
+from config.jobs import enqueue_on_commit
+
+from .models import FulfillmentOrderLine, Notification, Shipment
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+Kind = Notification.Kind
+
+
+def notify_shipped(*, shipment: Shipment) -> Notification | None:
+    return _write(
+        order=shipment.order,
+        kind=Kind.SHIPPED,
+        key=f"shipped:{shipment.pk}",
+        to=shipment.order.email,
+        context={"shipment": shipment},
+    )
+
+
+def notify_backordered(*, line: FulfillmentOrderLine) -> Notification | None:
+    available = line.available_time.isoformat() if line.available_time else "unknown"
+    order = line.order_line.order
+    return _write(
+        order=order,
+        kind=Kind.BACKORDERED,
+        key=f"backordered:{line.dr_item_id}:{line.backordered}:{available}",
+        to=order.email,
+        context={"line": line},
+    )
+
+
+def notify_cancelled(*, order: Order, released: list, source: str) -> Notification | None:
+    """``released`` is a list of (OrderLine, units); ``source`` names the release (one email each)."""
+    return _write(
+        order=order, kind=Kind.CANCELLED, key=f"cancelled:{source}", to=order.email, context={"released": released}
+    )
+
+
+def notify_capture_failed(*, order: Order, source: str, reason: str = "") -> Notification | None:
+    return _write(
+        order=order,
+        kind=Kind.CAPTURE_FAILED,
+        key=f"capture_failed:{source}",
+        to=settings.OPERATIONS_EMAIL,
+        context={"reason": reason},
+    )
+
+
+def _write(*, order: Order, kind: str, key: str, to: str, context: dict) -> Notification | None:
+    if not to or Notification.objects.filter(key=key).exists():
+        return None
+    subject, _, body = render_to_string(f"emails/{kind}.txt", {"order": order, **context}).partition("\n")
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                order=order, kind=kind, key=key, to=to, subject=subject.strip(), body=body.strip() + "\n"
+            )
+    except IntegrityError:
+        return None  # a concurrent delivery of the same event wrote it first
+    from .tasks import send_notification
+
+    enqueue_on_commit(send_notification, notification.pk)
+    return notification
+
+
+def notification_send(*, notification_id: int) -> Notification | None:
+    """Send one email unless it was sent already; record the error for the sweep otherwise."""
+    with transaction.atomic():
+        notification = Notification.objects.select_for_update().filter(pk=notification_id, sent_at=None).first()
+        if notification is None or notification.attempts >= MAX_ATTEMPTS:
+            return None
+        notification.attempts += 1
+        try:
+            send_mail(notification.subject, notification.body, settings.DEFAULT_FROM_EMAIL, [notification.to])
+        except Exception as exc:  # SMTP and connection errors alike: keep it for the sweep
+            notification.error = f"{type(exc).__name__}: {exc}"
+            logger.warning("email %s to %s failed: %s", notification.pk, notification.to, notification.error)
+        else:
+            notification.sent_at = timezone.now()
+            notification.error = ""
+        notification.save()
+    return notification
+
+
+def notifications_sweep() -> int:
+    """Send emails whose first try failed or whose job was lost."""
+    due = Notification.objects.filter(
+        sent_at=None, attempts__lt=MAX_ATTEMPTS, created_at__lt=timezone.now() - timedelta(minutes=1)
+    ).values_list("pk", flat=True)
+    return sum(1 for pk in list(due[:200]) if notification_send(notification_id=pk))
