@@ -1,0 +1,76 @@
+"""Customer and operations emails: the right words, once per event however often it arrives."""
+
+import pytest
+from django.core import mail
+
+from fulfillment.models import Notification
+from fulfillment.notifications import notifications_sweep
+from tests.fulfillment.conftest import fixture, fulfillment_order
+
+pytestmark = pytest.mark.django_db
+
+
+def deliver_three_times(deliver, event_type: str, obj: dict) -> None:
+    for _ in range(3):
+        deliver(event_type, obj)  # three deliveries of one DR event: new envelope ids, same news
+
+
+def test_shipped_email_with_tracking_once(accepted_order, deliver):
+    shipment = fixture("event_fulfillment_order_shipped.json")["data"]["object"]
+    mail.outbox.clear()
+    deliver_three_times(deliver, "fulfillment_order.shipped", shipment)
+    [email] = mail.outbox
+    assert email.to == ["ada@example.com"]
+    assert email.subject == "Your order 231388420336 has shipped"
+    assert shipment["trackingNumber"] in email.body and shipment["trackingUrl"] in email.body
+    assert "1 x Distributed widget" in email.body
+    assert Notification.objects.get().sent_at is not None
+
+
+def test_backordered_email_with_the_expected_date_and_how_to_cancel_once(accepted_order, deliver):
+    backordered = fulfillment_order(pending=0, backordered=2, availableTime="2026-12-01T00:00:00Z")
+    mail.outbox.clear()
+    deliver_three_times(deliver, "fulfillment_order.backordered", backordered)
+    [email] = mail.outbox
+    assert "December 1, 2026" in email.body
+    assert "cancel it for you" in email.body
+
+
+def test_cancelled_email_once_when_the_payment_is_released(catalog, deliver, no_dr):
+    deliver("order.accepted", fixture("order.json"))
+    released = fixture("event_fulfillment_created.json")["data"]["object"]
+    released["items"][0].update(quantity=0, cancelQuantity=1)
+    mail.outbox.clear()
+    deliver_three_times(deliver, "fulfillment.created", released)
+    [email] = mail.outbox
+    assert email.subject == "Items of your order 231388420336 were cancelled"
+    assert "1 x Managed widget" in email.body
+
+
+def test_capture_failure_goes_to_operations_once(accepted_order, deliver, settings):
+    settings.OPERATIONS_EMAIL = "ops@shop.example"
+    charge = fixture("event_order_charge_capture_failed.json")["data"]["object"]
+    mail.outbox.clear()
+    deliver_three_times(deliver, "order.charge.capture.failed", charge)
+    [email] = mail.outbox
+    assert email.to == ["ops@shop.example"]
+    assert "contact the customer" in email.subject
+    assert "ada@example.com" in email.body
+
+
+def test_an_email_that_failed_to_send_is_sent_by_the_sweep(accepted_order, deliver, settings, monkeypatch):
+    from django.utils import timezone
+
+    def smtp_down(*args, **kwargs):
+        raise ConnectionRefusedError("smtp down")
+
+    monkeypatch.setattr("fulfillment.notifications.send_mail", smtp_down)
+    deliver("fulfillment_order.shipped", fixture("event_fulfillment_order_shipped.json")["data"]["object"])
+    notification = Notification.objects.get()
+    assert notification.sent_at is None and "smtp down" in notification.error
+    monkeypatch.undo()
+    Notification.objects.update(created_at=timezone.now() - timezone.timedelta(minutes=5))
+    mail.outbox.clear()
+    assert notifications_sweep() == 1
+    assert len(mail.outbox) == 1
+    assert Notification.objects.get().sent_at is not None
