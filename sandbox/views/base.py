@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..errors import STATUS_TYPES, ApiError, error_response, invalid
+from ..errors import ApiError, error_response, invalid
 from ..services import network
 from ..timefmt import parse_dr_time
 
@@ -38,7 +38,7 @@ def endpoint(**handlers: Callable) -> Callable:
         if forced is not None:
             return injected(forced)
         if network.rate_limited(net):
-            return injected(429, "Too many requests; retry after the Retry-After delay.")
+            return injected(429, "Too many requests; retry after the Retry-After delay.", code="too_many_requests")
         fail_after = False
         if net.error_rate and random.random() < net.error_rate:
             if not (net.error_after_processing and random.random() < net.error_after_processing):
@@ -73,9 +73,11 @@ def answer(request, handlers: dict, kwargs: dict) -> HttpResponse:
     return response
 
 
-def injected(status: int, message: str = "The sandbox's bad network answered this call.") -> HttpResponse:
-    """An answer the bad network made up, coded like DR's own (`service_unavailable`, ...)."""
-    response = error_response(status, [(STATUS_TYPES.get(status, "bad_request"), None, message)])
+def injected(
+    status: int, message: str = "The sandbox's bad network answered this call.", code: str = ""
+) -> HttpResponse:
+    """An answer the bad network made up; its code (`sandbox_503`, ...) says so, unlike DR's own."""
+    response = error_response(status, [(code or f"sandbox_{status}", None, message)])
     if status == 429:
         response["Retry-After"] = "1"
     response["x-dr-requestid"] = str(uuid.uuid4())

@@ -130,3 +130,10 @@ def test_an_ambiguous_failure_can_be_reconciled(api, place, skus, control):
     control(reset=True)
     sent = api.get("/fulfillments", orderId=order.dr_id).json()["data"]
     assert [line["quantity"] for line in sent[0]["items"]] == [1]
+
+
+def test_made_up_errors_say_so_in_their_code(api, control):
+    # Teammates' tests tell the bad network's answers from DR's own by this code.
+    control(next_calls={"path": "/skus", "status": 400, "count": 1})
+    response = api.get("/skus")
+    assert error_of(response) == ("bad_request", [("sandbox_400", None)])
