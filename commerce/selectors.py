@@ -15,13 +15,22 @@ from django.utils.formats import date_format
 from django_fsm_log.models import StateLog
 
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
-from fulfillment.models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
-from fulfillment.services import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
+from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
+from fulfillment.models import (
+    CancellationLine,
+    CancellationRequest,
+    DrFulfillment,
+    FulfillmentOrder,
+    FulfillmentOrderLine,
+    Shipment,
+    ShipmentItem,
+)
 
 from .models import Charge, ChargeOperation, Order, OrderLine
 
 SOURCE_LABELS = {
     "state": "Order state",
+    "cancellation": "Cancellation",
     "event": "DR event",
     "instruction": "Instruction",
     "attempt": "Attempt",
@@ -48,6 +57,7 @@ EVENT_MEANINGS = {
     "order.charge.cancel.complete": "payment released",
     "order.charge.failed": "the charge failed",
 }
+CANCELLATION_LINES = Prefetch("lines", queryset=CancellationLine.objects.select_related("order_line").order_by("id"))
 # Instruction transitions each Attempt entry already tells (a send, its failure to retry, its
 # success): the timeline keeps only what no attempt says, like giving up, a retry or a cancel.
 TOLD_BY_ATTEMPTS = ("claim", "schedule_retry", "mark_done")
@@ -94,6 +104,7 @@ class OrderPage:
     shipments: list[Shipment]
     dr_fulfillments: list[tuple[DrFulfillment, list[str]]]  # each record with its items in words
     charges: list[Charge]
+    cancellations: list[CancellationRequest]
     flags: list[Flag]
     timeline: list[TimelineEntry]
     timeline_truncated: bool
@@ -119,6 +130,9 @@ def order_page(*, order: Order, timeline_limit: int) -> OrderPage:
         )
     )
     charges = list(order.charges.prefetch_related("operations"))
+    cancellations = list(
+        order.cancellation_requests.select_related("requested_by").prefetch_related(CANCELLATION_LINES)
+    )
     # One more entry than shown tells whether there is more to show.
     timeline = order_timeline(order=order, limit=timeline_limit + 1, lines=lines)
     return OrderPage(
@@ -130,6 +144,7 @@ def order_page(*, order: Order, timeline_limit: int) -> OrderPage:
             for record in order.dr_fulfillments.annotate(tracking_link=LINKABLE_TRACKING_URL)
         ],
         charges=charges,
+        cancellations=cancellations,
         flags=order_flags(order=order, lines=lines, fulfillment_orders=fulfillment_orders, charges=charges),
         timeline=timeline[:timeline_limit],
         timeline_truncated=len(timeline) > timeline_limit,
@@ -245,6 +260,7 @@ def order_timeline(
         *_order_transitions(order, limit),
         *_instruction_entries(subject, names, limit),
         *_attempt_entries(subject, names, limit),
+        *_cancellation_entries(order, limit),
         *_event_entries(order, limit),
         *_call_entries(subject, limit),
     ]
@@ -325,6 +341,9 @@ def describe_instruction(instruction: Instruction, names: dict[str, str]) -> Ins
             f"Ask the warehouse to ship {goods} (create the fulfillment order)",
             f"Fulfillment order created for {goods}",
         )
+    if instruction.kind == REQUEST_CANCELLATION and items:
+        goods = _listed([_units_of(item, "quantity", "fulfillmentOrderItemUpstreamId", names) for item in items])
+        return InstructionWords(f"Ask the warehouse to cancel {goods}", f"Asked the warehouse to cancel {goods}")
     generic = instruction.kind.rpartition(".")[2].replace("_", " ").capitalize()
     return InstructionWords(generic, generic)
 
@@ -406,6 +425,63 @@ def _attempt_entries(subject: str, names: dict[str, str], limit: int | None):
             ),
             tone=tone,
             links=(_admin_link("instruction", Instruction, attempt.instruction_id),),
+        )
+
+
+def cancelled_goods(request: CancellationRequest) -> str:
+    return _listed(
+        [units(line.quantity, line.order_line.name or line.order_line.dr_sku_id) for line in request.lines.all()]
+    )
+
+
+def _cancellation_entries(order: Order, limit: int | None):
+    """Customer service's cancellation requests, and what the warehouse and DR made of them."""
+    requests = _newest(
+        CancellationRequest.objects.filter(order=order)
+        .select_related("requested_by")
+        .prefetch_related(CANCELLATION_LINES),
+        "created_at",
+        limit,
+    )
+    requests = {request.pk: request for request in requests}
+    for request in requests.values():
+        who = f" by {request.requested_by}" if request.requested_by else ""
+        yield TimelineEntry(
+            at=request.created_at,
+            source="cancellation",
+            sentence=f"Cancellation of {cancelled_goods(request)} requested{who}",
+            detail=_joined(request.reason and f"reason: {request.reason}", request.get_route_display()),
+            links=(_admin_link("cancellation", CancellationRequest, request.pk),),
+        )
+    logs = list(
+        _newest(
+            StateLog.objects.filter(
+                content_type=ContentType.objects.get_for_model(CancellationRequest),
+                object_id__in=CancellationRequest.objects.filter(order=order).values("pk"),
+            ),
+            "timestamp",
+            limit,
+        )
+    )
+    missing = {log.object_id for log in logs} - requests.keys()
+    if missing:
+        requests.update(CancellationRequest.objects.prefetch_related(CANCELLATION_LINES).in_bulk(missing))
+    labels = dict(CancellationRequest.State.choices)
+    tones = {
+        CancellationRequest.State.REJECTED: ERROR,
+        CancellationRequest.State.FAILED: ERROR,
+        CancellationRequest.State.PARTIALLY_ACCEPTED: WARNING,
+        CancellationRequest.State.RELEASED: OK,
+    }
+    for log in logs:
+        request = requests[log.object_id]
+        yield TimelineEntry(
+            at=log.timestamp,
+            source="cancellation",
+            sentence=f"Cancellation of {cancelled_goods(request)}: {labels.get(log.state, log.state).lower()}",
+            detail=log.description or "",
+            tone=tones.get(log.state, ""),
+            links=(_admin_link("cancellation", CancellationRequest, request.pk),),
         )
 
 

@@ -8,7 +8,15 @@ from django.utils.html import format_html
 from commerce.selectors import TRACKABLE_SCHEMES
 from digitalriver.admin import ReadOnlyAdmin, pretty_json
 
-from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
+from .models import (
+    CancellationLine,
+    CancellationRequest,
+    DrFulfillment,
+    FulfillmentOrder,
+    FulfillmentOrderLine,
+    Shipment,
+    ShipmentItem,
+)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -61,6 +69,11 @@ class FulfillmentOrderLineInline(ReadOnlyLineInline):
 class ShipmentItemInline(ReadOnlyLineInline):
     model = ShipmentItem
     fields = ("item", "dr_shipment_item_id", "quantity")
+
+
+class CancellationLineInline(ReadOnlyLineInline):
+    model = CancellationLine
+    fields = ("item", "quantity", "quantity_accepted", "quantity_released", "fulfillment_order_line")
 
 
 def order_link(order) -> str:
@@ -157,3 +170,28 @@ class DrFulfillmentAdmin(MirrorAdmin):
     @admin.display(description="items (captured quantity, released cancelQuantity)")
     def items_pretty(self, obj):
         return pretty_json(obj.items)
+
+
+@admin.register(CancellationRequest)
+class CancellationRequestAdmin(ReadOnlyAdmin):
+    """Customer service's cancellations, followed until DR released the payment; made on the order."""
+
+    list_display = ("created_at", "order_page", "state", "route", "requested_by", "dr_cancellation_id")
+    list_filter = ("state", "route")
+    search_fields = ("=dr_cancellation_id", "=order__dr_order_id")
+    list_select_related = ("order", "requested_by")
+    date_hierarchy = "created_at"
+    list_per_page = 50
+    show_full_result_count = False
+    inlines = [CancellationLineInline]
+    fieldsets = (
+        (None, {"fields": ("order_page", "state", "route", "reason", "requested_by", "created_at", "updated_at")}),
+        ("Digital River", {"fields": ("dr_cancellation_id", "fulfillment_order", "instruction")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*[field.name for field in self.model._meta.fields], "order_page"]
+
+    @admin.display(description="order", ordering="order__dr_order_id")
+    def order_page(self, obj):
+        return order_link(obj.order)

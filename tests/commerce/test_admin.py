@@ -21,6 +21,7 @@ from commerce.models import Order
 from commerce.selectors import order_timeline
 from commerce.services import charge_upsert, order_upsert
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
+from fulfillment.cancellations import cancellation_answered, order_cancel
 from fulfillment.services import (
     POST_FULFILLMENT,
     dr_fulfillment_recorded,
@@ -446,3 +447,33 @@ def test_drs_own_fulfillment_of_an_orchestrated_line_is_on_the_page_and_in_its_a
     [row] = found.context["cl"].result_list
     detail = admin_client.get(reverse("admin:fulfillment_drfulfillment_change", args=[row.pk])).content.decode()
     assert f'href="{change_url(order)}"' in detail and "ful-orchestrated-1" in detail
+
+
+def test_a_cancellation_request_is_on_the_page_and_told_in_the_timeline(admin_client, admin_user):
+    order = story()
+    widget = order.lines.get(dr_sku_id="dist-1")
+    [request] = order_cancel(order=order, items=[(widget.dr_item_id, 1)], reason="changed their mind", by=admin_user)
+    cancellation_answered(
+        data={
+            "id": "fc-1",
+            "upstreamId": order.dr_order_id,
+            "fulfillmentOrderId": f"fo-{order.dr_order_id}",
+            "state": "accepted",
+            "items": [{"fulfillmentOrderItemId": f"foi-{widget.dr_item_id}", "quantity": 1, "quantityAccepted": 1}],
+        }
+    )
+
+    response = admin_client.get(change_url(order))
+    [shown] = response.context["page"].cancellations
+    assert shown.pk == request.pk and shown.state == "accepted"
+    html = response.content.decode()
+    assert 'id="order-cancellations"' in html and "changed their mind" in html
+    sentences = [entry.sentence for entry in response.context["page"].timeline]
+    assert f"Cancellation of 1 unit of Distributed widget requested by {admin_user}" in sentences
+    assert "Cancellation of 1 unit of Distributed widget: accepted" in sentences
+    assert "Queued: Ask the warehouse to cancel 1 unit of Distributed widget" in sentences
+    found = admin_client.get(reverse("admin:fulfillment_cancellationrequest_changelist"), {"q": "fc-1"})
+    assert [row.pk for row in found.context["cl"].result_list] == [request.pk]
+    assert (
+        admin_client.get(reverse("admin:fulfillment_cancellationrequest_change", args=[request.pk])).status_code == 200
+    )
