@@ -7,10 +7,11 @@ from catalog.models import Sku
 from catalog.services import sku_create, skus_push
 from commerce.models import Order
 from digitalriver.services.outbox import outbox_sweep
-from fulfillment.models import FulfillmentOrder
+from fulfillment.cancellations import order_cancel
+from fulfillment.models import CancellationRequest, FulfillmentOrder
 from sandbox.delivery import deliver_due
 from sandbox.services.orders import Line, order_place
-from sandbox.services.warehouse import warehouse_cancel, warehouse_ship
+from sandbox.services.warehouse import cancellation_accept, warehouse_cancel, warehouse_ship
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +36,8 @@ def push_sku(sku_id: str, name: str) -> None:
 
 @pytest.fixture
 def shipped_and_cancelled_order(live_server, settings) -> Order:
-    """Two distributed lines at the sandbox: 2 of 3 lamps shipped and captured, the one chair cancelled."""
+    """Two distributed lines at the sandbox: 2 of 3 lamps shipped and captured, the warehouse cancels
+    the one chair, and customer service the third lamp."""
     settings.DR_API_BASE_URL = f"{live_server.url}/sandbox/api"
     settings.SANDBOX_DEFAULT_WEBHOOK_URL = f"{live_server.url}/webhooks/digitalriver/"
     settings.CATALOG_PUSH_DELAY_SECONDS = 0
@@ -51,7 +53,14 @@ def shipped_and_cancelled_order(live_server, settings) -> Order:
     settle()
     warehouse_cancel(fulfillment_order_id=fulfillment_order.dr_fulfillment_order_id, items=[(chair.dr_item_id, 1)])
     settle()
-    return order
+    # The customer no longer wants the third lamp: customer service cancels it.
+    [request] = order_cancel(
+        order=order, items=[(lamp.order_line.dr_item_id, 1)], reason="the customer changed their mind"
+    )
+    settle()
+    cancellation_accept(cancellation_id=CancellationRequest.objects.get(pk=request.pk).dr_cancellation_id)
+    settle()
+    return Order.objects.get(pk=order.pk)
 
 
 def test_the_order_page_tells_the_capture_and_the_cancellation(
@@ -70,17 +79,22 @@ def test_the_order_page_tells_the_capture_and_the_cancellation(
     cancelled = timeline.locator("tr", has_text="Cancelled 1 unit of Office chair (payment released)")
     assert cancelled.filter(has_text="DR accepted").count() == 1
     assert timeline.locator("tr", has_text="DR said: fulfillment_order.cancelled").count() >= 1
-    assert timeline.locator("tr", has_text="POST /fulfillments → 201").count() == 2
+    asked = timeline.locator("tr", has_text="Cancellation of 1 unit of Desk lamp requested")
+    assert asked.filter(has_text="the customer changed their mind").count() == 1
+    assert timeline.locator("tr", has_text="Cancellation of 1 unit of Desk lamp: payment released").count() == 1
+    assert timeline.locator("tr", has_text="POST /fulfillments → 201").count() == 3  # two releases, one capture
 
     lines = page.locator("#order-lines")
-    assert lines.locator("tr", has_text="Desk lamp").locator("td.num").all_inner_texts()[:7] == [
+    assert lines.locator("tr", has_text="Desk lamp").locator("td.num").all_inner_texts()[:8] == [
         "3",  # ordered
-        "1",  # pending
+        "0",  # pending
         "0",  # backordered
         "2",  # shipped
         "2",  # captured
         "0",  # cancel requested
-        "0",  # cancelled
+        "1",  # cancelled
+        "0",  # still open
     ]
+    assert "Complete" in page.locator("#order-header .order-state").inner_text()
     page.locator("#timeline").scroll_into_view_if_needed()
     assert screenshot("order-timeline").exists()
