@@ -150,12 +150,16 @@ class OrderAdmin(ReadOnlyAdmin):
     def total(self, obj):
         return format_html('<span class="order-nowrap">{} {}</span>', obj.total_amount, obj.currency)
 
-    @admin.display(description="created at DR", ordering="dr_created_at")
+    @admin.display(description="placed", ordering="dr_created_at")
     def placed(self, obj):
         if obj.dr_created_at is None:
             return "-"
-        when = date_format(localtime(obj.dr_created_at), "j M Y H:i")
-        return format_html('<span class="order-nowrap">{}</span>', when)
+        when = localtime(obj.dr_created_at)
+        return format_html(
+            '<span class="order-nowrap">{}</span><br><span class="order-quiet">{}</span>',
+            date_format(when, "j M Y"),
+            date_format(when, "H:i"),
+        )
 
     # --- the page ---
 
