@@ -52,8 +52,8 @@ def manage(*args, env) -> None:
 
 
 class Gunicorn:
-    def __init__(self, *, env: dict, workers: int, threads: int):
-        self.port = free_port()
+    def __init__(self, *, env: dict, workers: int, threads: int, port: int | None = None):
+        self.port = port or free_port()
         self.env = env
         self.args = [
             PYTHON, "-m", "gunicorn", "bench.wsgi:application",
