@@ -4,7 +4,6 @@ re-read it from Digital River. Orders are DR's data mirrored here, so nothing on
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -29,7 +28,6 @@ FLAG_BADGES = (
     ("backordered", "backordered", "warning"),
     ("unknown_sku", "unknown SKU", "warning"),
 )
-NEEDS_ATTENTION = Q(capture_failed=True) | Q(cancellation_rejected=True) | Q(backordered=True) | Q(unknown_sku=True)
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):
@@ -41,9 +39,9 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(NEEDS_ATTENTION)
+            return queryset.filter(selectors.NEEDS_ATTENTION)
         if self.value() == "no":
-            return queryset.exclude(NEEDS_ATTENTION)
+            return queryset.exclude(selectors.NEEDS_ATTENTION)
         return queryset
 
 

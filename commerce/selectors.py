@@ -1,6 +1,6 @@
 """Reads for the customer-service order page: every section in a fixed number of queries, and one
 timeline that merges what happened to an order from its state log, DR's events, our instructions
-with their attempts, and the calls we made to DR about it."""
+with their attempts, the calls we made to DR about it, and customer service's cancellations."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ SOURCE_LABELS = {
     "call": "API call",
 }
 OK, WARNING, ERROR = "ok", "warning", "error"
+# Order.needs_attention as a filter: any flag a person must act on.
+NEEDS_ATTENTION = Q(capture_failed=True) | Q(cancellation_rejected=True) | Q(backordered=True) | Q(unknown_sku=True)
 # What each of DR's events means for the customer, next to its technical name.
 EVENT_MEANINGS = {
     "order.pending_payment": "waiting for the payment",
