@@ -3,7 +3,7 @@ re-read it from Digital River. Orders are DR's data mirrored here, so nothing on
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -220,6 +220,9 @@ class OrderAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         try:
             services.order_fetch(dr_order_id=order.dr_order_id)
+        except ImproperlyConfigured as exc:
+            text = f"This server cannot call Digital River: {exc}. Tell an operator."
+            self.message_user(request, text, messages.ERROR)
         except dr_errors.DigitalRiverError as exc:
             if exc.transient:
                 text = "Digital River could not be reached, so the order was not refreshed. Try again in a few minutes."

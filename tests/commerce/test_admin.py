@@ -381,6 +381,14 @@ def test_refresh_when_dr_fails_is_a_message_and_changes_nothing(admin_client, dr
     assert Order.objects.get(pk=order.pk).email == "ada@example.com"
 
 
+def test_refresh_without_a_dr_key_is_a_message(admin_client, settings):
+    order = story()
+    settings.DR_SECRET_KEY = ""
+    response = admin_client.post(reverse("admin:commerce_order_refresh", args=[order.pk]), follow=True)
+    assert response.status_code == 200
+    assert "This server cannot call Digital River: DR_SECRET_KEY is not set" in response.content.decode()
+
+
 def test_refresh_needs_a_post(admin_client):
     order = story()
     assert admin_client.get(reverse("admin:commerce_order_refresh", args=[order.pk])).status_code == 405
