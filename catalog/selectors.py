@@ -42,7 +42,7 @@ def sku_stock_levels(*, sku: Sku) -> StockLevels:
     """GET /inventory-levels for the SKU's same-id inventory item. DR sends no inventory events: poll."""
     try:
         with calls_about(f"sku:{sku.sku_id}"):
-            answer = get_client().get("/inventory-levels", {"inventoryItemIds": sku.sku_id})
+            answer = get_client().get("/inventory-levels", {"inventoryItemIds": sku.sku_id}, while_a_person_waits=True)
     except dr_errors.DigitalRiverError as exc:
         if exc.transient:
             return StockLevels(error=f"Digital River could not be reached for stock levels; try again shortly. ({exc})")

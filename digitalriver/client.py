@@ -36,6 +36,8 @@ from .redaction import redact_data, redact_text
 logger = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "PUT", "DELETE"})
+# A read for a page being rendered: a person would rather see "DR did not answer" than wait.
+INTERACTIVE_TIMEOUT_SECONDS = 3.0
 
 _call_subject: contextvars.ContextVar[str] = contextvars.ContextVar("dr_call_subject", default="")
 _last_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("dr_last_request_id", default="")
@@ -67,9 +69,12 @@ class RateLimiter:
     A token bucket refilled at ``rate`` a second and holding a fifth of a second's worth smooths
     bursts. On its own it would let ``capacity + rate`` calls into one second (a full bucket, then
     the refill), so a log of the last ``rate`` start times also keeps every sliding second at or
-    under ``rate``. One limiter per process: several processes share DR's limit between them.
+    under ``rate``. The window is a little longer than a second because DR counts calls as they
+    arrive, and arrival times jitter. One limiter per process: several processes share DR's limit
+    between them.
     """
 
+    WINDOW_SECONDS = 1.05
     _EPSILON = 1e-9
     _MIN_SLEEP = 1e-4
 
@@ -95,8 +100,8 @@ class RateLimiter:
                 wait = 0.0
                 if self._tokens < 1 - self._EPSILON:
                     wait = (1 - self._tokens) / self.rate
-                if len(self._recent) == self.per_second and now - self._recent[0] < 1.0:
-                    wait = max(wait, 1.0 - (now - self._recent[0]))
+                if len(self._recent) == self.per_second and now - self._recent[0] < self.WINDOW_SECONDS:
+                    wait = max(wait, self.WINDOW_SECONDS - (now - self._recent[0]))
                 if wait <= 0:
                     self._tokens = max(0.0, self._tokens - 1)
                     self._recent.append(now)
@@ -155,7 +160,10 @@ class DigitalRiverClient:
             self.session.headers["upstream-application-id"] = application_id
 
     # --- verbs -----------------------------------------------------------------------------------
-    def get(self, path: str, params: dict | None = None) -> Any:
+    def get(self, path: str, params: dict | None = None, *, while_a_person_waits: bool = False) -> Any:
+        """``while_a_person_waits``: a page is rendering, so fail fast (no retries, a short timeout)."""
+        if while_a_person_waits:
+            return self.request("GET", path, params=params, retries=0, timeout=INTERACTIVE_TIMEOUT_SECONDS).data
         return self.request("GET", path, params=params).data
 
     def put(self, path: str, body: dict) -> Any:
@@ -180,13 +188,25 @@ class DigitalRiverClient:
             query["startingAfter"] = items[-1]["id"]
 
     # --- the one way out -------------------------------------------------------------------------
-    def request(self, method: str, path: str, *, params: dict | None = None, json_body: dict | None = None) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json_body: dict | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+    ) -> Response:
         method = method.upper()
-        retries = self.max_retries if method in SAFE_METHODS else 0
+        if method not in SAFE_METHODS:
+            retries = 0
+        elif retries is None:
+            retries = self.max_retries
         attempt = 0
         while True:
             try:
-                return self._send_once(method, path, params, json_body)
+                return self._send_once(method, path, params, json_body, timeout or self.timeout)
             except errors.DigitalRiverError as exc:
                 if not exc.transient or attempt >= retries:
                     raise
@@ -207,7 +227,9 @@ class DigitalRiverClient:
             delay = max(delay, retry_after)
         return delay
 
-    def _send_once(self, method: str, path: str, params: dict | None, json_body: dict | None) -> Response:
+    def _send_once(
+        self, method: str, path: str, params: dict | None, json_body: dict | None, timeout: float
+    ) -> Response:
         url = f"{self.base_url}/{path.lstrip('/')}"
         body_text = json.dumps(json_body, separators=(",", ":")) if json_body is not None else None
         self.limiter.acquire()
@@ -216,16 +238,19 @@ class DigitalRiverClient:
         started = time.monotonic()
         try:
             raw = self.session.request(
-                method, url, params=params, data=body_text, timeout=(self.connect_timeout, self.timeout)
+                method, url, params=params, data=body_text, timeout=(min(self.connect_timeout, timeout), timeout)
             )
         except requests.exceptions.ConnectTimeout as exc:
             error = errors.Timeout(
-                f"no connection within {self.connect_timeout}s", reached_server=False, method=method, path=path
+                f"no connection within {min(self.connect_timeout, timeout)}s",
+                reached_server=False,
+                method=method,
+                path=path,
             )
             self._log(method, path, params, body_text, started_at, started, error=error)
             raise error from exc
         except requests.exceptions.Timeout as exc:
-            error = errors.Timeout(f"no answer within {self.timeout}s", method=method, path=path)
+            error = errors.Timeout(f"no answer within {timeout}s", method=method, path=path)
             self._log(method, path, params, body_text, started_at, started, error=error)
             raise error from exc
         except requests.exceptions.RequestException as exc:

@@ -10,6 +10,8 @@ class NetworkSettings(models.Model):
 
     latency_ms = models.PositiveIntegerField(default=0)
     latency_jitter_ms = models.PositiveIntegerField(default=0)
+    slow_rate = models.FloatField(default=0.0, help_text="Share of calls that take slow_ms longer.")
+    slow_ms = models.PositiveIntegerField(default=1000)
     error_rate = models.FloatField(default=0.0)
     error_statuses = models.JSONField(default=list)
     error_after_processing = models.FloatField(

@@ -5,10 +5,11 @@ from django.db import transaction
 from ..models import NetworkRule, NetworkSettings
 from .network import network_reset, network_settings
 
-RATES = ("error_rate", "error_after_processing", "drop_rate", "duplicate_rate", "delay_rate")
+RATES = ("error_rate", "error_after_processing", "drop_rate", "duplicate_rate", "delay_rate", "slow_rate")
 COUNTS = (
     "latency_ms",
     "latency_jitter_ms",
+    "slow_ms",
     "rate_limit_per_second",
     "fail_next_captures",
     "delay_seconds",

@@ -31,8 +31,11 @@ def endpoint(**handlers: Callable) -> Callable:
     @csrf_exempt
     def view(request, **kwargs):
         net = network.network_settings()
-        if net.latency_ms or net.latency_jitter_ms:
-            time.sleep((net.latency_ms + random.uniform(0, net.latency_jitter_ms)) / 1000)
+        delay_ms = net.latency_ms + random.uniform(0, net.latency_jitter_ms)
+        if net.slow_rate and random.random() < net.slow_rate:
+            delay_ms += net.slow_ms
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
         api_path = request.path[len(API_PREFIX) :] if request.path.startswith(API_PREFIX) else request.path
         forced = network.rule_take(method=request.method, path=request.path, api_path=api_path)
         if forced is not None:

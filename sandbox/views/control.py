@@ -22,6 +22,7 @@ def control(request):
     """The bad network, as JSON. GET shows the settings; POST a JSON object with any of these keys:
 
     - `latency_ms`, `latency_jitter_ms`: every /sandbox/api call waits latency + uniform(0, jitter) ms.
+    - `slow_rate`, `slow_ms`: that share of calls waits `slow_ms` more (default 1000).
     - `error_rate` (0-1): share of API calls answering one of `error_statuses` (default [500, 503])
       in DR's error shape; `error_after_processing` (0-1): share of those answered *after* the call
       took effect (an ambiguous failure).

@@ -849,3 +849,13 @@ def test_a_secret_cut_in_half_by_truncation_is_not_left_behind(make_client, dr, 
 
     stored = stored_text(ApiCall.objects.get())
     assert CLIENT_SECRET[:12] not in stored
+
+
+def test_a_read_while_a_person_waits_fails_fast_without_retries(make_client, dr, fake_time):
+    dr.get(f"{BASE}/inventory-levels", status=503, json=error_body("service_unavailable"))
+
+    with pytest.raises(errors.ServerError):
+        make_client().get("/inventory-levels", {"inventoryItemIds": "A"}, while_a_person_waits=True)
+
+    assert len(dr.calls) == 1
+    assert fake_time.sleeps == []

@@ -53,6 +53,6 @@ def test_every_event_twice_in_shuffled_order_ends_the_same_and_captures_once(flo
 
 def test_failing_and_slow_dr_completes_through_retries(flow, settings):
     settings.DR_CLIENT_MAX_RETRIES = 5
-    control_update({"error_rate": 0.3, "error_statuses": [503], "latency_ms": 5, "latency_jitter_ms": 40})
+    control_update({"error_rate": 0.3, "error_statuses": [503], "slow_rate": 0.1, "slow_ms": 1000})
     order = run_scenario(flow)
     assert_ends_like_a_clean_run(order)

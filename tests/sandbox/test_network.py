@@ -34,6 +34,18 @@ def test_latency_is_observed(api, control):
     assert time.monotonic() - started >= 0.25 > baseline
 
 
+def test_a_share_of_calls_is_slow(api, control):
+    control(slow_rate=0.5, slow_ms=120)
+    durations = []
+    for _ in range(30):
+        started = time.monotonic()
+        assert api.get("/skus").status_code == 200
+        durations.append(time.monotonic() - started)
+    slow = [d for d in durations if d >= 0.12]
+    assert 5 <= len(slow) <= 25, len(slow)  # about half; binomial(30, 0.5) lands here but for 1 in 3,000
+    assert len(slow) < len(durations)
+
+
 def test_next_calls_to_a_path_answer_a_status(api, control):
     control(next_calls={"path": "/skus/a", "status": 503, "count": 2})
     assert [api.get("/skus/a").status_code for _ in range(3)] == [503, 503, 404]
