@@ -1,0 +1,180 @@
+"""What customer service sends to, and reads from, `/api/orders/<dr_order_id>/cancellations/` and
+`/shipments/` (design.md section 6), in snake_case.
+
+The input serializers reject what is malformed (400, naming the field); whether the rules allow a
+cancellation or a shipment is the services' call (409). Item ids are checked against the order given
+in the serializer's context, so an unknown item is a malformed request for both APIs alike.
+"""
+
+from rest_framework import serializers
+
+from .models import CancellationLine, CancellationRequest, Shipment, ShipmentItem
+
+
+class WholeNumberField(serializers.IntegerField):
+    """An integer as JSON writes it: DRF's IntegerField would also take "2" and 2.0."""
+
+    default_error_messages = {"invalid": "A whole number is required, e.g. 1 (not a string or a fraction)."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class OrderItemQuantitySerializer(serializers.Serializer):
+    item_id = serializers.CharField(max_length=64, help_text="The DR order item id (a line of this order).")
+    quantity = WholeNumberField(min_value=1, help_text="How many units of that line.")
+
+    def validate_item_id(self, value):
+        order = self.context["order"]
+        if not order.lines.filter(dr_item_id=value).exists():
+            raise serializers.ValidationError(f"Order {order.dr_order_id} has no item {value}.")
+        return value
+
+
+def at_least_one_item(items: list) -> list:
+    # Instead of allow_empty=False, whose error DRF nests under items.non_field_errors.
+    if not items:
+        raise serializers.ValidationError("Give at least one item.")
+    return items
+
+
+class CancellationInputSerializer(serializers.Serializer):
+    items = OrderItemQuantitySerializer(
+        many=True, required=False, help_text="The units to cancel; or send `all` instead."
+    )
+    all = serializers.BooleanField(required=False, default=False, help_text="Cancel every open unit of the order.")
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=CancellationRequest._meta.get_field("reason").max_length,
+        help_text="Why, in the agent's words; sent to DR with a warehouse cancellation.",
+    )
+
+    def validate_items(self, items):
+        return at_least_one_item(items)
+
+    def validate(self, attrs):
+        if attrs["all"] and "items" in attrs:
+            raise serializers.ValidationError({"all": ['Send either "items" or "all": true, not both.']})
+        if not attrs["all"] and "items" not in attrs:
+            raise serializers.ValidationError(
+                {"items": ['Say which items to cancel, or send "all": true to cancel the whole order.']}
+            )
+        return attrs
+
+    def service_arguments(self) -> dict:
+        """The validated request as `order_cancel` takes it."""
+        data = self.validated_data
+        items = [(item["item_id"], item["quantity"]) for item in data.get("items", [])]
+        return {"items": items, "cancel_all": data["all"], "reason": data["reason"]}
+
+
+class CancellationLineSerializer(serializers.ModelSerializer):
+    item_id = serializers.CharField(source="order_line.dr_item_id", read_only=True, help_text="The DR order item id.")
+    sku_id = serializers.CharField(source="order_line.dr_sku_id", read_only=True)
+    name = serializers.CharField(source="order_line.name", read_only=True)
+    quantity_accepted = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Units the fulfiller agreed to cancel; null until it answers."
+    )
+    quantity_released = serializers.IntegerField(read_only=True, help_text="Accepted units whose payment is released.")
+
+    class Meta:
+        model = CancellationLine
+        fields = ("item_id", "sku_id", "name", "quantity", "quantity_accepted", "quantity_released")
+        read_only_fields = fields
+
+
+class CancellationRequestSerializer(serializers.ModelSerializer):
+    route = serializers.ChoiceField(
+        choices=CancellationRequest.Route.choices,
+        read_only=True,
+        help_text="fulfillment_cancellation: the fulfiller is asked, then the payment is released; "
+        "fulfillment: the payment is released directly.",
+    )
+    # Plain text: the schema already has a "state" enum (the order's), and two would collide in name.
+    state = serializers.CharField(
+        read_only=True,
+        help_text=f"One of {', '.join(CancellationRequest.State.values)}. "
+        "requested → submitted (the fulfiller has it) → accepted, partially_accepted or rejected → "
+        "released; a request released directly goes from requested to released; failed: DR refused it.",
+    )
+    fulfillment_order_id = serializers.CharField(
+        source="fulfillment_order.dr_fulfillment_order_id", read_only=True, allow_null=True, default=None
+    )
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True, allow_null=True, default=None)
+    lines = CancellationLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = CancellationRequest
+        fields = (
+            "id",
+            "route",
+            "state",
+            "reason",
+            "fulfillment_order_id",
+            "dr_cancellation_id",
+            "requested_by",
+            "created_at",
+            "updated_at",
+            "lines",
+        )
+        read_only_fields = fields
+
+
+class OrderCancellationsSerializer(serializers.Serializer):
+    dr_order_id = serializers.CharField(read_only=True)
+    requests = CancellationRequestSerializer(many=True, read_only=True)
+
+
+class ShipmentInputSerializer(serializers.Serializer):
+    items = OrderItemQuantitySerializer(many=True, help_text="The units that shipped.")
+    tracking_company = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=Shipment._meta.get_field("tracking_company").max_length
+    )
+    tracking_number = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=Shipment._meta.get_field("tracking_number").max_length
+    )
+    tracking_url = serializers.URLField(
+        required=False, allow_blank=True, default="", max_length=Shipment._meta.get_field("tracking_url").max_length
+    )
+
+    def validate_items(self, items):
+        return at_least_one_item(items)
+
+    def service_arguments(self) -> dict:
+        """The validated request as `shipment_record` takes it."""
+        data = self.validated_data
+        return {
+            "items": [(item["item_id"], item["quantity"]) for item in data["items"]],
+            "tracking_company": data["tracking_company"],
+            "tracking_number": data["tracking_number"],
+            "tracking_url": data["tracking_url"],
+        }
+
+
+class RecordedShipmentItemSerializer(serializers.ModelSerializer):
+    item_id = serializers.CharField(source="order_line.dr_item_id", read_only=True, help_text="The DR order item id.")
+
+    class Meta:
+        model = ShipmentItem
+        fields = ("item_id", "quantity")
+        read_only_fields = fields
+
+
+class RecordedShipmentSerializer(serializers.ModelSerializer):
+    items = RecordedShipmentItemSerializer(many=True, read_only=True)
+    capture = serializers.SerializerMethodField(
+        help_text="queued: DR is asked to capture these units' payment (POST /fulfillments); "
+        "the order's lines count them as fulfilled once DR accepts."
+    )
+
+    class Meta:
+        model = Shipment
+        fields = ("id", "tracking_company", "tracking_number", "tracking_url", "shipped_at", "items", "capture")
+        read_only_fields = fields
+
+    def get_capture(self, shipment) -> str:
+        return "queued"
