@@ -6,7 +6,12 @@ and 400 for malformed input. Views are thin: `order_cancel` and `shipment_record
 services the admin's forms use.
 """
 
+from collections import defaultdict
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import QuerySet
 from django.urls import path
+from django_fsm_log.models import StateLog
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
@@ -50,6 +55,7 @@ CANCELLATION_EXAMPLE = {
             "quantity_released": 0,
         }
     ],
+    "progress": [{"state": "requested", "at": "2026-11-21T09:00:00Z", "description": "The customer changed her mind"}],
 }
 QUEUED_EXAMPLE = {"dr_order_id": ORDER_ID, "requests": [CANCELLATION_EXAMPLE]}
 FOLLOWED_EXAMPLE = {
@@ -61,6 +67,16 @@ FOLLOWED_EXAMPLE = {
             "dr_cancellation_id": "fc_3a9d",
             "updated_at": "2026-11-21T09:20:00Z",
             "lines": [{**CANCELLATION_EXAMPLE["lines"][0], "quantity_accepted": 1, "quantity_released": 1}],
+            "progress": [
+                *CANCELLATION_EXAMPLE["progress"],
+                {"state": "submitted", "at": "2026-11-21T09:00:01Z", "description": "DR has the request"},
+                {
+                    "state": "accepted",
+                    "at": "2026-11-21T09:15:00Z",
+                    "description": "the warehouse accepted 1 of 1 unit(s)",
+                },
+                {"state": "released", "at": "2026-11-21T09:20:00Z", "description": "payment released"},
+            ],
         }
     ],
 }
@@ -135,14 +151,21 @@ def _order(dr_order_id: str) -> Order:
     return order
 
 
-def _cancellations(order: Order, requests) -> dict:
-    requests = (
-        CancellationRequest.objects.filter(pk__in=[request.pk for request in requests])
-        .select_related("fulfillment_order", "requested_by")
+def _cancellations(order: Order, requests: QuerySet[CancellationRequest]) -> dict:
+    requests = list(
+        requests.select_related("fulfillment_order", "requested_by")
         .prefetch_related("lines__order_line")
         .order_by("-created_at", "-id")
     )
-    return OrderCancellationsSerializer({"dr_order_id": order.dr_order_id, "requests": requests}).data
+    state_changes = defaultdict(list)
+    logged = StateLog.objects.filter(
+        content_type=ContentType.objects.get_for_model(CancellationRequest),
+        object_id__in=[request.pk for request in requests],
+    )
+    for change in logged.order_by("timestamp", "pk"):
+        state_changes[change.object_id].append(change)
+    body = {"dr_order_id": order.dr_order_id, "requests": requests}
+    return OrderCancellationsSerializer(body, context={"state_changes": state_changes}).data
 
 
 class OrderCancellationsView(APIView):
@@ -193,7 +216,8 @@ class OrderCancellationsView(APIView):
             raise Refused(str(exc)) from exc
         except InvalidCancellation as exc:
             raise serializers.ValidationError({"items": [str(exc)]}) from exc
-        return Response(_cancellations(order, requests), status=status.HTTP_202_ACCEPTED)
+        queued = CancellationRequest.objects.filter(pk__in=[request.pk for request in requests])
+        return Response(_cancellations(order, queued), status=status.HTTP_202_ACCEPTED)
 
 
 class OrderShipmentsView(APIView):

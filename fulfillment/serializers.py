@@ -6,6 +6,7 @@ cancellation or a shipment is the services' call (409). Item ids are checked aga
 in the serializer's context, so an unknown item is a malformed request for both APIs alike.
 """
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import CancellationLine, CancellationRequest, Shipment, ShipmentItem
@@ -87,6 +88,12 @@ class CancellationLineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class StateChangeSerializer(serializers.Serializer):
+    state = serializers.CharField(read_only=True)
+    at = serializers.DateTimeField(read_only=True)
+    description = serializers.CharField(read_only=True, help_text="What moved it, e.g. how many units were accepted.")
+
+
 class CancellationRequestSerializer(serializers.ModelSerializer):
     route = serializers.ChoiceField(
         choices=CancellationRequest.Route.choices,
@@ -106,6 +113,7 @@ class CancellationRequestSerializer(serializers.ModelSerializer):
     )
     requested_by = serializers.CharField(source="requested_by.username", read_only=True, allow_null=True, default=None)
     lines = CancellationLineSerializer(many=True, read_only=True)
+    progress = serializers.SerializerMethodField(help_text="Each state the request reached, oldest first.")
 
     class Meta:
         model = CancellationRequest
@@ -120,8 +128,19 @@ class CancellationRequestSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "lines",
+            "progress",
         )
         read_only_fields = fields
+
+    @extend_schema_field(StateChangeSerializer(many=True))
+    def get_progress(self, request: CancellationRequest) -> list:
+        """Needs `state_changes` in the context: the request's logged transitions (StateLog) by its pk."""
+        asked = {"state": CancellationRequest.State.REQUESTED, "at": request.created_at, "description": request.reason}
+        moves = [
+            {"state": change.state, "at": change.timestamp, "description": change.description or ""}
+            for change in self.context["state_changes"].get(request.pk, [])
+        ]
+        return StateChangeSerializer([asked, *moves], many=True).data
 
 
 class OrderCancellationsSerializer(serializers.Serializer):

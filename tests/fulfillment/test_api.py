@@ -113,6 +113,12 @@ def test_customer_service_cancels_a_unit_with_a_token_and_follows_it_until_the_p
         request.dr_cancellation_id,
     )
     assert [(line["quantity_accepted"], line["quantity_released"]) for line in released["lines"]] == [(1, 1)]
+    assert [(step["state"], step["description"]) for step in released["progress"]] == [
+        ("requested", "changed her mind"),
+        ("submitted", "DR has the request"),
+        ("accepted", "the warehouse accepted 1 of 1 unit(s)"),
+        ("released", "payment released"),
+    ]
     line = order.lines.get()
     assert (line.cancelled, line.cancel_requested) == (1, 0)
 
