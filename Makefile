@@ -37,6 +37,13 @@ browser-deps:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; \
 		else echo "install chromium (apt-get install chromium) to run the browser tests"; fi; }
 
+# Every benchmark in bench/, one after the other; each writes bench/results/<name>.json.
+bench: install
+	$(BIN)/python bench/webhook_ingest.py --events 3000 --concurrency 8
+	$(BIN)/python bench/flow_latency.py --orders 40
+	$(BIN)/python bench/catalog_push.py --pairs 1000
+	$(BIN)/python bench/admin_pages.py --orders 100000
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

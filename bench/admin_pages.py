@@ -1,0 +1,193 @@
+"""Admin pages on a large database: the order changelist and an order of 50 lines.
+
+Seeds a PostgreSQL database of its own with N orders (two lines each) plus one order of 50 lines
+with its fulfillment order, shipments, events, instructions and calls (a long timeline), then asks
+for each page several times as a superuser and prints the median time and the query count.
+
+    .venv/bin/python bench/admin_pages.py --orders 100000
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import PYTHON, ensure_database, production_env, write_result  # noqa: E402
+
+BIG_ORDER = "999000000050"
+
+
+def seed(orders: int) -> None:
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from commerce.models import Order, OrderLine
+    from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
+    from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
+
+    if Order.objects.filter(dr_order_id=BIG_ORDER).exists() and Order.objects.count() >= orders:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE commerce_order, digitalriver_webhookevent, digitalriver_instruction, digitalriver_apicall CASCADE"
+        )
+    now = timezone.now()
+    states = ["accepted", "fulfilled", "complete", "in_review", "cancelled"]
+    batch = 5000
+    for start in range(0, orders, batch):
+        with transaction.atomic():
+            made = Order.objects.bulk_create(
+                Order(
+                    dr_order_id=str(100_000_000_000 + number),
+                    upstream_id=f"WEB-{number}",
+                    currency="USD",
+                    email=f"customer{number}@example.com",
+                    customer_name=f"Customer {number}",
+                    total_amount=Decimal("70.17"),
+                    dr_created_at=now - timedelta(minutes=number),
+                    backordered=number % 97 == 0,
+                    capture_failed=number % 211 == 0,
+                )
+                for number in range(start, min(start + batch, orders))
+            )
+            Order.objects.filter(pk__in=[o.pk for o in made]).update(state=states[start // batch % len(states)])
+            OrderLine.objects.bulk_create(
+                OrderLine(order=order, dr_item_id=f"{order.dr_order_id}{line}", dr_sku_id=f"SKU-{line}", quantity=2)
+                for order in made
+                for line in (1, 2)
+            )
+    big = Order.objects.create(dr_order_id=BIG_ORDER, currency="USD", email="big@example.com", dr_created_at=now)
+    Order.objects.filter(pk=big.pk).update(state="accepted")
+    lines = OrderLine.objects.bulk_create(
+        OrderLine(order=big, dr_item_id=f"{BIG_ORDER}{n:02d}", dr_sku_id=f"SKU-{n}", name=f"Item {n}", quantity=3)
+        for n in range(50)
+    )
+    fulfillment_order = FulfillmentOrder.objects.create(order=big, dr_fulfillment_order_id="FO-BIG", created_by_us=True)
+    FulfillmentOrderLine.objects.bulk_create(
+        FulfillmentOrderLine(
+            fulfillment_order=fulfillment_order,
+            order_line=line,
+            dr_item_id=f"FOL-{line.dr_item_id}",
+            inventory_item_id=line.dr_sku_id,
+            quantity=3,
+            pending=2,
+            shipped=1,
+        )
+        for line in lines
+    )
+    for number, line in enumerate(lines[:20]):
+        shipment = Shipment.objects.create(
+            order=big, fulfillment_order=fulfillment_order, dr_shipment_id=f"SHIP-{number}", tracking_number="1Z"
+        )
+        ShipmentItem.objects.create(shipment=shipment, order_line=line, quantity=1)
+    WebhookEvent.objects.bulk_create(
+        WebhookEvent(
+            dr_event_id=f"evt-big-{n}",
+            type="fulfillment_order.shipped",
+            state="processed",
+            order_id=BIG_ORDER,
+            body="{}",
+            payload={"id": f"evt-big-{n}"},
+        )
+        for n in range(60)
+    )
+    instructions = Instruction.objects.bulk_create(
+        Instruction(kind="fulfillment.post_fulfillment", subject=f"order:{BIG_ORDER}", payload={"n": n})
+        for n in range(60)
+    )
+    Attempt.objects.bulk_create(
+        Attempt(instruction=i, number=1, started_at=now, duration_ms=40, outcome="succeeded") for i in instructions
+    )
+    ApiCall.objects.bulk_create(
+        ApiCall(method="POST", path="/fulfillments", status=201, subject=f"order:{BIG_ORDER}") for _ in range(60)
+    )
+
+
+def measure(repeat: int) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from commerce.models import Order
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client()
+    client.force_login(user)
+    big = Order.objects.get(dr_order_id=BIG_ORDER)
+    pages = {
+        "order changelist": "/admin/commerce/order/",
+        "order changelist, search by email": "/admin/commerce/order/?q=customer4242%40example.com",
+        "order changelist, needs a person": "/admin/commerce/order/?capture_failed__exact=1",
+        "order of 50 lines": f"/admin/commerce/order/{big.pk}/change/",
+    }
+    figures = {}
+    for name, url in pages.items():
+        times, queries = [], 0
+        for _ in range(repeat):
+            with CaptureQueriesContext(connection) as captured:
+                started = time.perf_counter()
+                response = client.get(url, secure=True)
+                times.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200:
+                raise RuntimeError(f"{url} answered {response.status_code}")
+            queries = len(captured)
+        figures[name] = {"url": url, "median_ms": round(statistics.median(times), 1), "queries": queries}
+    return figures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/dr_bench_admin")
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.inside:
+        import json
+
+        import django
+
+        django.setup()
+        seed(args.orders)
+        print(json.dumps(measure(args.repeat)))
+        return
+
+    import json
+
+    ensure_database(args.database_url)
+    env = production_env(DATABASE_URL=args.database_url, DJANGO_ALLOWED_HOSTS="testserver")
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
+    child = subprocess.run(
+        [PYTHON, __file__, "--inside", "--orders", str(args.orders), "--repeat", str(args.repeat)],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        raise SystemExit(child.stderr[-3000:])
+    figures = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"{args.orders} orders; each page asked for {args.repeat} times as a superuser")
+    print(f"{'page':<36}{'median ms':>10}{'queries':>9}")
+    for name, row in figures.items():
+        print(f"{name:<36}{row['median_ms']:>10}{row['queries']:>9}")
+    write_result("admin_pages", {"orders": args.orders, "pages": figures})
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    main()
