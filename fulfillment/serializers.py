@@ -34,10 +34,18 @@ class OrderItemQuantitySerializer(serializers.Serializer):
         return value
 
 
-def at_least_one_item(items: list) -> list:
-    # Instead of allow_empty=False, whose error DRF nests under items.non_field_errors.
+def each_item_once(items: list) -> list:
+    """At least one item, none twice: one entry per line with its total keeps the counts plain."""
+    # Checked here rather than with allow_empty=False, whose error DRF nests under items.non_field_errors.
     if not items:
         raise serializers.ValidationError("Give at least one item.")
+    seen = set()
+    for item in items:
+        if item["item_id"] in seen:
+            raise serializers.ValidationError(
+                f"Item {item['item_id']} is listed twice: give each item once, with its total quantity."
+            )
+        seen.add(item["item_id"])
     return items
 
 
@@ -55,7 +63,7 @@ class CancellationInputSerializer(serializers.Serializer):
     )
 
     def validate_items(self, items):
-        return at_least_one_item(items)
+        return each_item_once(items)
 
     def validate(self, attrs):
         if attrs["all"] and "items" in attrs:
@@ -161,7 +169,7 @@ class ShipmentInputSerializer(serializers.Serializer):
     )
 
     def validate_items(self, items):
-        return at_least_one_item(items)
+        return each_item_once(items)
 
     def service_arguments(self) -> dict:
         """The validated request as `shipment_record` takes it."""

@@ -1,6 +1,7 @@
 """`POST /api/orders/<id>/cancellations/` and `/shipments/` through the sandbox: 202 and the flow that
 follows, 409 with the rules' reason, 400 naming the field, 404, 401 and every permission denial."""
 
+import json
 from importlib import import_module
 
 import pytest
@@ -65,6 +66,11 @@ def cancellations_url(order_id: str) -> str:
 
 def shipments_url(order_id: str) -> str:
     return f"/api/orders/{order_id}/shipments/"
+
+
+def naming_the_line(body: dict, line_id: str) -> dict:
+    """The body with the placeholder "LINE" replaced by the DR item id of the placed order's line."""
+    return json.loads(json.dumps(body).replace('"LINE"', json.dumps(line_id)))
 
 
 def ship_at_the_warehouse(order: Order, sku_id: str, quantity: int) -> None:
@@ -142,6 +148,35 @@ def test_the_whole_order_before_acceptance_is_released_directly(flow, agent):
     assert {line.dr_sku_id: line.cancelled for line in order.lines.all()} == {"dist-a": 2, "app": 1}
 
 
+def test_the_whole_accepted_order_is_one_request_per_route_and_both_end_released(flow, agent):
+    flow.sku("dist-a")
+    flow.sku("desk", THIRD_PARTY)
+    order = mirrored(flow.place(("dist-a", 2), ("desk", 1)))
+
+    response = agent.post(cancellations_url(order.dr_order_id), {"all": True}, format="json")
+
+    assert response.status_code == 202, response.content
+    queued = {request["route"]: request for request in response.json()["requests"]}
+    assert {
+        route: [(line["item_id"], line["quantity"]) for line in request["lines"]] for route, request in queued.items()
+    } == {
+        "fulfillment_cancellation": [(item_id(order, "dist-a"), 2)],
+        "fulfillment": [(item_id(order, "desk"), 1)],
+    }
+    flow.settle()
+    at_the_warehouse = CancellationRequest.objects.get(pk=queued["fulfillment_cancellation"]["id"])
+    cancellation_accept(cancellation_id=at_the_warehouse.dr_cancellation_id)
+    flow.settle()
+
+    listed = agent.get(cancellations_url(order.dr_order_id)).json()["requests"]
+    assert sorted((request["route"], request["state"]) for request in listed) == [
+        ("fulfillment", "released"),
+        ("fulfillment_cancellation", "released"),
+    ]
+    assert {line.dr_sku_id: line.cancelled for line in order.lines.all()} == {"dist-a": 2, "desk": 1}
+    assert Order.objects.get(pk=order.pk).state == Order.State.CANCELLED
+
+
 def test_session_auth_works_too(flow, client):
     flow.sku("desk", THIRD_PARTY)
     order = mirrored(flow.place(("desk", 1)))
@@ -214,16 +249,15 @@ def test_the_whole_order_is_409_once_a_unit_shipped_naming_the_line(flow, agent)
         ({"items": [{"item_id": "LINE"}]}, ["items", 0, "quantity"], "required"),
         ({"items": [{"item_id": "999", "quantity": 1}]}, ["items", 0, "item_id"], "has no item 999"),
         ({"items": [{"item_id": "LINE", "quantity": 1}], "reason": "x" * 501}, ["reason"], "500 characters"),
+        ({"items": [{"item_id": "LINE", "quantity": 1}] * 2}, ["items"], "listed twice"),
+        ({"items": "LINE"}, ["items", "non_field_errors"], "Expected a list"),
         ({"all": "maybe"}, ["all"], "valid boolean"),
     ],
 )
 def test_malformed_cancellations_are_400_naming_the_field_and_nothing_is_stored(flow, agent, body, field_path, says):
     flow.sku("dist-a")
     order = mirrored(flow.place(("dist-a", 2)))
-    line_id = item_id(order, "dist-a")
-    for item in body.get("items", []):
-        if item.get("item_id") == "LINE":
-            item["item_id"] = line_id
+    body = naming_the_line(body, item_id(order, "dist-a"))
 
     response = agent.post(cancellations_url(order.dr_order_id), body, format="json")
 
@@ -322,6 +356,8 @@ def test_shipments_the_rules_forbid_are_409_with_the_reason_and_nothing_is_store
         ({"items": [{"item_id": "LINE", "quantity": 0}]}, ["items", 0, "quantity"], "greater than or equal to 1"),
         ({"items": [{"item_id": "LINE", "quantity": "two"}]}, ["items", 0, "quantity"], "whole number"),
         ({"items": [{"item_id": "nope", "quantity": 1}]}, ["items", 0, "item_id"], "has no item nope"),
+        # Twice two units of a line of two: each entry alone fits, together they would not.
+        ({"items": [{"item_id": "LINE", "quantity": 2}] * 2}, ["items"], "listed twice"),
         ({"items": [{"item_id": "LINE", "quantity": 1}], "tracking_url": "dhl dot com"}, ["tracking_url"], "valid URL"),
         ({"items": [{"item_id": "LINE", "quantity": 1}], "tracking_number": "9" * 101}, ["tracking_number"], "100"),
     ],
@@ -329,9 +365,7 @@ def test_shipments_the_rules_forbid_are_409_with_the_reason_and_nothing_is_store
 def test_malformed_shipments_are_400_naming_the_field(flow, agent, body, field_path, says):
     flow.sku("desk", THIRD_PARTY)
     order = mirrored(flow.place(("desk", 2)))
-    for item in body.get("items", []):
-        if item.get("item_id") == "LINE":
-            item["item_id"] = item_id(order, "desk")
+    body = naming_the_line(body, item_id(order, "desk"))
 
     response = agent.post(shipments_url(order.dr_order_id), body, format="json")
 
