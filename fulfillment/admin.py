@@ -82,10 +82,16 @@ def order_link(order) -> str:
 
 
 def tracking_link(record) -> str:
+    """'UPS 1Z…' linked to the carrier's page when DR gave a web address for it."""
     number = record.tracking_number or "track"
     if record.tracking_url.startswith(TRACKABLE_SCHEMES):
-        return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', record.tracking_url, number)
-    return record.tracking_number or "-"
+        return format_html(
+            '{} <a href="{}" target="_blank" rel="noopener noreferrer">{}</a>',
+            record.tracking_company,
+            record.tracking_url,
+            number,
+        )
+    return f"{record.tracking_company} {record.tracking_number}".strip() or "-"
 
 
 class MirrorAdmin(ReadOnlyAdmin):
@@ -122,7 +128,7 @@ class FulfillmentOrderAdmin(MirrorAdmin):
 
 @admin.register(Shipment)
 class ShipmentAdmin(MirrorAdmin):
-    list_display = ("dr_shipment_id", "order_page", "shipped_at", "source", "tracking_company", "tracking")
+    list_display = ("dr_shipment_id", "order_page", "shipped_at", "source", "tracking")
     list_filter = ("source", "tracking_company")
     search_fields = ("=dr_shipment_id", "=order__dr_order_id", "=tracking_number", "=items__dr_shipment_item_id")
     date_hierarchy = "shipped_at"
@@ -136,7 +142,7 @@ class ShipmentAdmin(MirrorAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "tracking"]
 
-    @admin.display(description="tracking link")
+    @admin.display(description="tracking")
     def tracking(self, obj):
         return tracking_link(obj)
 
@@ -163,7 +169,7 @@ class DrFulfillmentAdmin(MirrorAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "tracking", "items_pretty"]
 
-    @admin.display(description="tracking link")
+    @admin.display(description="tracking")
     def tracking(self, obj):
         return tracking_link(obj)
 
