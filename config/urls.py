@@ -8,7 +8,7 @@ from digitalriver.views import HealthView, WebhookView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("config.api")),
-    path("api/", include("commerce.api")),
+    path("api/", include("fulfillment.order_api")),
     path("api/", include("fulfillment.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -5,7 +5,6 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from commerce.selectors import TRACKABLE_SCHEMES
 from digitalriver.admin import ReadOnlyAdmin, pretty_json
 
 from .models import (
@@ -17,6 +16,8 @@ from .models import (
     Shipment,
     ShipmentItem,
 )
+from .order_admin import OrderAdmin  # noqa: F401  (registers the order pages)
+from .order_page import TRACKABLE_SCHEMES
 
 
 class ReadOnlyInline(admin.TabularInline):

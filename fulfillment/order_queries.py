@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from django.db.models import F, Prefetch, QuerySet
 
-from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
+from commerce.models import Charge, Order
 
-from .models import Charge, Order
+from .models import FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
 
 
 def orders_list(

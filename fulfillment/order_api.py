@@ -1,6 +1,6 @@
 """`/api/orders/…` (design.md section 6): the order mirror as JSON, and a way to re-fetch one from DR.
 
-Views are thin: reads go through `api_selectors`, the refresh through `services.order_fetch`, the
+Views are thin: reads go through `order_queries`, the refresh through `services.order_fetch`, the
 same service the webhook handlers and `import_order` use.
 """
 
@@ -12,12 +12,13 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from commerce import services
+from commerce.models import Order
 from digitalriver.errors import DigitalRiverError
 from digitalriver.errors import NotFound as DrNotFound
 
-from . import api_selectors, services
-from .models import Order
-from .serializers import OrderDetailSerializer, OrderSummarySerializer
+from . import order_queries as api_selectors
+from .order_serializers import OrderDetailSerializer, OrderSummarySerializer
 
 FLAGS_EXAMPLE = {
     "capture_failed": False,

@@ -14,9 +14,11 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django_fsm_log.models import StateLog
 
+from commerce.models import Charge, ChargeOperation, Order, OrderLine
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
-from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
-from fulfillment.models import (
+
+from .kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
+from .models import (
     CancellationLine,
     CancellationRequest,
     DrFulfillment,
@@ -25,8 +27,6 @@ from fulfillment.models import (
     Shipment,
     ShipmentItem,
 )
-
-from .models import Charge, ChargeOperation, Order, OrderLine
 
 SOURCE_LABELS = {
     "state": "Order state",

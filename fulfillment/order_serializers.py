@@ -1,15 +1,15 @@
 """Orders as `/api/orders/…` shows them (snake_case, read-only): the mirror of DR's order with our own
 per-line counters, the fulfillment orders, shipments and charges, and the flags that need a person.
 
-Nothing here queries: the selectors in `api_selectors` prefetch whatever these serializers read.
+Nothing here queries: the queries in `order_queries` prefetch whatever these serializers read.
 """
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
+from commerce.models import Charge, ChargeOperation, Order, OrderLine
 
-from .models import Charge, ChargeOperation, Order, OrderLine
+from .models import FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
 
 
 class ReadOnlyModelSerializer(serializers.ModelSerializer):

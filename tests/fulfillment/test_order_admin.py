@@ -18,10 +18,10 @@ from django_fsm_log.models import StateLog
 
 from catalog.models import Sku
 from commerce.models import Order
-from commerce.selectors import order_timeline
 from commerce.services import charge_upsert, order_upsert
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
 from fulfillment.cancellations import cancellation_answered, order_cancel
+from fulfillment.order_page import order_timeline
 from fulfillment.services import (
     POST_FULFILLMENT,
     dr_fulfillment_recorded,

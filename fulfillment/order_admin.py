@@ -13,11 +13,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
+from commerce import services
+from commerce.models import Order
 from digitalriver import errors as dr_errors
 from digitalriver.admin import ReadOnlyAdmin, pretty_json
 
-from . import selectors, services
-from .models import Order
+from . import order_page as selectors
 
 # Enough for a normal order's whole story; the full timeline is one click away.
 TIMELINE_ON_PAGE = 50
