@@ -160,7 +160,7 @@ def _cancellations(order: Order, requests: QuerySet[CancellationRequest]) -> dic
     state_changes = defaultdict(list)
     logged = StateLog.objects.filter(
         content_type=ContentType.objects.get_for_model(CancellationRequest),
-        object_id__in=[request.pk for request in requests],
+        object_id__in=[cancellation.pk for cancellation in requests],
     )
     for change in logged.order_by("timestamp", "pk"):
         state_changes[change.object_id].append(change)
@@ -189,8 +189,8 @@ class OrderCancellationsView(APIView):
         summary="Cancel some units of some lines, or the whole order",
         description="Queues what DR needs for each line's fulfillment model and the order's state: a "
         "cancellation request to the fulfiller (DR-coordinated lines of an accepted order) or a direct "
-        "release of the payment. Follow the requests with GET on the same path. Shipped units cannot be "
-        "cancelled: they need a return.",
+        "release of the payment. The answer shows each request as it stands then (usually still "
+        "requested); follow them with GET on the same path. Shipped units cannot be cancelled: they need a return.",
         request=CancellationInputSerializer,
         responses={
             202: OrderCancellationsSerializer,
@@ -214,9 +214,9 @@ class OrderCancellationsView(APIView):
             requests = order_cancel(order=order, by=request.user, **wanted.service_arguments())
         except CancellationRefused as exc:
             raise Refused(str(exc)) from exc
-        except InvalidCancellation as exc:
+        except InvalidCancellation as exc:  # the serializer checks the same; the service has the last word
             raise serializers.ValidationError({"items": [str(exc)]}) from exc
-        queued = CancellationRequest.objects.filter(pk__in=[request.pk for request in requests])
+        queued = CancellationRequest.objects.filter(pk__in=[cancellation.pk for cancellation in requests])
         return Response(_cancellations(order, queued), status=status.HTTP_202_ACCEPTED)
 
 
