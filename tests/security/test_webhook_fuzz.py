@@ -78,6 +78,7 @@ def digest(body: bytes, timestamp: int | str, key: str | None = None) -> bytes:
 
 # --- bodies --------------------------------------------------------------------------------------
 
+
 def json_trees(text):
     scalars = st.one_of(
         st.none(),
@@ -356,9 +357,8 @@ def test_garbage_of_a_handled_type_ends_processed_failed_or_ignored(
     fresh()
     event = {"id": f"evt-{time.monotonic_ns()}", "type": event_type, "data": {"object": obj}}
     body = json.dumps(event).encode()
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as dr:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = post(client, body, signature.sign(secret(), body))
+    with responses.RequestsMock(assert_all_requests_are_fired=False), django_capture_on_commit_callbacks(execute=True):
+        response = post(client, body, signature.sign(secret(), body))
     assert response.status_code == 202, response.content
     row = WebhookEvent.objects.get()
     assert row.state in (WebhookEvent.State.PROCESSED, WebhookEvent.State.FAILED, WebhookEvent.State.IGNORED)
