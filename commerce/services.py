@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -176,4 +177,29 @@ def charge_upsert(*, order: Order, data: dict) -> Charge:
                     "dr_created_at": dr_time(operation.get("createdTime")),
                 },
             )
+    _order_amounts_follow_charges(order)
     return charge
+
+
+def _order_amounts_follow_charges(order: Order) -> None:
+    """The order's running amounts from its charges' completed operations, so the page does not
+    say "captured 0.00" between a charge event and DR's next order event. They only grow: DR's own
+    figures, when an order event brings them, may include what our charges do not show yet."""
+    totals = {
+        row["kind"]: row["total"]
+        for row in ChargeOperation.objects.filter(charge__order=order, state="complete")
+        .values("kind")
+        .annotate(total=Sum("amount"))
+    }
+    changed = []
+    for field, kind in (
+        ("captured_amount", ChargeOperation.Kind.CAPTURE),
+        ("cancelled_amount", ChargeOperation.Kind.CANCEL),
+        ("refunded_amount", ChargeOperation.Kind.REFUND),
+    ):
+        total = totals.get(kind) or Decimal("0")
+        if total > getattr(order, field):
+            setattr(order, field, total)
+            changed.append(field)
+    if changed:
+        order.save(update_fields=[*changed, "updated_at"])

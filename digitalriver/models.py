@@ -45,7 +45,7 @@ class WebhookEvent(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["state", "received_at"])]
+        indexes = [models.Index(fields=["state", "received_at"]), models.Index(fields=["order_id", "received_at"])]
         permissions = [("replay_webhookevent", "Can replay webhook events")]
 
     def __str__(self):
@@ -124,7 +124,7 @@ class Instruction(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+        indexes = [models.Index(fields=["state", "next_attempt_at"]), models.Index(fields=["subject", "created_at"])]
         permissions = [("operate_instruction", "Can retry or cancel instructions")]
 
     def __str__(self):
@@ -237,6 +237,7 @@ class ApiCall(models.Model):
     class Meta:
         ordering = ["-started_at", "-id"]
         verbose_name = "API call"
+        indexes = [models.Index(fields=["subject", "started_at"])]
 
     def __str__(self):
         return f"{self.method} {self.path} → {self.status or 'no answer'}"

@@ -108,3 +108,15 @@ def test_card_secrets_are_not_kept(skus):
     data["payment"]["sources"][0]["clientSecret"] = "src_secret_abc"
     order = order_upsert(data=data)
     assert "src_secret_abc" not in json.dumps(order.raw)
+
+
+def test_a_charge_event_brings_the_order_amounts_along(skus):
+    from commerce.services import charge_upsert
+
+    order = order_upsert(data=dr_order())
+    charge = json.loads((FIXTURES / "charge.json").read_text())
+    charge_upsert(order=order, data=charge)
+    order = Order.objects.get(pk=order.pk)
+    assert order.captured_amount == Decimal("26.99")
+    order_upsert(data=dr_order(updatedTime="2026-11-20T12:30:00.000Z", capturedAmount=26.99))
+    assert Order.objects.get(pk=order.pk).captured_amount == Decimal("26.99")
