@@ -22,27 +22,9 @@ from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 
 from . import rules, services
+from .models import MERCHANDISER_FIELDS as EDITABLE_FIELDS
 from .models import Sku
 
-EDITABLE_FIELDS = (
-    "sku_id",
-    "name",
-    "description",
-    "fulfillment_model",
-    "tax_code",
-    "eccn",
-    "hs_code",
-    "country_of_origin",
-    "part_number",
-    "manufacturer_id",
-    "weight",
-    "weight_unit",
-    "image",
-    "url",
-    "item_breadcrumb",
-    "sku_group_id",
-    "allow_oversell",
-)
 SYNC_FIELDS = ("sync_state", "sync_error", "pushed_at", "fetched_at", "drift_checked_at")
 
 SKU_EXAMPLE = {

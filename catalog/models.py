@@ -148,3 +148,25 @@ class Sku(FSMModelMixin, models.Model):
     @transition(field=sync_state, source=[SyncState.SYNCED, SyncState.OUT_OF_SYNC], target=SyncState.OUT_OF_SYNC)
     def mark_out_of_sync(self, by=None, description=None):
         return None
+
+
+# What a merchandiser edits (admin, API, CSV); the rest is sync state and DR's copies.
+MERCHANDISER_FIELDS = (
+    "sku_id",
+    "name",
+    "description",
+    "fulfillment_model",
+    "tax_code",
+    "eccn",
+    "hs_code",
+    "country_of_origin",
+    "part_number",
+    "manufacturer_id",
+    "weight",
+    "weight_unit",
+    "image",
+    "url",
+    "item_breadcrumb",
+    "sku_group_id",
+    "allow_oversell",
+)

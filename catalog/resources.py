@@ -13,27 +13,9 @@ from import_export import fields, resources
 from import_export.instance_loaders import CachedInstanceLoader
 
 from . import services
-from .models import Sku
+from .models import MERCHANDISER_FIELDS, Sku
 
-IMPORTABLE_FIELDS = (
-    "sku_id",
-    "name",
-    "description",
-    "fulfillment_model",
-    "tax_code",
-    "eccn",
-    "hs_code",
-    "country_of_origin",
-    "part_number",
-    "manufacturer_id",
-    "weight",
-    "weight_unit",
-    "image",
-    "url",
-    "item_breadcrumb",
-    "sku_group_id",
-    "allow_oversell",
-)
+IMPORTABLE_FIELDS = MERCHANDISER_FIELDS
 
 
 UPDATE_BATCH_SIZE = 100
