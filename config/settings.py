@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "catalog",
     "commerce",
     "fulfillment",
+    "operations",
     "sandbox",
 ]
 

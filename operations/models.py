@@ -1,0 +1,42 @@
+"""What the operations team reads: the dashboard (a page, not a table) and the alerts sent to them."""
+
+from django.db import models
+from django.utils import timezone
+
+
+class Dashboard(models.Model):
+    """No table: the model gives the dashboard its place and link in the admin's app list."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        verbose_name = "dashboard"
+        verbose_name_plural = "dashboard"
+
+    def __str__(self):
+        return "Operations dashboard"
+
+
+class OperationsAlert(models.Model):
+    """One digest email to operations covering every failure in a window of time."""
+
+    number = models.PositiveIntegerField(
+        unique=True, help_text="Alerts are numbered in order; two runs racing for the same number write one alert."
+    )
+    covered_from = models.DateTimeField(help_text="Failures after this moment are in this alert…")
+    covered_until = models.DateTimeField(help_text="…up to and including this one.")
+    to = models.EmailField()
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    counts = models.JSONField(default=dict, help_text="Failures in the window by kind.")
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        verbose_name = "operations alert"
+
+    def __str__(self):
+        return f"Alert #{self.number}: {self.subject}"
