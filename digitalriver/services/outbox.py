@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_fsm import can_proceed
 
 from config.jobs import enqueue_on_commit
 
@@ -112,38 +113,32 @@ def outbox_sweep(*, ignore_backoff: bool = False, max_rows: int | None = None) -
 
 
 def instructions_retry_now(*, instructions: Iterable[Instruction], by=None) -> int:
-    count = 0
-    for instruction in instructions:
-        with transaction.atomic():
-            locked = Instruction.objects.select_for_update().get(pk=instruction.pk)
-            if locked.state not in (
-                Instruction.State.FAILED,
-                Instruction.State.RETRY_WAIT,
-                Instruction.State.PENDING,
-            ):
-                continue
-            locked.retry_now(by=by, description="retry requested")
-            locked.save()
-            from ..tasks import send_instruction
+    """Send the instructions now (failed or waiting ones); returns how many were queued."""
+    from ..tasks import send_instruction
 
-            enqueue_on_commit(send_instruction, locked.pk)
-            count += 1
-    return count
+    def send_after_commit(instruction: Instruction) -> None:
+        enqueue_on_commit(send_instruction, instruction.pk)
+
+    return _each_that_can("retry_now", instructions, by=by, description="retry requested", then=send_after_commit)
 
 
 def instructions_cancel(*, instructions: Iterable[Instruction], by=None) -> int:
+    """Never send the instructions (those not done or being sent); returns how many were cancelled."""
+    return _each_that_can("cancel", instructions, by=by, description="cancelled by an operator")
+
+
+def _each_that_can(transition: str, instructions: Iterable[Instruction], *, by, description: str, then=None) -> int:
     count = 0
     for instruction in instructions:
         with transaction.atomic():
             locked = Instruction.objects.select_for_update().get(pk=instruction.pk)
-            if locked.state not in (
-                Instruction.State.PENDING,
-                Instruction.State.RETRY_WAIT,
-                Instruction.State.FAILED,
-            ):
+            move = getattr(locked, transition)
+            if not can_proceed(move):
                 continue
-            locked.cancel(by=by, description="cancelled by an operator")
+            move(by=by, description=description)
             locked.save()
+            if then is not None:
+                then(locked)
             count += 1
     return count
 
