@@ -367,11 +367,22 @@ def fulfillment_refused(*, payload: dict, instruction_id: int, reason: str) -> N
 
 # --- shipments we record ourselves (third-party and digital lines) --------------------------------
 
-SELF_FULFILLED = (Sku.FulfillmentModel.THIRD_PARTY, Sku.FulfillmentModel.DIGITAL)
-
 
 class ShipmentRefused(Exception):
     """The rules forbid recording this shipment; the message says why, with the counts."""
+
+
+def _summed(items: list[tuple[str, int]]) -> dict[str, int]:
+    """One quantity per item, so an item named twice is checked against its open units once."""
+    totals: dict[str, int] = {}
+    for item_id, quantity in items:
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise ShipmentRefused(f"item {item_id}: the quantity must be a whole number of at least 1")
+        totals[str(item_id)] = totals.get(str(item_id), 0) + quantity
+    return totals
+
+
+SELF_FULFILLED = (Sku.FulfillmentModel.THIRD_PARTY, Sku.FulfillmentModel.DIGITAL)
 
 
 def shipment_record(
@@ -392,7 +403,7 @@ def shipment_record(
             raise ShipmentRefused(f"order {order.dr_order_id} is {order.get_state_display().lower()}, not accepted")
         lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
         wanted, refusals = [], []
-        for item_id, quantity in items:
+        for item_id, quantity in _summed(items).items():
             line = lines.get(str(item_id))
             if line is None:
                 raise ShipmentRefused(f"item {item_id} is not a line of order {order.dr_order_id}")

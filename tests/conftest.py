@@ -52,3 +52,27 @@ def post_event(client, django_capture_on_commit_callbacks):
             return client.post("/webhooks/digitalriver/", data=body, content_type="application/json", **extra)
 
     return post
+
+
+def restore_roles() -> dict:
+    """The groups the data migrations create, made again if missing: a transactional test's flush
+    empties the tables, and only permissions and content types come back by themselves."""
+    from importlib import import_module
+
+    from django.contrib.auth.models import Group, Permission
+
+    roles = {
+        "Merchandisers": import_module("catalog.migrations.0002_merchandisers_group").MERCHANDISER_PERMISSIONS,
+        **import_module("fulfillment.migrations.0004_roles").ROLES,
+    }
+    groups = {}
+    for name, grants in roles.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        for app_label, model, codenames in grants:
+            group.permissions.add(
+                *Permission.objects.filter(
+                    content_type__app_label=app_label, content_type__model=model, codename__in=codenames
+                )
+            )
+        groups[name] = group
+    return groups

@@ -73,12 +73,13 @@ def log_in(page, live_server, django_user_model):
     """Create a staff user (superuser unless permissions are given) and log in through the form."""
 
     def log_in_as(username="admin", *, groups=(), superuser=True):
-        from django.contrib.auth.models import Group
+        from tests.conftest import restore_roles
 
         user = django_user_model.objects.create_user(
             username, password="browser-pass-1", is_staff=True, is_superuser=superuser
         )
-        user.groups.add(*Group.objects.filter(name__in=groups))
+        roles = restore_roles()
+        user.groups.add(*(roles[name] for name in groups))
         page.goto(f"{live_server.url}/admin/login/")
         page.fill("#id_username", username)
         page.fill("#id_password", "browser-pass-1")

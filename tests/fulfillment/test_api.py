@@ -2,7 +2,6 @@
 follows, 409 with the rules' reason, 400 naming the field, 404, 401 and every permission denial."""
 
 import json
-from importlib import import_module
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
@@ -15,6 +14,7 @@ from digitalriver.models import Instruction
 from fulfillment.kinds import POST_FULFILLMENT
 from fulfillment.models import CancellationRequest, FulfillmentOrder, Shipment
 from sandbox.services.warehouse import cancellation_accept, warehouse_ship
+from tests.conftest import restore_roles
 
 pytestmark = pytest.mark.django_db(transaction=True)
 THIRD_PARTY = Sku.FulfillmentModel.THIRD_PARTY
@@ -34,17 +34,7 @@ def token_client(user: User) -> APIClient:
 
 
 def customer_service_group() -> Group:
-    """The role as its data migration defines it, made again: a transactional test's flush emptied it.
-    (serialized_rollback would restore it, but would leave the next test without content types.)"""
-    grants = import_module("fulfillment.migrations.0004_roles").ROLES["Customer service"]
-    group, _ = Group.objects.get_or_create(name="Customer service")
-    for app_label, model, codenames in grants:
-        group.permissions.add(
-            *Permission.objects.filter(
-                content_type__app_label=app_label, content_type__model=model, codename__in=codenames
-            )
-        )
-    return group
+    return restore_roles()["Customer service"]
 
 
 @pytest.fixture

@@ -49,6 +49,8 @@ def test_third_party_order_completes_with_recorded_shipments(flow):
     flow.settle()
     with pytest.raises(ShipmentRefused, match="asked to ship 2, 1 can ship"):
         shipment_record(order=order, items=[(item_id, 2)])
+    with pytest.raises(ShipmentRefused, match="asked to ship 2, 1 can ship"):
+        shipment_record(order=order, items=[(item_id, 1), (item_id, 1)])
     shipment_record(order=order, items=[(item_id, 1)], tracking_company="DHL", tracking_number="JD0002")
     flow.settle()
 
