@@ -172,6 +172,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "SKUs, orders, cancellations and shipments for Digital River coordinated fulfillments.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Two models have a "state": name each enum after its model so the schema keeps both.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStateEnum": "commerce.models.Order.State",
+        "CancellationRequestStateEnum": "fulfillment.models.CancellationRequest.State",
+    },
 }
 
 # --- background jobs ----------------------------------------------------------------------------
