@@ -4,6 +4,7 @@ re-read it from Digital River. Orders are DR's data mirrored here, so nothing on
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,6 +20,9 @@ from digitalriver import errors as dr_errors
 from digitalriver.admin import ReadOnlyAdmin, pretty_json
 
 from . import order_page as selectors
+from .cancellations import CLOSED, CancellationRefused, InvalidCancellation, cancellable_units, order_cancel
+from .order_forms import CancelItemsForm, RecordShipmentForm, self_fulfilled
+from .services import ShipmentRefused, shipment_record
 
 # Enough for a normal order's whole story; the full timeline is one click away.
 TIMELINE_ON_PAGE = 50
@@ -29,6 +33,28 @@ FLAG_BADGES = (
     ("backordered", "backordered", "warning"),
     ("unknown_sku", "unknown SKU", "warning"),
 )
+CANCEL_PERMISSION = "commerce.cancel_order_lines"
+SHIPMENT_PERMISSION = "commerce.record_shipment"
+
+
+class DryRun(Exception):
+    """Raised to roll back a service call made only to learn whether the rules allow it."""
+
+
+def refusal_of(action, refusals: tuple[type[Exception], ...]) -> str:
+    """What the service would refuse if called now, or "" when it would go through.
+
+    The call runs in a transaction that is always rolled back (with the jobs it queued), so the
+    confirmation step never offers what the rules refuse, without restating the rules here.
+    """
+    try:
+        with transaction.atomic():
+            action()
+            raise DryRun
+    except DryRun:
+        return ""
+    except refusals as exc:
+        return str(exc)
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):
@@ -61,6 +87,10 @@ def address_lines(contact: dict) -> list[str]:
         )
         if part
     ]
+
+
+def posted(request):
+    return request.POST if request.method == "POST" else None
 
 
 @admin.register(Order)
@@ -185,10 +215,13 @@ class OrderAdmin(ReadOnlyAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
+            page = selectors.order_page(order=obj, timeline_limit=TIMELINE_ON_PAGE)
             context.update(
-                page=selectors.order_page(order=obj, timeline_limit=TIMELINE_ON_PAGE),
+                page=page,
                 raw_pretty=pretty_json(obj.raw),
                 can_refresh=self.has_refresh_permission(request, obj),
+                can_cancel=obj.state not in CLOSED and self.has_cancel_permission(request, obj),
+                can_record_shipment=bool(self_fulfilled(page.lines)) and self.has_shipment_permission(request, obj),
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -201,12 +234,20 @@ class OrderAdmin(ReadOnlyAdmin):
         return [
             path("<path:object_id>/refresh/", view(self.refresh_view), name="commerce_order_refresh"),
             path("<path:object_id>/timeline/", view(self.timeline_view), name="commerce_order_timeline"),
+            path("<path:object_id>/cancel/", view(self.cancel_items_view), name="commerce_order_cancel"),
+            path("<path:object_id>/ship/", view(self.record_shipment_view), name="commerce_order_record_shipment"),
             *super().get_urls(),
         ]
 
     def has_refresh_permission(self, request, obj=None):
         # Re-reading DR's copy changes nothing DR holds: whoever may read the order may refresh it.
         return self.has_view_permission(request, obj)
+
+    def has_cancel_permission(self, request, obj=None):
+        return self.has_view_permission(request, obj) and request.user.has_perm(CANCEL_PERMISSION)
+
+    def has_shipment_permission(self, request, obj=None):
+        return self.has_view_permission(request, obj) and request.user.has_perm(SHIPMENT_PERMISSION)
 
     def order_or_404(self, request, object_id) -> Order:
         order = self.get_object(request, unquote(object_id))
@@ -248,3 +289,73 @@ class OrderAdmin(ReadOnlyAdmin):
             "timeline": selectors.order_timeline(order=order),
         }
         return TemplateResponse(request, "admin/commerce/order/timeline.html", context)
+
+    # --- customer service's actions: a form, a confirmation, then the service ---
+
+    def cancel_items_view(self, request, object_id):
+        order = self.order_or_404(request, object_id)
+        if not self.has_cancel_permission(request, order):
+            raise PermissionDenied
+        form = CancelItemsForm(posted(request), order=order, cancellable=cancellable_units(order=order))
+        return self.form_then_confirm(
+            request,
+            order,
+            form,
+            template="cancel_items",
+            titles=("Cancel items", "Confirm the cancellation"),
+            run=lambda: order_cancel(order=order, **form.cancellation(), by=request.user),
+            refusals=(CancellationRefused, InvalidCancellation),
+            success=lambda steps: (
+                f"Cancellation sent: {steps}. Its progress shows under Cancellation requests and in the timeline."
+            ),
+            anchor="cancellations",
+        )
+
+    def record_shipment_view(self, request, object_id):
+        order = self.order_or_404(request, object_id)
+        if not self.has_shipment_permission(request, order):
+            raise PermissionDenied
+        form = RecordShipmentForm(posted(request), order=order)
+        return self.form_then_confirm(
+            request,
+            order,
+            form,
+            template="record_shipment",
+            titles=("Record a shipment", "Confirm the shipment"),
+            run=lambda: shipment_record(order=order, **form.shipment(), by=request.user),
+            refusals=(ShipmentRefused,),
+            success=lambda steps: f"Shipment recorded: {steps}. The capture is queued and the customer emailed.",
+            anchor="shipments",
+        )
+
+    def form_then_confirm(self, request, order, form, *, template, titles, run, refusals, success, anchor):
+        """GET shows the form; a valid POST shows the plan to confirm ("Change" goes back to the
+        form); the confirmed POST calls the service. A refusal puts its reason on the form."""
+        form_title, confirm_title = titles
+        if request.method != "POST" or "edit" in request.POST or not form.is_valid():
+            return self.render_action(request, order, template, form, title=form_title)
+        if "confirm" not in request.POST:
+            refusal = refusal_of(run, refusals)
+            if not refusal:
+                return self.render_action(request, order, template, form, title=confirm_title, plan=form.plan())
+            form.add_error(None, refusal)
+            return self.render_action(request, order, template, form, title=form_title)
+        try:
+            run()
+        except refusals as exc:
+            form.add_error(None, str(exc))
+            return self.render_action(request, order, template, form, title=form_title)
+        steps = "; ".join(step.what for step in form.plan() if not step.skipped)
+        self.message_user(request, success(steps), messages.SUCCESS)
+        return HttpResponseRedirect(f"{reverse('admin:commerce_order_change', args=[order.pk])}#{anchor}")
+
+    def render_action(self, request, order, template, form, *, title, plan=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{title}: order {order.dr_order_id}",
+            "opts": self.opts,
+            "original": order,
+            "form": form,
+            "plan": plan,
+        }
+        return TemplateResponse(request, f"admin/commerce/order/{template}.html", context)

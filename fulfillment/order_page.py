@@ -1,25 +1,18 @@
-"""Reads for the customer-service order page: every section in a fixed number of queries, and one
-timeline that merges what happened to an order from its state log, DR's events, our instructions
-with their attempts, the calls we made to DR about it, and customer service's cancellations."""
+"""Reads for the customer-service order page: every section in a fixed number of queries, the
+flags explained, each cancellation request's progress, and the start of the timeline
+(``order_timeline``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import Case, F, Prefetch, Q, QuerySet, Value, When
-from django.urls import reverse
+from django.db.models import Case, F, Prefetch, Q, Value, When
 from django.utils import timezone
 from django.utils.formats import date_format
-from django_fsm_log.models import StateLog
 
 from commerce.models import Charge, ChargeOperation, Order, OrderLine
-from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
 
-from .kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
 from .models import (
-    CancellationLine,
     CancellationRequest,
     DrFulfillment,
     FulfillmentOrder,
@@ -27,46 +20,22 @@ from .models import (
     Shipment,
     ShipmentItem,
 )
+from .order_timeline import (
+    CANCELLATION_LINES,
+    ERROR,
+    REQUESTED_BY_GROUPS,
+    WARNING,
+    TimelineEntry,
+    accepted_of_asked,
+    line_names,
+    order_timeline,
+    requester,
+    units,
+    units_of_item,
+)
 
-SOURCE_LABELS = {
-    "state": "Order state",
-    "cancellation": "Cancellation",
-    "event": "DR event",
-    "instruction": "Instruction",
-    "attempt": "Attempt",
-    "call": "API call",
-}
-OK, WARNING, ERROR = "ok", "warning", "error"
 # Order.needs_attention as a filter: any flag a person must act on.
 NEEDS_ATTENTION = Q(capture_failed=True) | Q(cancellation_rejected=True) | Q(backordered=True) | Q(unknown_sku=True)
-# What each of DR's events means for the customer, next to its technical name.
-EVENT_MEANINGS = {
-    "order.pending_payment": "waiting for the payment",
-    "order.review_opened": "the order is in fraud review",
-    "order.accepted": "the order was accepted",
-    "order.blocked": "the order was blocked",
-    "order.cancelled": "the order was cancelled",
-    "order.fulfilled": "every unit is captured or cancelled",
-    "order.complete": "the order is complete",
-    "order.refunded": "money was refunded",
-    "fulfillment_order.pending": "the warehouse has the fulfillment order",
-    "fulfillment_order.backordered": "the warehouse backordered units",
-    "fulfillment_order.shipped": "the warehouse shipped units",
-    "fulfillment_order.cancelled": "the warehouse cancelled units",
-    "fulfillment.created": "DR recorded a capture or cancellation",
-    "fulfillment_cancellation.created": "DR has the cancellation request",
-    "fulfillment_cancellation.accepted": "the warehouse answered the cancellation request",
-    "fulfillment_cancellation.rejected": "the warehouse refused the cancellation request",
-    "order.charge.capture.complete": "payment captured",
-    "order.charge.capture.failed": "a payment capture failed",
-    "order.charge.cancel.complete": "payment released",
-    "order.charge.failed": "the charge failed",
-}
-CANCELLATION_LINES = Prefetch("lines", queryset=CancellationLine.objects.select_related("order_line").order_by("id"))
-# Instruction transitions each Attempt entry already tells (a send, its failure to retry, its
-# success): the timeline keeps only what no attempt says, like giving up, a retry or a cancel.
-TOLD_BY_ATTEMPTS = ("claim", "schedule_retry", "mark_done")
-
 # The tracking URL as a link only when it is a web address: a carrier's "javascript:" would run in
 # the agent's browser with the admin's cookies.
 TRACKABLE_SCHEMES = ("https://", "http://")
@@ -80,26 +49,30 @@ LINKABLE_TRACKING_URL = Case(
 
 
 @dataclass(frozen=True)
-class TimelineEntry:
-    at: datetime
-    source: str  # a key of SOURCE_LABELS
-    sentence: str
-    detail: str = ""
-    tone: str = ""  # OK, WARNING, ERROR, or "" when nothing needs noticing
-    links: tuple[tuple[str, str], ...] = ()  # (label, URL)
-
-    @property
-    def source_label(self) -> str:
-        return SOURCE_LABELS[self.source]
-
-
-@dataclass(frozen=True)
 class Flag:
     """A reason the order needs a person, in the words an agent would use with the customer."""
 
     title: str
     explanation: str
     tone: str
+
+
+DONE, WAITING, REFUSED, TODO = "done", "waiting", "refused", "todo"
+
+
+@dataclass(frozen=True)
+class ProgressStep:
+    label: str
+    status: str  # DONE, WAITING, REFUSED, or TODO
+
+
+@dataclass(frozen=True)
+class CancellationProgress:
+    """A cancellation request with its steps (requested → answered → payment released) and who asked."""
+
+    request: CancellationRequest
+    steps: tuple[ProgressStep, ...]
+    requester: str
 
 
 @dataclass(frozen=True)
@@ -109,15 +82,10 @@ class OrderPage:
     shipments: list[Shipment]
     dr_fulfillments: list[tuple[DrFulfillment, list[str]]]  # each record with its items in words
     charges: list[Charge]
-    cancellations: list[CancellationRequest]
+    cancellations: list[CancellationProgress]
     flags: list[Flag]
     timeline: list[TimelineEntry]
     timeline_truncated: bool
-
-
-def order_subject(order: Order) -> str:
-    """How instructions and API calls about the order are tagged (see digitalriver.client.calls_about)."""
-    return f"order:{order.dr_order_id}"
 
 
 def order_page(*, order: Order, timeline_limit: int) -> OrderPage:
@@ -135,9 +103,12 @@ def order_page(*, order: Order, timeline_limit: int) -> OrderPage:
         )
     )
     charges = list(order.charges.prefetch_related("operations"))
-    cancellations = list(
-        order.cancellation_requests.select_related("requested_by").prefetch_related(CANCELLATION_LINES)
-    )
+    cancellations = [
+        cancellation_progress(request)
+        for request in order.cancellation_requests.select_related("requested_by").prefetch_related(
+            CANCELLATION_LINES, REQUESTED_BY_GROUPS
+        )
+    ]
     # One more entry than shown tells whether there is more to show.
     timeline = order_timeline(order=order, limit=timeline_limit + 1, lines=lines)
     return OrderPage(
@@ -156,27 +127,18 @@ def order_page(*, order: Order, timeline_limit: int) -> OrderPage:
     )
 
 
-def line_names(lines) -> dict[str, str]:
-    """DR item id -> what the customer bought, to speak of goods rather than ids."""
-    return {line.dr_item_id: line.name or line.dr_sku_id for line in lines}
-
-
 def recorded_items(record: DrFulfillment, names: dict[str, str]) -> list[str]:
     """'Captured 2 units of Widget' for each item of a fulfillment DR recorded."""
     phrases = []
     for item in record.items:
         if item.get("quantity"):
-            phrases.append(f"Captured {_units_of(item, 'quantity', 'itemId', names)}")
+            phrases.append(f"Captured {units_of_item(item, 'quantity', 'itemId', names)}")
         if item.get("cancelQuantity"):
-            phrases.append(f"Cancelled {_units_of(item, 'cancelQuantity', 'itemId', names)}")
+            phrases.append(f"Cancelled {units_of_item(item, 'cancelQuantity', 'itemId', names)}")
     return phrases
 
 
 # --- flags ----------------------------------------------------------------------------------------
-
-
-def units(quantity: int, name: str) -> str:
-    return f"{quantity} unit{'' if quantity == 1 else 's'} of {name}"
 
 
 def order_flags(
@@ -247,288 +209,39 @@ def _expected(line: FulfillmentOrderLine) -> str:
     return date_format(timezone.localtime(line.available_time), "DATE_FORMAT")
 
 
-# --- the timeline ---------------------------------------------------------------------------------
+# --- cancellation requests ----------------------------------------------------------------------
 
 
-def order_timeline(
-    *, order: Order, limit: int | None = None, lines: list[OrderLine] | None = None
-) -> list[TimelineEntry]:
-    """What happened to the order, newest first, from every source; at most ``limit`` entries.
-
-    Each source is cut at ``limit`` rows before the merge, so an order with thousands of calls costs
-    the same queries and about the same time as a small one. ``lines`` saves a query when the
-    caller already has them.
-    """
-    names = line_names(order.lines.all() if lines is None else lines)
-    subject = order_subject(order)
-    entries = [
-        *_order_transitions(order, limit),
-        *_instruction_entries(subject, names, limit),
-        *_attempt_entries(subject, names, limit),
-        *_cancellation_entries(order, limit),
-        *_event_entries(order, limit),
-        *_call_entries(subject, limit),
-    ]
-    entries.sort(key=lambda entry: entry.at, reverse=True)
-    return entries[:limit] if limit else entries
-
-
-def _newest(queryset: QuerySet, field: str, limit: int | None) -> QuerySet:
-    queryset = queryset.order_by(f"-{field}", "-pk")
-    return queryset[:limit] if limit else queryset
-
-
-def _admin_link(label: str, model, pk) -> tuple[str, str]:
-    meta = model._meta
-    return label, reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[pk])
-
-
-def _joined(*parts) -> str:
-    return " · ".join(str(part) for part in parts if part)
-
-
-def _order_transitions(order: Order, limit: int | None):
-    labels = dict(Order.State.choices)
-    for log in _newest(StateLog.objects.for_(order).select_related("by"), "timestamp", limit):
-        was = labels.get(log.source_state, log.source_state)
-        sentence = f"Order is now {labels.get(log.state, log.state)}" + (f" (was {was})" if was else "")
-        tone = OK if log.state in (Order.State.FULFILLED, Order.State.COMPLETE) else ""
-        if log.state in (Order.State.BLOCKED, Order.State.CANCELLED, Order.State.DISPUTE):
-            tone = WARNING
-        yield TimelineEntry(
-            at=log.timestamp,
-            source="state",
-            sentence=sentence,
-            detail=f"by {log.by}" if log.by else (log.description or ""),
-            tone=tone,
+def cancellation_progress(request: CancellationRequest) -> CancellationProgress:
+    State = CancellationRequest.State
+    state = request.state
+    released = ProgressStep("Payment released", DONE if state == State.RELEASED else WAITING)
+    if request.route != CancellationRequest.Route.FULFILLMENT_CANCELLATION:
+        if state == State.FAILED:
+            released = ProgressStep("DR refused", REFUSED)
+        return CancellationProgress(request, (ProgressStep("Requested", DONE), released), requester(request))
+    accepted, asked = accepted_of_asked(request)
+    if state == State.FAILED:
+        steps = (ProgressStep("Requested", DONE), ProgressStep("DR refused", REFUSED))
+    elif state in (State.REQUESTED, State.SUBMITTED):
+        steps = (
+            ProgressStep("Requested", DONE),
+            ProgressStep("Sent to DR", DONE if state == State.SUBMITTED else WAITING),
+            ProgressStep("Warehouse answer", WAITING if state == State.SUBMITTED else TODO),
+            ProgressStep("Payment released", TODO),
         )
-
-
-@dataclass(frozen=True)
-class InstructionWords:
-    to_do: str  # "Capture 2 units of Widget (shipment 4f1b2c3d…)"
-    done: str  # "Captured 2 units of Widget (shipment 4f1b2c3d…)"
-
-
-def short_id(value: str) -> str:
-    return value if len(value) <= 10 else f"{value[:8]}…"
-
-
-def _listed(phrases: list[str]) -> str:
-    return phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} and {phrases[-1]}"
-
-
-def _units_of(item: dict, quantity_key: str, line_key: str, names: dict[str, str]) -> str:
-    """'2 units of Widget' for an item of a payload, named after the order line it points at."""
-    name = names.get(str(item.get(line_key)), item.get("inventoryItemId") or "an item")
-    return units(int(item.get(quantity_key) or 0), name)
-
-
-def describe_instruction(instruction: Instruction, names: dict[str, str]) -> InstructionWords:
-    """The instruction as a sentence about goods and money, not about endpoints."""
-    payload = instruction.payload or {}
-    items = payload.get("items") or []
-    if instruction.kind == POST_FULFILLMENT and items:
-        captured = [_units_of(item, "quantity", "itemId", names) for item in items if item.get("quantity")]
-        released = [_units_of(item, "cancelQuantity", "itemId", names) for item in items if item.get("cancelQuantity")]
-        shipment = f" (shipment {short_id(payload['shipmentId'])})" if payload.get("shipmentId") else ""
-        to_do, done = [], []
-        if captured:
-            to_do.append(f"Capture {_listed(captured)}{shipment}")
-            done.append(f"Captured {_listed(captured)}{shipment}")
-        if released:
-            to_do.append(f"Cancel {_listed(released)} (release the payment)")
-            done.append(f"Cancelled {_listed(released)} (payment released)")
-        return InstructionWords("; ".join(to_do), "; ".join(done))
-    if instruction.kind == CREATE_FULFILLMENT_ORDER and items:
-        goods = _listed([_units_of(item, "quantity", "upstreamId", names) for item in items])
-        return InstructionWords(
-            f"Ask the warehouse to ship {goods} (create the fulfillment order)",
-            f"Fulfillment order created for {goods}",
+    elif state == State.REJECTED:
+        steps = (
+            ProgressStep("Requested", DONE),
+            ProgressStep("Sent to DR", DONE),
+            ProgressStep("Warehouse rejected", REFUSED),
         )
-    if instruction.kind == REQUEST_CANCELLATION and items:
-        goods = _listed([_units_of(item, "quantity", "fulfillmentOrderItemUpstreamId", names) for item in items])
-        return InstructionWords(f"Ask the warehouse to cancel {goods}", f"Asked the warehouse to cancel {goods}")
-    generic = instruction.kind.rpartition(".")[2].replace("_", " ").capitalize()
-    return InstructionWords(generic, generic)
-
-
-def _instruction_entries(subject: str, names: dict[str, str], limit: int | None):
-    instructions = {row.pk: row for row in _newest(Instruction.objects.filter(subject=subject), "created_at", limit)}
-    for instruction in instructions.values():
-        waiting = instruction.state in (Instruction.State.PENDING, Instruction.State.RETRY_WAIT)
-        yield TimelineEntry(
-            at=instruction.created_at,
-            source="instruction",
-            sentence=f"Queued: {describe_instruction(instruction, names).to_do}",
-            detail=_joined(f"now {instruction.get_state_display().lower()}", instruction.last_error_code),
-            tone=WARNING if waiting else ERROR if instruction.state == Instruction.State.FAILED else "",
-            links=(_admin_link("instruction", Instruction, instruction.pk),),
+    else:
+        answer = "Warehouse accepted" if accepted >= asked else f"Warehouse accepted {accepted} of {asked}"
+        steps = (
+            ProgressStep("Requested", DONE),
+            ProgressStep("Sent to DR", DONE),
+            ProgressStep(answer, DONE),
+            released,
         )
-    logs = list(
-        _newest(
-            StateLog.objects.filter(
-                content_type=ContentType.objects.get_for_model(Instruction),
-                object_id__in=Instruction.objects.filter(subject=subject).values("pk"),
-            )
-            .exclude(transition__in=TOLD_BY_ATTEMPTS)
-            .select_related("by"),
-            "timestamp",
-            limit,
-        )
-    )
-    missing = {log.object_id for log in logs} - instructions.keys()
-    if missing:
-        instructions.update(Instruction.objects.in_bulk(missing))
-    labels = dict(Instruction.State.choices)
-    for log in logs:
-        instruction = instructions[log.object_id]
-        what = describe_instruction(instruction, names).to_do
-        if log.transition == "retry_now":
-            happened = "sent again on request"
-        elif log.transition == "cancel":
-            happened = "will not be sent"
-        else:
-            happened = f"instruction {labels.get(log.state, log.state).lower()}"
-        yield TimelineEntry(
-            at=log.timestamp,
-            source="instruction",
-            sentence=f"{what}: {happened}" + (f" by {log.by}" if log.by else ""),
-            detail=log.description or "",
-            tone=ERROR if log.state == Instruction.State.FAILED else "",
-            links=(_admin_link("instruction", Instruction, instruction.pk),),
-        )
-
-
-def _attempt_entries(subject: str, names: dict[str, str], limit: int | None):
-    attempts = Attempt.objects.filter(instruction__subject=subject).select_related("instruction")
-    for attempt in _newest(attempts, "started_at", limit):
-        words = describe_instruction(attempt.instruction, names)
-        failure = _joined(
-            f"HTTP {attempt.http_status}" if attempt.http_status else "no answer", ", ".join(attempt.error_codes)
-        )
-        if attempt.outcome == Attempt.Outcome.SUCCEEDED:
-            sentence, tone = f"{words.done} — DR accepted", OK
-        elif attempt.outcome == Attempt.Outcome.ALREADY_DONE:
-            sentence, tone = f"{words.done} — DR had already done it", OK
-        elif attempt.outcome == Attempt.Outcome.TRANSIENT:
-            sentence, tone = f"{words.to_do} — try {attempt.number} failed ({failure})", WARNING
-        else:
-            sentence, tone = f"{words.to_do} — DR refused ({failure})", ERROR
-        ok = attempt.outcome in (Attempt.Outcome.SUCCEEDED, Attempt.Outcome.ALREADY_DONE)
-        yield TimelineEntry(
-            at=attempt.started_at,
-            source="attempt",
-            sentence=sentence,
-            detail=_joined(
-                f"attempt {attempt.number}",
-                f"HTTP {attempt.http_status}" if attempt.http_status else "",
-                f"DR error {', '.join(attempt.error_codes)}" if attempt.error_codes else "",
-                f"request id {attempt.request_id}" if attempt.request_id else "",
-                f"{attempt.duration_ms} ms",
-                "" if ok else attempt.message,
-            ),
-            tone=tone,
-            links=(_admin_link("instruction", Instruction, attempt.instruction_id),),
-        )
-
-
-def cancelled_goods(request: CancellationRequest) -> str:
-    return _listed(
-        [units(line.quantity, line.order_line.name or line.order_line.dr_sku_id) for line in request.lines.all()]
-    )
-
-
-def _cancellation_entries(order: Order, limit: int | None):
-    """Customer service's cancellation requests, and what the warehouse and DR made of them."""
-    requests = _newest(
-        CancellationRequest.objects.filter(order=order)
-        .select_related("requested_by")
-        .prefetch_related(CANCELLATION_LINES),
-        "created_at",
-        limit,
-    )
-    requests = {request.pk: request for request in requests}
-    for request in requests.values():
-        who = f" by {request.requested_by}" if request.requested_by else ""
-        yield TimelineEntry(
-            at=request.created_at,
-            source="cancellation",
-            sentence=f"Cancellation of {cancelled_goods(request)} requested{who}",
-            detail=_joined(request.reason and f"reason: {request.reason}", request.get_route_display()),
-            links=(_admin_link("cancellation", CancellationRequest, request.pk),),
-        )
-    logs = list(
-        _newest(
-            StateLog.objects.filter(
-                content_type=ContentType.objects.get_for_model(CancellationRequest),
-                object_id__in=CancellationRequest.objects.filter(order=order).values("pk"),
-            ),
-            "timestamp",
-            limit,
-        )
-    )
-    missing = {log.object_id for log in logs} - requests.keys()
-    if missing:
-        requests.update(CancellationRequest.objects.prefetch_related(CANCELLATION_LINES).in_bulk(missing))
-    labels = dict(CancellationRequest.State.choices)
-    tones = {
-        CancellationRequest.State.REJECTED: ERROR,
-        CancellationRequest.State.FAILED: ERROR,
-        CancellationRequest.State.PARTIALLY_ACCEPTED: WARNING,
-        CancellationRequest.State.RELEASED: OK,
-    }
-    for log in logs:
-        request = requests[log.object_id]
-        yield TimelineEntry(
-            at=log.timestamp,
-            source="cancellation",
-            sentence=f"Cancellation of {cancelled_goods(request)}: {labels.get(log.state, log.state).lower()}",
-            detail=log.description or "",
-            tone=tones.get(log.state, ""),
-            links=(_admin_link("cancellation", CancellationRequest, request.pk),),
-        )
-
-
-def _event_entries(order: Order, limit: int | None):
-    events = WebhookEvent.objects.filter(order_id=order.dr_order_id).defer("body", "payload", "headers", "traceback")
-    for event in _newest(events, "received_at", limit):
-        tone = {WebhookEvent.State.FAILED: ERROR, WebhookEvent.State.RECEIVED: WARNING}.get(event.state, "")
-        yield TimelineEntry(
-            at=event.received_at,
-            source="event",
-            sentence=" — ".join(filter(None, (f"DR said: {event.type}", EVENT_MEANINGS.get(event.type)))),
-            detail=_joined(
-                event.get_state_display().lower(),
-                "found by polling" if event.source == WebhookEvent.Source.POLLED else "",
-                event.error.splitlines()[0][:200] if event.error else "",
-            ),
-            tone=tone,
-            links=(_admin_link("event", WebhookEvent, event.pk),),
-        )
-
-
-def _call_entries(subject: str, limit: int | None):
-    calls = ApiCall.objects.filter(subject=subject).defer("request_body", "response_body")
-    for call in _newest(calls, "started_at", limit):
-        target = f"{call.method} {call.path}" + (f"?{call.query}" if call.query else "")
-        answer = f"{call.status} in {call.duration_ms} ms" if call.status else f"no answer after {call.duration_ms} ms"
-        yield TimelineEntry(
-            at=call.started_at,
-            source="call",
-            sentence=f"{target} → {answer}",
-            detail=_joined(
-                call.error_code,
-                call.error_message[:200],
-                f"request id {call.request_id}" if call.request_id else "",
-            ),
-            tone=_call_tone(call),
-            links=(_admin_link("call", ApiCall, call.pk),),
-        )
-
-
-def _call_tone(call: ApiCall) -> str:
-    if call.succeeded:
-        return ""
-    # No answer, 429 and 5xx are retried; any other refusal needs a look.
-    return WARNING if call.status is None or call.status == 429 or call.status >= 500 else ERROR
+    return CancellationProgress(request, steps, requester(request))

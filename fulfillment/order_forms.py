@@ -1,0 +1,215 @@
+"""The order page's two actions as forms: customer service cancels units, or records a shipment of
+third-party and digital lines. Before anything is stored, each form lays out what will happen to
+every line and which call to Digital River it causes, for the agent to confirm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django import forms
+
+from catalog.models import Sku
+from commerce.models import Order, OrderLine
+
+from .cancellations import DR_COORDINATED, NOT_ACCEPTED, Cancellable
+from .services import SELF_FULFILLED
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One line of the confirmation: what happens to the goods, and the DR call behind it."""
+
+    line: OrderLine
+    what: str  # "Ask the warehouse to cancel 1 unit of Desk lamp"
+    dr_call: str  # "POST /fulfillment-cancellations; …"
+    skipped: bool = False  # a line the whole-order cancel cannot touch, said so instead of hidden
+
+
+def units(quantity: int, line: OrderLine) -> str:
+    return f"{quantity} unit{'' if quantity == 1 else 's'} of {line.name or line.dr_sku_id}"
+
+
+def line_field_name(line: OrderLine) -> str:
+    return f"line_{line.pk}"
+
+
+class PerLineQuantitiesForm(forms.Form):
+    """A number input per order line, 0 up to what the rules allow for that line now."""
+
+    def add_line_fields(self, limits: list[tuple[OrderLine, int, str]], verb: str) -> None:
+        """``limits``: (line, most units allowed, why none are allowed when the most is 0)."""
+        self.limits = limits
+        for line, most, why_not in limits:
+            self.fields[line_field_name(line)] = forms.IntegerField(
+                label=line.name or line.dr_sku_id,
+                min_value=0,
+                max_value=most,
+                initial=0,
+                required=False,
+                help_text=why_not if not most else f"up to {most}",
+                error_messages={
+                    "max_value": f"At most {most} unit{'' if most == 1 else 's'} of this line can be {verb} now."
+                    if most
+                    else f"None of this line can be {verb} now: {why_not}."
+                },
+                widget=forms.NumberInput(attrs={"min": 0, "max": most, "class": "vIntegerField"}),
+            )
+
+    def rows(self) -> list[tuple[OrderLine, int, str, forms.BoundField]]:
+        """(line, most, why not, input) for the template's table."""
+        return [(line, most, why_not, self[line_field_name(line)]) for line, most, why_not in self.limits]
+
+    def other_fields(self) -> list[forms.BoundField]:
+        """The inputs that are not per line (reason, tracking), in declaration order."""
+        per_line = {line_field_name(line) for line, _, _ in self.limits}
+        return [field for field in self if field.name not in per_line]
+
+    def chosen(self) -> list[tuple[OrderLine, int]]:
+        """(line, units) for every line given a quantity above zero."""
+        return [
+            (line, self.cleaned_data.get(line_field_name(line)) or 0)
+            for line, _, _ in self.limits
+            if self.cleaned_data.get(line_field_name(line))
+        ]
+
+
+class CancelItemsForm(PerLineQuantitiesForm):
+    cancel_all = forms.BooleanField(
+        label="Cancel the whole order",
+        required=False,
+        help_text="Every unit that has not shipped; refused if any unit already shipped.",
+    )
+    reason = forms.CharField(
+        max_length=500,
+        help_text="Why the customer no longer wants the goods; sent to DR and shown in the timeline.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+    def __init__(self, *args, order: Order, cancellable: dict[int, Cancellable], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order = order
+        self.add_line_fields(
+            [(entry.line, entry.quantity, entry.why_not) for entry in cancellable.values()], verb="cancelled"
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        if cleaned.get("cancel_all") and self.chosen():
+            raise forms.ValidationError(
+                "Choose either the whole order or some units of some lines, not both.", code="both"
+            )
+        if not cleaned.get("cancel_all") and not self.chosen():
+            raise forms.ValidationError(
+                "Enter how many units to cancel on at least one line, or choose the whole order.", code="nothing"
+            )
+        return cleaned
+
+    def cancellation(self) -> dict:
+        """The keyword arguments of ``order_cancel`` for what the agent chose."""
+        reason = self.cleaned_data["reason"]
+        if self.cleaned_data["cancel_all"]:
+            return {"cancel_all": True, "reason": reason}
+        return {"items": [(line.dr_item_id, quantity) for line, quantity in self.chosen()], "reason": reason}
+
+    def plan(self) -> list[PlannedStep]:
+        if not self.cleaned_data["cancel_all"]:
+            return [self.step(line, quantity) for line, quantity in self.chosen()]
+        steps = []
+        for line, most, why_not in self.limits:
+            if most:
+                steps.append(self.step(line, most))
+            elif line.open_quantity:
+                steps.append(PlannedStep(line, f"Nothing cancelled on {line.name or line.dr_sku_id}", why_not, True))
+        return steps
+
+    def step(self, line: OrderLine, quantity: int) -> PlannedStep:
+        """Mirrors the routes of ``cancellations.order_cancel``: which DR call each line causes."""
+        goods = units(quantity, line)
+        if self.order.state in NOT_ACCEPTED:
+            return PlannedStep(
+                line,
+                f"Release the payment of {goods}",
+                "POST /fulfillments with cancelQuantity: the order is not accepted yet, so DR cancels "
+                "the units and releases their payment at once.",
+            )
+        if line.fulfillment_model in DR_COORDINATED:
+            then = (
+                "when the warehouse accepts, DR releases the payment itself (orchestrated line)."
+                if line.fulfillment_model == Sku.FulfillmentModel.ORCHESTRATED
+                else "when the warehouse accepts, we release the payment of the accepted units "
+                "(POST /fulfillments with cancelQuantity)."
+            )
+            return PlannedStep(
+                line,
+                f"Ask the warehouse to cancel {goods}",
+                f"POST /fulfillment-cancellations; units it ships in the meantime stay shipped; {then}",
+            )
+        return PlannedStep(
+            line,
+            f"Release the payment of {goods}",
+            "POST /fulfillments with cancelQuantity: we fulfil this line ourselves, so make sure it is "
+            "not shipped or delivered.",
+        )
+
+
+def shippable_units(line: OrderLine) -> int:
+    """Units of a third-party or digital line not yet shipped, cancelled or being cancelled
+    (the rule ``services.shipment_record`` applies)."""
+    return max(line.quantity - line.shipped - line.cancelled - line.cancel_requested, 0)
+
+
+def self_fulfilled(lines) -> list[OrderLine]:
+    return [line for line in lines if line.fulfillment_model in SELF_FULFILLED]
+
+
+class RecordShipmentForm(PerLineQuantitiesForm):
+    tracking_company = forms.CharField(max_length=100, required=False, help_text="The carrier, e.g. UPS.")
+    tracking_number = forms.CharField(max_length=100, required=False)
+    tracking_url = forms.URLField(
+        max_length=500, required=False, assume_scheme="https", help_text="Where the customer can follow the parcel."
+    )
+
+    def __init__(self, *args, order: Order, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order = order
+        not_accepted = f"the order is {order.get_state_display().lower()}, not accepted"
+        limits = []
+        for line in self_fulfilled(order.lines.all()):
+            most = shippable_units(line) if order.state == Order.State.ACCEPTED else 0
+            why_not = not_accepted if order.state != Order.State.ACCEPTED else "nothing is left to ship"
+            limits.append((line, most, why_not))
+        self.add_line_fields(limits, verb="recorded as shipped")
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors and not self.chosen():
+            raise forms.ValidationError("Enter how many units shipped on at least one line.", code="nothing")
+        return cleaned
+
+    def shipment(self) -> dict:
+        """The keyword arguments of ``shipment_record`` for what the agent entered."""
+        return {
+            "items": [(line.dr_item_id, quantity) for line, quantity in self.chosen()],
+            "tracking_company": self.cleaned_data["tracking_company"],
+            "tracking_number": self.cleaned_data["tracking_number"],
+            "tracking_url": self.cleaned_data["tracking_url"],
+        }
+
+    def tracking_words(self) -> str:
+        data = self.cleaned_data
+        if not data["tracking_number"]:
+            return "without tracking"
+        return f"tracked as {data['tracking_company'] or 'the carrier'} {data['tracking_number']}"
+
+    def plan(self) -> list[PlannedStep]:
+        return [
+            PlannedStep(
+                line,
+                f"Record that {units(quantity, line)} shipped, {self.tracking_words()}",
+                f"POST /fulfillments with quantity {quantity}: DR captures the payment of these units; "
+                "the customer is emailed that they shipped.",
+            )
+            for line, quantity in self.chosen()
+        ]

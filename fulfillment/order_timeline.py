@@ -1,0 +1,453 @@
+"""The order's timeline: what happened to it, newest first, merged from its state log, DR's events,
+our instructions with their attempts, the calls we made to DR about it, customer service's
+cancellations and the emails sent about it; each source cut at the limit before the merge, so the
+queries are the same however long the story."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Prefetch, QuerySet
+from django.urls import reverse
+from django_fsm_log.models import StateLog
+
+from commerce.models import Order, OrderLine
+from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
+
+from .kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
+from .models import CancellationLine, CancellationRequest, Notification
+
+SOURCE_LABELS = {
+    "state": "Order state",
+    "cancellation": "Cancellation",
+    "event": "DR event",
+    "instruction": "Instruction",
+    "attempt": "Attempt",
+    "call": "API call",
+    "email": "Email",
+}
+OK, WARNING, ERROR = "ok", "warning", "error"
+EVENT_MEANINGS = {
+    "order.pending_payment": "waiting for the payment",
+    "order.review_opened": "the order is in fraud review",
+    "order.accepted": "the order was accepted",
+    "order.blocked": "the order was blocked",
+    "order.cancelled": "the order was cancelled",
+    "order.fulfilled": "every unit is captured or cancelled",
+    "order.complete": "the order is complete",
+    "order.refunded": "money was refunded",
+    "fulfillment_order.pending": "the warehouse has the fulfillment order",
+    "fulfillment_order.backordered": "the warehouse backordered units",
+    "fulfillment_order.shipped": "the warehouse shipped units",
+    "fulfillment_order.cancelled": "the warehouse cancelled units",
+    "fulfillment.created": "DR recorded a capture or cancellation",
+    "fulfillment_cancellation.created": "DR has the cancellation request",
+    "fulfillment_cancellation.accepted": "the warehouse answered the cancellation request",
+    "fulfillment_cancellation.rejected": "the warehouse refused the cancellation request",
+    "order.charge.capture.complete": "payment captured",
+    "order.charge.capture.failed": "a payment capture failed",
+    "order.charge.cancel.complete": "payment released",
+    "order.charge.failed": "the charge failed",
+}
+CANCELLATION_LINES = Prefetch("lines", queryset=CancellationLine.objects.select_related("order_line").order_by("id"))
+# Who asked, with their role: "Customer service (alice)".
+REQUESTED_BY_GROUPS = Prefetch("requested_by__groups")
+# Instruction transitions each Attempt entry already tells (a send, its failure to retry, its
+# success): the timeline keeps only what no attempt says, like giving up, a retry or a cancel.
+TOLD_BY_ATTEMPTS = ("claim", "schedule_retry", "mark_done")
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    source: str  # a key of SOURCE_LABELS
+    sentence: str
+    detail: str = ""
+    tone: str = ""  # OK, WARNING, ERROR, or "" when nothing needs noticing
+    links: tuple[tuple[str, str], ...] = ()  # (label, URL)
+
+    @property
+    def source_label(self) -> str:
+        return SOURCE_LABELS[self.source]
+
+
+def order_subject(order: Order) -> str:
+    """How instructions and API calls about the order are tagged (see digitalriver.client.calls_about)."""
+    return f"order:{order.dr_order_id}"
+
+
+def line_names(lines) -> dict[str, str]:
+    """DR item id -> what the customer bought, to speak of goods rather than ids."""
+    return {line.dr_item_id: line.name or line.dr_sku_id for line in lines}
+
+
+def units(quantity: int, name: str) -> str:
+    return f"{quantity} unit{'' if quantity == 1 else 's'} of {name}"
+
+
+def order_timeline(
+    *, order: Order, limit: int | None = None, lines: list[OrderLine] | None = None
+) -> list[TimelineEntry]:
+    """What happened to the order, newest first, from every source; at most ``limit`` entries.
+
+    Each source is cut at ``limit`` rows before the merge, so an order with thousands of calls costs
+    the same queries and about the same time as a small one. ``lines`` saves a query when the
+    caller already has them.
+    """
+    names = line_names(order.lines.all() if lines is None else lines)
+    subject = order_subject(order)
+    entries = [
+        *_order_transitions(order, limit),
+        *_instruction_entries(subject, names, limit),
+        *_attempt_entries(subject, names, limit),
+        *_cancellation_entries(order, limit),
+        *_event_entries(order, limit),
+        *_call_entries(subject, limit),
+        *_email_entries(order, limit),
+    ]
+    entries.sort(key=lambda entry: entry.at, reverse=True)
+    return entries[:limit] if limit else entries
+
+
+def _newest(queryset: QuerySet, field: str, limit: int | None) -> QuerySet:
+    queryset = queryset.order_by(f"-{field}", "-pk")
+    return queryset[:limit] if limit else queryset
+
+
+def _admin_link(label: str, model, pk) -> tuple[str, str]:
+    meta = model._meta
+    return label, reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[pk])
+
+
+def _joined(*parts) -> str:
+    return " · ".join(str(part) for part in parts if part)
+
+
+def _order_transitions(order: Order, limit: int | None):
+    labels = dict(Order.State.choices)
+    for log in _newest(StateLog.objects.for_(order).select_related("by"), "timestamp", limit):
+        was = labels.get(log.source_state, log.source_state)
+        sentence = f"Order is now {labels.get(log.state, log.state)}" + (f" (was {was})" if was else "")
+        tone = OK if log.state in (Order.State.FULFILLED, Order.State.COMPLETE) else ""
+        if log.state in (Order.State.BLOCKED, Order.State.CANCELLED, Order.State.DISPUTE):
+            tone = WARNING
+        yield TimelineEntry(
+            at=log.timestamp,
+            source="state",
+            sentence=sentence,
+            detail=f"by {log.by}" if log.by else (log.description or ""),
+            tone=tone,
+        )
+
+
+@dataclass(frozen=True)
+class InstructionWords:
+    to_do: str  # "Capture 2 units of Widget (shipment 4f1b2c3d…)"
+    done: str  # "Captured 2 units of Widget (shipment 4f1b2c3d…)"
+
+
+def short_id(value: str) -> str:
+    return value if len(value) <= 10 else f"{value[:8]}…"
+
+
+def _listed(phrases: list[str]) -> str:
+    return phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} and {phrases[-1]}"
+
+
+def units_of_item(item: dict, quantity_key: str, line_key: str, names: dict[str, str]) -> str:
+    """'2 units of Widget' for an item of a payload, named after the order line it points at."""
+    name = names.get(str(item.get(line_key)), item.get("inventoryItemId") or "an item")
+    return units(int(item.get(quantity_key) or 0), name)
+
+
+def describe_instruction(instruction: Instruction, names: dict[str, str]) -> InstructionWords:
+    """The instruction as a sentence about goods and money, not about endpoints."""
+    payload = instruction.payload or {}
+    items = payload.get("items") or []
+    if instruction.kind == POST_FULFILLMENT and items:
+        captured = [units_of_item(item, "quantity", "itemId", names) for item in items if item.get("quantity")]
+        released = [
+            units_of_item(item, "cancelQuantity", "itemId", names) for item in items if item.get("cancelQuantity")
+        ]
+        shipment = f" (shipment {short_id(payload['shipmentId'])})" if payload.get("shipmentId") else ""
+        to_do, done = [], []
+        if captured:
+            to_do.append(f"Capture {_listed(captured)}{shipment}")
+            done.append(f"Captured {_listed(captured)}{shipment}")
+        if released:
+            to_do.append(f"Cancel {_listed(released)} (release the payment)")
+            done.append(f"Cancelled {_listed(released)} (payment released)")
+        return InstructionWords("; ".join(to_do), "; ".join(done))
+    if instruction.kind == CREATE_FULFILLMENT_ORDER and items:
+        goods = _listed([units_of_item(item, "quantity", "upstreamId", names) for item in items])
+        return InstructionWords(
+            f"Ask the warehouse to ship {goods} (create the fulfillment order)",
+            f"Fulfillment order created for {goods}",
+        )
+    if instruction.kind == REQUEST_CANCELLATION and items:
+        goods = _listed([units_of_item(item, "quantity", "fulfillmentOrderItemUpstreamId", names) for item in items])
+        return InstructionWords(f"Ask the warehouse to cancel {goods}", f"Asked the warehouse to cancel {goods}")
+    generic = instruction.kind.rpartition(".")[2].replace("_", " ").capitalize()
+    return InstructionWords(generic, generic)
+
+
+def _instruction_entries(subject: str, names: dict[str, str], limit: int | None):
+    instructions = {row.pk: row for row in _newest(Instruction.objects.filter(subject=subject), "created_at", limit)}
+    for instruction in instructions.values():
+        waiting = instruction.state in (Instruction.State.PENDING, Instruction.State.RETRY_WAIT)
+        yield TimelineEntry(
+            at=instruction.created_at,
+            source="instruction",
+            sentence=f"Queued: {describe_instruction(instruction, names).to_do}",
+            detail=_joined(f"now {instruction.get_state_display().lower()}", instruction.last_error_code),
+            tone=WARNING if waiting else ERROR if instruction.state == Instruction.State.FAILED else "",
+            links=(_admin_link("instruction", Instruction, instruction.pk),),
+        )
+    logs = list(
+        _newest(
+            StateLog.objects.filter(
+                content_type=ContentType.objects.get_for_model(Instruction),
+                object_id__in=Instruction.objects.filter(subject=subject).values("pk"),
+            )
+            .exclude(transition__in=TOLD_BY_ATTEMPTS)
+            .select_related("by"),
+            "timestamp",
+            limit,
+        )
+    )
+    missing = {log.object_id for log in logs} - instructions.keys()
+    if missing:
+        instructions.update(Instruction.objects.in_bulk(missing))
+    labels = dict(Instruction.State.choices)
+    for log in logs:
+        instruction = instructions[log.object_id]
+        what = describe_instruction(instruction, names).to_do
+        if log.transition == "retry_now":
+            happened = "sent again on request"
+        elif log.transition == "cancel":
+            happened = "will not be sent"
+        else:
+            happened = f"instruction {labels.get(log.state, log.state).lower()}"
+        yield TimelineEntry(
+            at=log.timestamp,
+            source="instruction",
+            sentence=f"{what}: {happened}" + (f" by {log.by}" if log.by else ""),
+            detail=log.description or "",
+            tone=ERROR if log.state == Instruction.State.FAILED else "",
+            links=(_admin_link("instruction", Instruction, instruction.pk),),
+        )
+
+
+def _attempt_entries(subject: str, names: dict[str, str], limit: int | None):
+    attempts = Attempt.objects.filter(instruction__subject=subject).select_related("instruction")
+    for attempt in _newest(attempts, "started_at", limit):
+        words = describe_instruction(attempt.instruction, names)
+        failure = _joined(
+            f"HTTP {attempt.http_status}" if attempt.http_status else "no answer", ", ".join(attempt.error_codes)
+        )
+        if attempt.outcome == Attempt.Outcome.SUCCEEDED:
+            sentence, tone = f"{words.done} — DR accepted", OK
+        elif attempt.outcome == Attempt.Outcome.ALREADY_DONE:
+            sentence, tone = f"{words.done} — DR had already done it", OK
+        elif attempt.outcome == Attempt.Outcome.TRANSIENT:
+            sentence, tone = f"{words.to_do} — try {attempt.number} failed ({failure})", WARNING
+        else:
+            sentence, tone = f"{words.to_do} — DR refused ({failure})", ERROR
+        ok = attempt.outcome in (Attempt.Outcome.SUCCEEDED, Attempt.Outcome.ALREADY_DONE)
+        yield TimelineEntry(
+            at=attempt.started_at,
+            source="attempt",
+            sentence=sentence,
+            detail=_joined(
+                f"attempt {attempt.number}",
+                f"HTTP {attempt.http_status}" if attempt.http_status else "",
+                f"DR error {', '.join(attempt.error_codes)}" if attempt.error_codes else "",
+                f"request id {attempt.request_id}" if attempt.request_id else "",
+                f"{attempt.duration_ms} ms",
+                "" if ok else attempt.message,
+            ),
+            tone=tone,
+            links=(_admin_link("instruction", Instruction, attempt.instruction_id),),
+        )
+
+
+def cancelled_goods(request: CancellationRequest) -> str:
+    return _listed(
+        [units(line.quantity, line.order_line.name or line.order_line.dr_sku_id) for line in request.lines.all()]
+    )
+
+
+def requester(request: CancellationRequest) -> str:
+    """'Customer service (alice)': the role says more to a colleague than the login does."""
+    user = request.requested_by
+    if user is None:
+        return ""
+    roles = ", ".join(group.name for group in user.groups.all())
+    return f"{roles} ({user.get_username()})" if roles else user.get_username()
+
+
+def accepted_of_asked(request: CancellationRequest) -> tuple[int, int]:
+    lines = request.lines.all()
+    return sum(line.quantity_accepted or 0 for line in lines), sum(line.quantity for line in lines)
+
+
+def _warehouse_answer(request: CancellationRequest) -> str:
+    accepted, asked = accepted_of_asked(request)
+    if accepted == 0:
+        return "the warehouse refused it (the units had probably shipped)"
+    if accepted < asked:
+        return f"the warehouse accepted {accepted} of the {asked} units (it had shipped the rest)"
+    return "the warehouse accepted it"
+
+
+def cancellation_outcome(request: CancellationRequest) -> str:
+    """Where the request stands, as one clause: 'the warehouse accepted it; payment released'."""
+    State = CancellationRequest.State
+    through_warehouse = request.route == CancellationRequest.Route.FULFILLMENT_CANCELLATION
+    if request.state == State.FAILED:
+        return "Digital River refused the request; nothing was cancelled"
+    if not through_warehouse:
+        return "payment released" if request.state == State.RELEASED else "waiting for DR to release the payment"
+    if request.state == State.REQUESTED:
+        return "waiting to be sent to Digital River"
+    if request.state == State.SUBMITTED:
+        return "waiting for the warehouse to answer"
+    if request.state == State.REJECTED:
+        return _warehouse_answer(request)
+    if request.state == State.RELEASED:
+        return f"{_warehouse_answer(request)}; payment released"
+    return f"{_warehouse_answer(request)}; waiting for the payment to be released"
+
+
+# What each transition of a request means, after "Cancellation of 1 unit of Desk lamp: ".
+CANCELLATION_EVENTS = {
+    CancellationRequest.State.SUBMITTED: "Digital River passed it to the warehouse",
+    CancellationRequest.State.RELEASED: "payment released",
+    CancellationRequest.State.FAILED: "Digital River refused the request",
+}
+
+
+def _cancellation_entries(order: Order, limit: int | None):
+    """Customer service's cancellation requests, and what the warehouse and DR made of them."""
+    requests = _newest(
+        CancellationRequest.objects.filter(order=order)
+        .select_related("requested_by")
+        .prefetch_related(CANCELLATION_LINES, REQUESTED_BY_GROUPS),
+        "created_at",
+        limit,
+    )
+    requests = {request.pk: request for request in requests}
+    for request in requests.values():
+        who = requester(request)
+        asked = (
+            f"{who} asked to cancel {cancelled_goods(request)}"
+            if who
+            else f"Cancellation of {cancelled_goods(request)} requested"
+        )
+        yield TimelineEntry(
+            at=request.created_at,
+            source="cancellation",
+            sentence=f"{asked}: {cancellation_outcome(request)}",
+            detail=_joined(request.reason and f"reason: {request.reason}", request.get_route_display()),
+            tone=_cancellation_tone(request.state),
+            links=(_admin_link("cancellation", CancellationRequest, request.pk),),
+        )
+    logs = list(
+        _newest(
+            StateLog.objects.filter(
+                content_type=ContentType.objects.get_for_model(CancellationRequest),
+                object_id__in=CancellationRequest.objects.filter(order=order).values("pk"),
+            ),
+            "timestamp",
+            limit,
+        )
+    )
+    missing = {log.object_id for log in logs} - requests.keys()
+    if missing:
+        requests.update(CancellationRequest.objects.prefetch_related(CANCELLATION_LINES).in_bulk(missing))
+    for log in logs:
+        request = requests[log.object_id]
+        happened = CANCELLATION_EVENTS.get(log.state) or _warehouse_answer(request)
+        yield TimelineEntry(
+            at=log.timestamp,
+            source="cancellation",
+            sentence=f"Cancellation of {cancelled_goods(request)}: {happened}",
+            detail=log.description or "",
+            tone=_cancellation_tone(log.state),
+            links=(_admin_link("cancellation", CancellationRequest, request.pk),),
+        )
+
+
+def _cancellation_tone(state: str) -> str:
+    State = CancellationRequest.State
+    return {State.REJECTED: ERROR, State.FAILED: ERROR, State.PARTIALLY_ACCEPTED: WARNING, State.RELEASED: OK}.get(
+        state, ""
+    )
+
+
+def _email_entries(order: Order, limit: int | None):
+    """Each email about the order: sent, failing (with the mail server's error), or waiting to be sent."""
+    for email in _newest(Notification.objects.filter(order=order).defer("body"), "created_at", limit):
+        if email.sent_at:
+            sentence, tone = f"Emailed {email.to}: {email.subject}", ""
+        elif email.error:
+            sentence, tone = f"Email to {email.to} not sent: {email.subject}", ERROR
+        else:
+            sentence, tone = f"Email to {email.to} waiting to be sent: {email.subject}", WARNING
+        yield TimelineEntry(
+            at=email.sent_at or email.created_at,
+            source="email",
+            sentence=sentence,
+            detail=_joined(
+                email.get_kind_display(),
+                f"{email.attempts} tries" if email.attempts > 1 else "",
+                email.error.splitlines()[0][:200] if email.error and not email.sent_at else "",
+            ),
+            tone=tone,
+        )
+
+
+def _event_entries(order: Order, limit: int | None):
+    events = WebhookEvent.objects.filter(order_id=order.dr_order_id).defer("body", "payload", "headers", "traceback")
+    for event in _newest(events, "received_at", limit):
+        tone = {WebhookEvent.State.FAILED: ERROR, WebhookEvent.State.RECEIVED: WARNING}.get(event.state, "")
+        yield TimelineEntry(
+            at=event.received_at,
+            source="event",
+            sentence=" — ".join(filter(None, (f"DR said: {event.type}", EVENT_MEANINGS.get(event.type)))),
+            detail=_joined(
+                event.get_state_display().lower(),
+                "found by polling" if event.source == WebhookEvent.Source.POLLED else "",
+                event.error.splitlines()[0][:200] if event.error else "",
+            ),
+            tone=tone,
+            links=(_admin_link("event", WebhookEvent, event.pk),),
+        )
+
+
+def _call_entries(subject: str, limit: int | None):
+    calls = ApiCall.objects.filter(subject=subject).defer("request_body", "response_body")
+    for call in _newest(calls, "started_at", limit):
+        target = f"{call.method} {call.path}" + (f"?{call.query}" if call.query else "")
+        answer = f"{call.status} in {call.duration_ms} ms" if call.status else f"no answer after {call.duration_ms} ms"
+        yield TimelineEntry(
+            at=call.started_at,
+            source="call",
+            sentence=f"{target} → {answer}",
+            detail=_joined(
+                call.error_code,
+                call.error_message[:200],
+                f"request id {call.request_id}" if call.request_id else "",
+            ),
+            tone=_call_tone(call),
+            links=(_admin_link("call", ApiCall, call.pk),),
+        )
+
+
+def _call_tone(call: ApiCall) -> str:
+    if call.succeeded:
+        return ""
+    # No answer, 429 and 5xx are retried; any other refusal needs a look.
+    return WARNING if call.status is None or call.status == 429 or call.status >= 500 else ERROR
