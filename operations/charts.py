@@ -7,10 +7,11 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
+# The drawing's units are about the screen's pixels at the width the dashboard gives each chart, so
+# that its 11-unit labels read as 11-pixel text; a narrower chart gets a narrower drawing.
 WIDTH = 640
 HEIGHT = 250
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 22, 48
-PLOT_WIDTH = WIDTH - LEFT - RIGHT
 PLOT_HEIGHT = HEIGHT - TOP - BOTTOM
 BAR_SHARE = 0.72
 # More labels than this under the bars would overlap; totals above the bars likewise.
@@ -80,20 +81,26 @@ class BarChart:
     axis: str
     series: tuple[Series, ...]
     buckets: list[Bucket]
+    width: int = WIDTH
 
-    width = WIDTH
     height = HEIGHT
     left = LEFT
     top = TOP
-    plot_width = PLOT_WIDTH
     plot_height = PLOT_HEIGHT
-    plot_right = LEFT + PLOT_WIDTH
     plot_bottom = TOP + PLOT_HEIGHT
     tick_label_x = LEFT - 6
     axis_label_y = TOP + PLOT_HEIGHT + 16
     x_title_y = HEIGHT - 8
     y_title_x = 14
     y_title_y = TOP + PLOT_HEIGHT / 2
+
+    @property
+    def plot_width(self) -> int:
+        return self.width - LEFT - RIGHT
+
+    @property
+    def plot_right(self) -> int:
+        return self.width - RIGHT
 
     @cached_property
     def total(self) -> int:
@@ -117,7 +124,7 @@ class BarChart:
 
     @cached_property
     def bars(self) -> list[Bar]:
-        slot = PLOT_WIDTH / max(1, len(self.buckets))
+        slot = self.plot_width / max(1, len(self.buckets))
         width = slot * BAR_SHARE
         bars = []
         for index, bucket in enumerate(self.buckets):

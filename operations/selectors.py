@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Count
 from django.db.models.functions import TruncHour
@@ -18,14 +18,17 @@ from .charts import BarChart, Bucket, Series
 from .models import OperationsAlert
 
 OLDEST_SHOWN = 5
+# The daily chart sits beside the hourly one in two fifths of the row.
+DAILY_WIDTH = 420
 HOURS = 24
 DAYS = 7
 
+# Money that did not move is an alarm; a backorder or an unknown SKU is a warning someone should read.
 ORDER_FLAGS = (
-    ("capture_failed", "Capture failed"),
-    ("cancellation_rejected", "Cancellation rejected"),
-    ("backordered", "Backordered"),
-    ("unknown_sku", "Unknown SKU"),
+    ("capture_failed", "Capture failed", "alarm"),
+    ("cancellation_rejected", "Cancellation rejected", "alarm"),
+    ("backordered", "Backordered", "warn"),
+    ("unknown_sku", "Unknown SKU", "warn"),
 )
 WAITING = (Instruction.State.PENDING, Instruction.State.RETRY_WAIT)
 
@@ -57,10 +60,26 @@ INSTRUCTION_SERIES_OF_STATE = {
 }
 
 
+class UtcHour(TruncHour):
+    """The UTC hour a time falls in (the charts say UTC whatever the server's time zone).
+
+    On SQLite, TruncHour calls back into Python for every row, about 0.4 s for the 20,000-odd rows of
+    a busy week; SQLite's own strftime finds the same hour in C. Other databases truncate natively.
+    """
+
+    def __init__(self, expression):
+        super().__init__(expression, tzinfo=UTC)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.lhs)
+        return f"strftime('%%Y-%%m-%%d %%H:00:00', {sql})", params
+
+
 @dataclass
 class FlagCount:
     name: str
     label: str
+    severity: str
     count: int
     url: str
 
@@ -138,9 +157,13 @@ def order_flag_counts() -> list[FlagCount]:
     """One count per flag, each answered from the flag's own index (the raised flags are few)."""
     return [
         FlagCount(
-            name, label, Order.objects.filter(**{name: True}).count(), _changelist(Order, **{f"{name}__exact": 1})
+            name,
+            label,
+            severity,
+            Order.objects.filter(**{name: True}).count(),
+            _changelist(Order, **{f"{name}__exact": 1}),
         )
-        for name, label in ORDER_FLAGS
+        for name, label, severity in ORDER_FLAGS
     ]
 
 
@@ -182,7 +205,7 @@ def oldest_stuck() -> list[StuckList]:
 def events_per_hour(*, since: datetime) -> dict[datetime, dict[str, int]]:
     rows = (
         WebhookEvent.objects.filter(received_at__gte=since)
-        .annotate(hour=TruncHour("received_at"))
+        .annotate(hour=UtcHour("received_at"))
         .values("hour", "state")
         .annotate(count=Count("pk"))
         .order_by()
@@ -193,7 +216,7 @@ def events_per_hour(*, since: datetime) -> dict[datetime, dict[str, int]]:
 def instructions_per_hour(*, since: datetime) -> dict[datetime, dict[str, int]]:
     rows = (
         Instruction.objects.filter(created_at__gte=since)
-        .annotate(hour=TruncHour("created_at"))
+        .annotate(hour=UtcHour("created_at"))
         .values("hour", "state")
         .annotate(count=Count("pk"))
         .order_by()
@@ -205,7 +228,7 @@ def captures_per_hour(*, since: datetime) -> dict[datetime, dict[str, int]]:
     known = {series.key for series in CAPTURE_SERIES}
     rows = (
         ChargeOperation.objects.filter(kind=ChargeOperation.Kind.CAPTURE, dr_created_at__gte=since)
-        .annotate(hour=TruncHour("dr_created_at"))
+        .annotate(hour=UtcHour("dr_created_at"))
         .values("hour", "state")
         .annotate(count=Count("pk"))
         .order_by()
@@ -248,7 +271,12 @@ def _activity(title: str, unit: str, series, hours: dict, *, hour_start: datetim
             title=f"{title} per hour, last 24 hours", unit=unit, axis="hour (UTC)", series=series, buckets=hourly
         ),
         daily=BarChart(
-            title=f"{title} per day, last 7 days", unit=unit, axis="day (UTC)", series=series, buckets=daily
+            title=f"{title} per day, last 7 days",
+            unit=unit,
+            axis="day (UTC)",
+            series=series,
+            buckets=daily,
+            width=DAILY_WIDTH,
         ),
     )
 
