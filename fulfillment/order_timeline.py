@@ -401,7 +401,6 @@ def _email_entries(order: Order, limit: int | None):
             source="email",
             sentence=sentence,
             detail=_joined(
-                email.get_kind_display(),
                 f"{email.attempts} tries" if email.attempts > 1 else "",
                 email.error.splitlines()[0][:200] if email.error and not email.sent_at else "",
             ),

@@ -1,0 +1,83 @@
+"""Customer service cancels one unit of a distributed line from the order page, through the form and
+its confirmation; the warehouse accepts at the sandbox, and the page tells the request accepted and
+the payment released."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from commerce.models import Order
+from fulfillment.models import CancellationRequest
+from sandbox.services.warehouse import cancellation_accept
+from tests.conftest import restore_roles
+from tests.fulfillment.conftest import Flow
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def flow(live_server, settings) -> Flow:
+    settings.DR_API_BASE_URL = f"{live_server.url}/sandbox/api"
+    settings.SANDBOX_DEFAULT_WEBHOOK_URL = f"{live_server.url}/webhooks/digitalriver/"
+    settings.CATALOG_PUSH_DELAY_SECONDS = 0
+    return Flow(live_server)
+
+
+def test_customer_service_cancels_a_unit_and_sees_the_payment_released(page, live_server, log_in, screenshot, flow):
+    restore_roles()  # an earlier transactional test's flush emptied the groups
+    flow.sku("lamp-1", name="Desk lamp")
+    flow.sku("chair-1", name="Office chair")
+    order = Order.objects.get(dr_order_id=flow.place(("lamp-1", 3), ("chair-1", 1)).dr_id)
+    lamp = order.lines.get(dr_sku_id="lamp-1")
+
+    log_in("alice", groups=["Customer service"], superuser=False)
+    page.goto(f"{live_server.url}/admin/commerce/order/{order.pk}/change/")
+    page.click("#cancel-items")
+    lamp_row = page.locator("#action-lines tr", has_text="Desk lamp")
+    expect(lamp_row.locator("td.limit")).to_have_text("3")
+    page.fill(f"#id_line_{lamp.pk}", "1")
+    page.fill("#id_reason", "The customer ordered one lamp too many")
+    page.click("#action-review")
+
+    plan = page.locator("#action-plan")
+    expect(plan).to_contain_text("Ask the warehouse to cancel 1 unit of Desk lamp")
+    expect(plan).to_contain_text("POST /fulfillment-cancellations")
+    expect(plan).not_to_contain_text("Office chair")
+    assert not CancellationRequest.objects.exists()  # nothing is sent before the confirmation
+    screenshot("cancel-items-confirm")
+    page.click("#action-confirm")
+    expect(page.locator(".messagelist .success")).to_contain_text(
+        "Cancellation sent: Ask the warehouse to cancel 1 unit of Desk lamp."
+    )
+    expect(page).to_have_url(re.compile(r"#cancellations$"))
+
+    flow.settle()
+    request = CancellationRequest.objects.get()
+    assert (request.requested_by.username, request.state) == ("alice", CancellationRequest.State.SUBMITTED)
+    cancellation_accept(cancellation_id=request.dr_cancellation_id)
+    flow.settle()
+    page.reload()
+
+    progress = page.locator(f'#order-cancellations tr[data-cancellation="{request.pk}"] .cancellation-progress')
+    expect(progress.locator("li.step-done .step-label")).to_have_text(
+        ["Requested", "Sent to DR", "Warehouse accepted", "Payment released"]
+    )
+    timeline = page.locator("#order-timeline")
+    expect(
+        timeline.locator(
+            "tr",
+            has_text="Customer service (alice) asked to cancel 1 unit of Desk lamp: "
+            "the warehouse accepted it; payment released",
+        )
+    ).to_have_count(1)
+    expect(
+        timeline.locator("tr", has_text="Cancellation of 1 unit of Desk lamp: the warehouse accepted it")
+    ).to_have_count(1)
+    expect(timeline.locator("tr", has_text="Cancellation of 1 unit of Desk lamp: payment released")).to_have_count(1)
+    expect(
+        timeline.locator("tr", has_text="Cancelled 1 unit of Desk lamp (payment released) — DR accepted")
+    ).to_have_count(1)
+    lamp_counters = page.locator("#order-lines tr", has_text="Desk lamp").locator("td.num")
+    assert lamp_counters.all_inner_texts()[5:7] == ["0", "1"]  # cancel requested, cancelled
+    assert screenshot("cancel-items").exists()
