@@ -345,7 +345,7 @@ class OrderAdmin(ReadOnlyAdmin):
         except refusals as exc:
             form.add_error(None, str(exc))
             return self.render_action(request, order, template, form, title=form_title)
-        steps = "; ".join(step.what for step in form.plan() if not step.skipped)
+        steps = "; ".join(step.what for step in form.plan())
         self.message_user(request, success(steps), messages.SUCCESS)
         return HttpResponseRedirect(f"{reverse('admin:commerce_order_change', args=[order.pk])}#{anchor}")
 

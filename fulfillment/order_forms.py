@@ -22,7 +22,6 @@ class PlannedStep:
     line: OrderLine
     what: str  # "Ask the warehouse to cancel 1 unit of Desk lamp"
     dr_call: str  # "POST /fulfillment-cancellations; …"
-    skipped: bool = False  # a line the whole-order cancel cannot touch, said so instead of hidden
 
 
 def units(quantity: int, line: OrderLine) -> str:
@@ -114,15 +113,11 @@ class CancelItemsForm(PerLineQuantitiesForm):
         return {"items": [(line.dr_item_id, quantity) for line, quantity in self.chosen()], "reason": reason}
 
     def plan(self) -> list[PlannedStep]:
-        if not self.cleaned_data["cancel_all"]:
-            return [self.step(line, quantity) for line, quantity in self.chosen()]
-        steps = []
-        for line, most, why_not in self.limits:
-            if most:
-                steps.append(self.step(line, most))
-            elif line.open_quantity:
-                steps.append(PlannedStep(line, f"Nothing cancelled on {line.name or line.dr_sku_id}", why_not, True))
-        return steps
+        """Each line's step; for the whole order, every unit cancellable now (the service refuses
+        the whole order when a line still has units it cannot cancel, before this is shown)."""
+        if self.cleaned_data["cancel_all"]:
+            return [self.step(line, most) for line, most, _ in self.limits if most]
+        return [self.step(line, quantity) for line, quantity in self.chosen()]
 
     def step(self, line: OrderLine, quantity: int) -> PlannedStep:
         """Mirrors the routes of ``cancellations.order_cancel``: which DR call each line causes."""

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from commerce.models import Order
+from digitalriver.models import ApiCall
 from fulfillment.models import CancellationRequest
 from sandbox.services.warehouse import cancellation_accept
 from tests.conftest import restore_roles
@@ -44,7 +45,9 @@ def test_customer_service_cancels_a_unit_and_sees_the_payment_released(page, liv
     expect(plan).to_contain_text("Ask the warehouse to cancel 1 unit of Desk lamp")
     expect(plan).to_contain_text("POST /fulfillment-cancellations")
     expect(plan).not_to_contain_text("Office chair")
-    assert not CancellationRequest.objects.exists()  # nothing is sent before the confirmation
+    # Nothing is stored or sent to DR before the confirmation.
+    assert not CancellationRequest.objects.exists()
+    assert not ApiCall.objects.filter(path__contains="fulfillment-cancellations").exists()
     screenshot("cancel-items-confirm")
     page.click("#action-confirm")
     expect(page.locator(".messagelist .success")).to_contain_text(

@@ -606,14 +606,18 @@ def test_the_cancel_form_lists_each_line_with_what_can_be_cancelled_and_why_not(
     assert 'name="reason"' in html and 'name="cancel_all"' in html
 
 
-def test_cancelling_a_unit_asks_for_confirmation_then_asks_the_warehouse(client, django_user_model):
+def test_cancelling_a_unit_asks_for_confirmation_then_asks_the_warehouse(
+    client, django_user_model, django_capture_on_commit_callbacks
+):
     order = story()
     alice = customer_service(django_user_model)
     client.force_login(alice)
     widget = order.lines.get(dr_sku_id="dist-1")
     chosen = {line_input(widget): "1", "reason": "the customer changed their mind"}
 
-    review = client.post(cancel_url(order), chosen)
+    with django_capture_on_commit_callbacks() as jobs:
+        review = client.post(cancel_url(order), chosen)
+    assert jobs == []  # the review's dry run queued nothing for DR
     assert review.status_code == 200
     [step] = review.context["plan"]
     assert step.what == "Ask the warehouse to cancel 1 unit of Distributed widget"
@@ -762,7 +766,7 @@ def third_party_order() -> Order:
 
 
 def test_record_shipment_lists_only_our_own_lines_then_confirms_and_captures(
-    client, django_user_model, third_party_order
+    client, django_user_model, third_party_order, django_capture_on_commit_callbacks
 ):
     order = third_party_order
     client.force_login(customer_service(django_user_model, "bob"))
@@ -777,11 +781,13 @@ def test_record_shipment_lists_only_our_own_lines_then_confirms_and_captures(
         "tracking_number": "1Z999",
         "tracking_url": "https://www.ups.com/track?tracknum=1Z999",
     }
-    review = client.post(ship_url(order), data)
+    with django_capture_on_commit_callbacks() as jobs:
+        review = client.post(ship_url(order), data)
+    assert jobs == []  # neither the capture nor the email left with the review's dry run
     [step] = review.context["plan"]
     assert step.what == "Record that 2 units of Partner gadget shipped, tracked as UPS 1Z999"
     assert step.dr_call.startswith("POST /fulfillments with quantity 2")
-    assert not Shipment.objects.exists()
+    assert not Shipment.objects.exists() and not Notification.objects.filter(order=order).exists()
 
     done = client.post(ship_url(order), {**data, "confirm": "1"}, follow=True)
     assert done.redirect_chain == [(change_url(order) + "#shipments", 302)]
