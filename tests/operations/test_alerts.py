@@ -143,7 +143,7 @@ def test_a_digest_that_could_not_be_sent_is_sent_by_the_next_run(monkeypatch):
     assert len(mail.outbox) == 1
 
 
-def test_the_periodic_task_returns_the_number_of_the_alert_it_sent(settings):
+def test_the_periodic_task_returns_the_number_of_the_alert_it_sent():
     fail_instructions(1, ago=timedelta(minutes=5))
     assert send_operations_alert.apply().get() == 1
     assert send_operations_alert.apply().get() is None

@@ -85,6 +85,9 @@ def test_failed_events_waiting_instructions_and_the_oldest_stuck_items(operation
     dashboard = response.context["dashboard"]
     assert (dashboard.events_failed, dashboard.events_unprocessed) == (1, 2)
     assert (dashboard.instructions_waiting, dashboard.instructions_failed) == (2, 1)
+    waiting = operations_client.get(dashboard.links["waiting_instructions"])
+    assert waiting.status_code == 200 and waiting.context["cl"].result_count == 2
+    assert operations_client.get(dashboard.links["failed_events"]).context["cl"].result_count == 1
 
     stuck = {section.title: section.rows for section in dashboard.stuck}
     oldest_unprocessed = WebhookEvent.objects.filter(state="received").order_by("received_at").first()
