@@ -244,6 +244,7 @@ def _ask_the_warehouse(order, fulfillment_order, lines, *, reason: str, by) -> C
 
 def cancellation_submitted(*, instruction: Instruction, result: dict) -> None:
     """DR created the cancellation request (our POST /fulfillment-cancellations answered 201)."""
+    _lock_order_of(instruction)
     request = CancellationRequest.objects.select_for_update().filter(instruction=instruction).first()
     if request is None:
         return
@@ -256,6 +257,7 @@ def cancellation_submitted(*, instruction: Instruction, result: dict) -> None:
 
 def cancellation_failed(*, instruction: Instruction) -> None:
     """DR refused the request for good: the units are no longer being cancelled; a person must look."""
+    _lock_order_of(instruction)
     request = CancellationRequest.objects.select_for_update().filter(instruction=instruction).first()
     if request is None or request.state not in (
         CancellationRequest.State.REQUESTED,
@@ -273,6 +275,8 @@ def cancellation_answered(*, data: dict) -> CancellationRequest | None:
     """fulfillment_cancellation.created / .accepted / .rejected."""
     order = order_get_or_fetch(dr_order_id=str(data.get("upstreamId") or ""))
     with transaction.atomic():
+        # The order's lock first, as every writer of an order's rows takes it (see services._lock_order).
+        order = Order.objects.select_for_update().get(pk=order.pk)
         request = _request_for(order, data)
         if request is None:
             return None
@@ -282,6 +286,11 @@ def cancellation_answered(*, data: dict) -> CancellationRequest | None:
             request.mark_submitted(dr_cancellation_id=str(data["id"]), description="DR has the request")
             request.save()
     return request
+
+
+def _lock_order_of(instruction: Instruction) -> None:
+    """The order's row lock before the request's and its lines' (see services._lock_order)."""
+    Order.objects.select_for_update().filter(dr_order_id=str(instruction.payload.get("upstreamId") or "")).first()
 
 
 def _request_for(order: Order, data: dict) -> CancellationRequest | None:

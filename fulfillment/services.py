@@ -30,6 +30,17 @@ RELEASED_CODES = frozenset({"item_cancelled", "order_cancelled"})
 # --- orders ---------------------------------------------------------------------------------------
 
 
+def _lock_order(order: Order) -> Order:
+    """Take the order's row lock before touching any other row of the order.
+
+    Every transaction that writes an order's rows (the mirror, its lines, charges, fulfillment
+    orders, shipments, cancellation requests) takes this lock first, as the order mirror does: two
+    handlers of the same order then wait for each other instead of locking rows in opposite orders
+    and deadlocking on PostgreSQL (DR delivers an order's events concurrently).
+    """
+    return Order.objects.select_for_update().get(pk=order.pk)
+
+
 @transaction.atomic
 def order_mirror(*, data: dict) -> Order:
     """An order.* event: mirror it, and ask DR for a fulfillment order once it is accepted."""
@@ -93,6 +104,7 @@ def fulfillment_order_event(*, event_type: str, data: dict, as_of=None) -> Fulfi
     """fulfillment_order.pending / .backordered / .cancelled: the fulfillment order with running totals."""
     order = order_get_or_fetch(dr_order_id=str(data["upstreamId"]))
     with transaction.atomic():
+        order = _lock_order(order)
         fulfillment_order = fulfillment_order_upsert(order=order, data=data, as_of=as_of)
         if event_type == "fulfillment_order.cancelled" or any(line.cancelled for line in fulfillment_order.lines.all()):
             _release_cancelled_units(fulfillment_order)
@@ -101,6 +113,7 @@ def fulfillment_order_event(*, event_type: str, data: dict, as_of=None) -> Fulfi
 
 @transaction.atomic
 def fulfillment_order_upsert(*, order: Order, data: dict, as_of=None, created_by_us: bool = False) -> FulfillmentOrder:
+    order = _lock_order(order)
     as_of = dr_time(data.get("updatedTime")) or as_of
     fulfillment_order, _ = FulfillmentOrder.objects.select_for_update().get_or_create(
         dr_fulfillment_order_id=str(data["id"]), defaults={"order": order}
@@ -189,10 +202,10 @@ def shipment_reported(*, data: dict) -> Shipment:
     """fulfillment_order.shipped (a Shipment): record it and capture the shipped units' payment."""
     order = order_get_or_fetch(dr_order_id=str(data["fulfillmentOrderUpstreamId"]))
     with transaction.atomic():
+        order = _lock_order(order)
         existing = Shipment.objects.filter(dr_shipment_id=str(data["id"])).first()
         if existing is not None:
             return existing
-        Order.objects.select_for_update().get(pk=order.pk)
         shipment = Shipment.objects.create(
             order=order,
             fulfillment_order=FulfillmentOrder.objects.filter(
@@ -246,6 +259,7 @@ def dr_fulfillment_recorded(*, data: dict) -> DrFulfillment:
     """fulfillment.created: keep DR's record; for orchestrated lines it is the capture and the tracking."""
     order = order_get_or_fetch(dr_order_id=str(data["orderId"]))
     with transaction.atomic():
+        order = _lock_order(order)
         record, created = DrFulfillment.objects.get_or_create(
             dr_fulfillment_id=str(data["id"]),
             defaults={
@@ -305,6 +319,7 @@ def charge_reported(*, event_type: str, data: dict) -> None:
     """order.charge.*: mirror the charge; a failed capture flags the order for a person."""
     order = order_get_or_fetch(dr_order_id=str(data["orderId"]))
     with transaction.atomic():
+        order = _lock_order(order)
         charge_upsert(order=order, data=data)
         if event_type in ("order.charge.capture.failed", "order.charge.failed"):
             Order.objects.filter(pk=order.pk).update(capture_failed=True)
@@ -317,6 +332,7 @@ def charge_reported(*, event_type: str, data: dict) -> None:
 def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | None = None) -> None:
     """DR accepted (or already held) our POST /fulfillments: count the captured and released units."""
     codes = set(result.get("alreadyDone") or [])
+    order = Order.objects.select_for_update().get(dr_order_id=payload["orderId"])
     lines = {
         line.dr_item_id: line
         for line in OrderLine.objects.select_for_update().filter(
@@ -337,7 +353,6 @@ def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | N
         if released:
             units_released(order_line=line, quantity=released, instruction_id=instruction_id)
             cancelled.append((line, released))
-    order = Order.objects.get(dr_order_id=payload["orderId"])
     if cancelled:
         notifications.notify_cancelled(order=order, released=cancelled, source=f"instruction:{instruction_id}")
     if capture_refused:
