@@ -17,7 +17,7 @@ from commerce.models import Order, OrderLine
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
 
 from .kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
-from .models import CancellationLine, CancellationRequest, Notification
+from .models import CancellationLine, CancellationRequest, Notification, Shipment, ShipmentItem
 
 SOURCE_LABELS = {
     "state": "Order state",
@@ -27,6 +27,7 @@ SOURCE_LABELS = {
     "attempt": "Attempt",
     "call": "API call",
     "email": "Email",
+    "shipment": "Shipment",
 }
 OK, WARNING, ERROR = "ok", "warning", "error"
 EVENT_MEANINGS = {
@@ -106,6 +107,7 @@ def order_timeline(
         *_event_entries(order, limit),
         *_call_entries(subject, limit),
         *_email_entries(order, limit),
+        *_shipment_entries(order, limit),
     ]
     entries.sort(key=lambda entry: entry.at, reverse=True)
     return entries[:limit] if limit else entries
@@ -405,6 +407,25 @@ def _email_entries(order: Order, limit: int | None):
                 email.error.splitlines()[0][:200] if email.error and not email.sent_at else "",
             ),
             tone=tone,
+        )
+
+
+def _shipment_entries(order: Order, limit: int | None):
+    """Each shipment with its goods and tracking: the warehouse's, DR's, or one customer service recorded."""
+    shipments = Shipment.objects.filter(order=order).prefetch_related(
+        Prefetch("items", queryset=ShipmentItem.objects.select_related("order_line").order_by("id"))
+    )
+    for shipment in _newest(shipments, "shipped_at", limit):
+        goods = _listed(
+            [units(item.quantity, item.order_line.name or item.order_line.dr_sku_id) for item in shipment.items.all()]
+        )
+        tracking = " ".join(part for part in (shipment.tracking_company, shipment.tracking_number) if part)
+        yield TimelineEntry(
+            at=shipment.shipped_at,
+            source="shipment",
+            sentence=f"Shipped {goods or 'nothing we know of'}" + (f", tracked as {tracking}" if tracking else ""),
+            detail=shipment.get_source_display(),
+            links=(_admin_link("shipment", Shipment, shipment.pk),),
         )
 
 

@@ -307,8 +307,13 @@ def test_the_timeline_merges_four_sources_newest_first_in_sentences(admin_client
         f"Email to ada@example.com waiting to be sent: Your order {order.dr_order_id} has shipped",
         f"Email to ada@example.com waiting to be sent: {backordered_subject(order)}",
     }
-    # The story's sources are a minute apart: emails, call, attempt, instruction, event, state.
+    [shipment] = by_source["shipment"]
+    assert shipment.sentence == "Shipped 1 unit of Distributed widget, tracked as UPS 1Z999AA10123456784"
+    assert shipment.detail == "Reported by DR (fulfillment_order.shipped)"
+    # The story's sources are a minute apart (its shipment two hours later): shipment, emails, call,
+    # attempt, instruction, event, state.
     assert [entry.source for entry in entries] == [
+        "shipment",
         "email",
         "email",
         "call",
@@ -373,9 +378,9 @@ def test_the_page_caps_the_timeline_and_links_to_all_of_it(admin_client):
     assert 'id="show-all-timeline"' in response.content.decode()
     full = admin_client.get(reverse("admin:commerce_order_timeline", args=[order.pk]))
     assert full.status_code == 200
-    # 30 events, attempts and calls each, the capture instruction, the order's one transition and
-    # the shipment and backorder emails.
-    assert len(full.context["timeline"]) == 30 * 3 + 2 + 2
+    # 30 events, attempts and calls each, the capture instruction, the order's one transition, the
+    # shipment, and its email and the backorder's.
+    assert len(full.context["timeline"]) == 30 * 3 + 2 + 1 + 2
 
 
 # --- refresh -----------------------------------------------------------------------------------------
@@ -798,6 +803,8 @@ def test_record_shipment_lists_only_our_own_lines_then_confirms_and_captures(
     [capture] = Instruction.objects.filter(kind=POST_FULFILLMENT)
     assert capture.payload["items"] == [{"itemId": gadget.dr_item_id, "quantity": 2}]
     assert Notification.objects.filter(order=order, kind=Notification.Kind.SHIPPED).count() == 1
+    told = {entry.sentence: entry.detail for entry in order_timeline(order=order)}
+    assert told["Shipped 2 units of Partner gadget, tracked as UPS 1Z999"] == "Recorded by us (third party or digital)"
 
 
 def test_shipping_more_than_is_open_or_a_bad_url_is_refused_on_the_form(admin_client, third_party_order):
