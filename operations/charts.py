@@ -28,7 +28,6 @@ class Series:
 
 @dataclass
 class Bucket:
-    start: object
     label: str
     counts: dict
 

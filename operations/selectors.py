@@ -94,7 +94,6 @@ class StuckList:
 
 @dataclass
 class ActivityCharts:
-    title: str
     hourly: BarChart
     daily: BarChart
 
@@ -254,7 +253,7 @@ def _by_hour(rows, series_of) -> dict[datetime, dict[str, int]]:
 def _activity(title: str, unit: str, series, hours: dict, *, hour_start: datetime, first_day: date) -> ActivityCharts:
     """Both charts come from one per-hour query: the days are sums of their hours."""
     hourly = [
-        Bucket(start, f"{start:%H}:00", dict(hours.get(start, {})))
+        Bucket(f"{start:%H}:00", dict(hours.get(start, {})))
         for start in (hour_start + timedelta(hours=n) for n in range(HOURS))
     ]
     days: dict = defaultdict(lambda: defaultdict(int))
@@ -262,11 +261,9 @@ def _activity(title: str, unit: str, series, hours: dict, *, hour_start: datetim
         for key, count in counts.items():
             days[hour.date()][key] += count
     daily = [
-        Bucket(day, f"{day:%a %d}", dict(days.get(day, {})))
-        for day in (first_day + timedelta(days=n) for n in range(DAYS))
+        Bucket(f"{day:%a %d}", dict(days.get(day, {}))) for day in (first_day + timedelta(days=n) for n in range(DAYS))
     ]
     return ActivityCharts(
-        title=title,
         hourly=BarChart(
             title=f"{title} per hour, last 24 hours", unit=unit, axis="hour (UTC)", series=series, buckets=hourly
         ),
