@@ -7,17 +7,20 @@ from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 from .models import ApiCall, Attempt, Instruction, WebhookEvent
+from .redaction import redact_json, redact_text
 from .services.inbox import webhook_events_replay
 from .services.outbox import instructions_cancel, instructions_retry_now
 
 
 def pretty_json(value) -> str:
+    """JSON for a person to read, with secrets and card numbers redacted: what DR sent is kept as it
+    came (a webhook body, an order's raw copy), but a payment clientSecret is not for the admin."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError:
-            return format_html('<pre class="dr-json">{}</pre>', value)
-    return format_html('<pre class="dr-json">{}</pre>', json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+            return format_html('<pre class="dr-json">{}</pre>', redact_text(value))
+    return format_html('<pre class="dr-json">{}</pre>', redact_json(value, indent=2, sort_keys=True))
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -344,7 +344,8 @@ def _api_error(raw: requests.Response, data: Any, request_id: str, method: str, 
             errors.ErrorDetail(
                 code=str(item.get("code") or ""),
                 parameter=str(item.get("parameter") or ""),
-                message=str(item.get("message") or ""),
+                # DR quotes parameters back: the message travels to logs, the outbox and the admin.
+                message=redact_text(str(item.get("message") or "")),
             )
             for item in data.get("errors") or []
             if isinstance(item, dict)
