@@ -13,6 +13,7 @@ from .models import (
     DrFulfillment,
     FulfillmentOrder,
     FulfillmentOrderLine,
+    Notification,
     Shipment,
     ShipmentItem,
 )
@@ -198,6 +199,27 @@ class CancellationRequestAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [*[field.name for field in self.model._meta.fields], "order_page"]
+
+    @admin.display(description="order", ordering="order__dr_order_id")
+    def order_page(self, obj):
+        return order_link(obj.order)
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    """Emails the flow sent to customers and operations: once per event, with any sending error."""
+
+    list_display = ("created_at", "kind", "to", "subject", "order_page", "sent_at", "attempts")
+    list_filter = ("kind", ("sent_at", admin.EmptyFieldListFilter))
+    search_fields = ("=to", "=order__dr_order_id", "subject")
+    list_select_related = ("order",)
+    date_hierarchy = "created_at"
+    list_per_page = 50
+    show_full_result_count = False
+    fields = ("order_page", "kind", "to", "subject", "body", "created_at", "sent_at", "attempts", "error", "key")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
 
     @admin.display(description="order", ordering="order__dr_order_id")
     def order_page(self, obj):

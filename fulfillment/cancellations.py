@@ -92,10 +92,19 @@ def _units_in_flight(order: Order) -> dict[int, int]:
 
 def _why_nothing_is_open(line: OrderLine, shipped: int) -> str:
     if shipped and shipped + line.cancelled >= line.quantity:
-        return f"all {line.quantity} units shipped or were cancelled; shipped units need a return"
+        every = "the unit" if line.quantity == 1 else f"all {line.quantity} units"
+        return f"{every} shipped or were cancelled; shipped units need a return"
     if line.cancel_requested:
-        return f"{line.cancel_requested} unit(s) are already being cancelled"
+        being = "1 unit is" if line.cancel_requested == 1 else f"{line.cancel_requested} units are"
+        return f"{being} already being cancelled"
     return "every unit is already cancelled or shipped"
+
+
+def cancellation_route(order: Order, line: OrderLine) -> str:
+    """Which way cancelling units of this line goes now: through the warehouse, or a direct release."""
+    if order.state not in NOT_ACCEPTED and line.fulfillment_model in DR_COORDINATED:
+        return Route.FULFILLMENT_CANCELLATION
+    return Route.FULFILLMENT
 
 
 def order_cancel(
@@ -164,7 +173,7 @@ def _some_units(items: list[tuple[str, int]], by_item: dict[str, Cancellable]) -
 def _queue(order: Order, wanted: list[tuple[OrderLine, int]], *, reason: str, by) -> list[CancellationRequest]:
     direct, at_warehouse = [], []
     for line, quantity in wanted:
-        through_warehouse = order.state not in NOT_ACCEPTED and line.fulfillment_model in DR_COORDINATED
+        through_warehouse = cancellation_route(order, line) == Route.FULFILLMENT_CANCELLATION
         (at_warehouse if through_warehouse else direct).append((line, quantity))
         OrderLine.objects.filter(pk=line.pk).update(cancel_requested=F("cancel_requested") + quantity)
     requests = []

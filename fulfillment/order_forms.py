@@ -11,7 +11,8 @@ from django import forms
 from catalog.models import Sku
 from commerce.models import Order, OrderLine
 
-from .cancellations import DR_COORDINATED, NOT_ACCEPTED, Cancellable
+from .cancellations import NOT_ACCEPTED, Cancellable, cancellation_route
+from .models import CancellationRequest
 from .services import SELF_FULFILLED
 
 
@@ -120,16 +121,17 @@ class CancelItemsForm(PerLineQuantitiesForm):
         return [self.step(line, quantity) for line, quantity in self.chosen()]
 
     def step(self, line: OrderLine, quantity: int) -> PlannedStep:
-        """Mirrors the routes of ``cancellations.order_cancel``: which DR call each line causes."""
+        """Which DR call cancelling the line's units causes (the route ``order_cancel`` will take)."""
         goods = units(quantity, line)
-        if self.order.state in NOT_ACCEPTED:
+        route = cancellation_route(self.order, line)
+        if route == CancellationRequest.Route.FULFILLMENT and self.order.state in NOT_ACCEPTED:
             return PlannedStep(
                 line,
                 f"Release the payment of {goods}",
                 "POST /fulfillments with cancelQuantity: the order is not accepted yet, so DR cancels "
                 "the units and releases their payment at once.",
             )
-        if line.fulfillment_model in DR_COORDINATED:
+        if route == CancellationRequest.Route.FULFILLMENT_CANCELLATION:
             then = (
                 "when the warehouse accepts, DR releases the payment itself (orchestrated line)."
                 if line.fulfillment_model == Sku.FulfillmentModel.ORCHESTRATED

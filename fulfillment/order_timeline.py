@@ -407,6 +407,7 @@ def _email_entries(order: Order, limit: int | None):
                 email.error.splitlines()[0][:200] if email.error and not email.sent_at else "",
             ),
             tone=tone,
+            links=(_admin_link("email", Notification, email.pk),),
         )
 
 
