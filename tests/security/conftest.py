@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from catalog.models import Sku
 from commerce.models import Order
+from tests.conftest import restore_roles
 
 ROLES = ("Merchandisers", "Customer service", "Operations")
 #: Signed in to the admin with no group: sees nothing, may do nothing.
@@ -31,6 +32,7 @@ def person(name: str, *, group: str | None = None, superuser: bool = False) -> U
 @pytest.fixture
 def people(db) -> dict[str, User]:
     """A staff user in each role, one with none, keyed by role name."""
+    restore_roles()  # an earlier transactional test's flush empties the groups the migrations made
     users = {role: person(role, group=role) for role in ROLES}
     users[NO_ROLE] = person(NO_ROLE)
     return users

@@ -62,6 +62,7 @@ ADMIN_LISTS = {
     "fulfillment.cancellationrequest": ORDER_PEOPLE,
     "fulfillment.drfulfillment": ORDER_PEOPLE,
     "fulfillment.fulfillmentorder": ORDER_PEOPLE,
+    "fulfillment.notification": ORDER_PEOPLE,
     "fulfillment.shipment": ORDER_PEOPLE,
     "operations.dashboard": {OPS},
     "operations.operationsalert": {OPS},
