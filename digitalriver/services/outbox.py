@@ -267,7 +267,7 @@ def _record(
                 reason = f"DR did this, but recording it failed: {recording_error}"
                 row.mark_failed(error=reason, code="", uncertain=True, description=reason[:500])
         elif outcome.kind == Attempt.Outcome.TRANSIENT and row.attempts_since_retry < settings.DR_OUTBOX_MAX_ATTEMPTS:
-            wait = backoff_delay(row.attempts)
+            wait = backoff_delay(row.attempts_since_retry)
             retry_after = getattr(error, "retry_after", None)
             if retry_after:
                 wait = max(wait, retry_after)
