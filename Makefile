@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEV_ENV := DJANGO_DEBUG=1 DR_SANDBOX=1 DR_API_BASE_URL=http://$(HOST):$(PORT)/sandbox/api
 
-.PHONY: run test test-celery browser-deps lint bench install migrate clean
+.PHONY: run test test-celery test-chaos browser-deps lint bench install migrate clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install python3.11"; exit 1; }
@@ -30,6 +30,12 @@ test: install
 
 test-celery: install
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15} $(BIN)/python -m pytest -m celery $(PYTEST_ARGS)
+
+# The chaos suite: real processes (gunicorn, Celery workers) on PostgreSQL and Redis, faults injected.
+test-chaos: install
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15} \
+	$(BIN)/python -m pytest -m chaos tests/reliability $(PYTEST_ARGS)
 
 # Debian's chromium for the browser tests (Playwright's own browser download cannot work here).
 browser-deps:
