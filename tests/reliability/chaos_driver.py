@@ -332,6 +332,7 @@ class Driver:
         self.total_steps = 0
         self.kill: dict = {}
         self.last_event_pk = 0
+        self.seen_events: set[int] = set()
 
     # preconditions and actions, all against this process's Django
     def ours(self, run: Run):
@@ -438,12 +439,20 @@ class Driver:
         return answered
 
     def copy_new_events(self) -> None:
+        """Queue a third copy of each event DR emitted since the last look.
+
+        Events commit out of id order (a lower id can commit after a higher one was seen), so each
+        look goes back a window of ids and skips the ones already seen.
+        """
         from sandbox.models import Event
 
+        recent = Event.objects.filter(pk__gt=self.last_event_pk - 500).values_list("pk", flat=True)
+        new = [pk for pk in recent if pk not in self.seen_events]
         for pk, dr_id, envelope in (
-            Event.objects.filter(pk__gt=self.last_event_pk).order_by("pk").values_list("pk", "dr_id", "envelope")
+            Event.objects.filter(pk__in=new).order_by("pk").values_list("pk", "dr_id", "envelope")
         ):
-            self.last_event_pk = pk
+            self.seen_events.add(pk)
+            self.last_event_pk = max(self.last_event_pk, pk)
             self.third.add(dr_id, envelope)
 
     def place(self, index: int) -> Run:
