@@ -325,6 +325,8 @@ class SkuAdmin(ImportExportModelAdmin):
     @method_decorator(require_POST)
     def take_dr_values_view(self, request, object_id):
         sku = self.sku_for_dr_button(request, object_id)
+        if not self.has_change_permission(request, sku):
+            raise PermissionDenied  # it rewrites our values, so pushing alone is not enough
         if not sku.dr_sku:
             self.message_user(
                 request, "There are no Digital River values to take: check drift first (or push ours).", messages.ERROR

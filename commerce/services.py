@@ -84,16 +84,17 @@ def _copy_fields(order: Order, data: dict, updated_at) -> None:
         setattr(order, field, money(data.get(key)))
     order.dr_created_at = dr_time(data.get("createdTime")) or order.dr_created_at
     order.dr_updated_at = updated_at or order.dr_updated_at
-    order.raw = _without_payment_secrets(data)
+    order.raw = _without_client_secrets(data)
     order.fetched_at = timezone.now()
 
 
-def _without_payment_secrets(data: dict) -> dict:
-    payment = data.get("payment")
-    if not isinstance(payment, dict):
-        return data
-    sources = [{k: v for k, v in source.items() if k != "clientSecret"} for source in payment.get("sources") or []]
-    return {**data, "payment": {**payment, "sources": sources}}
+def _without_client_secrets(value):
+    """DR's order carries payment client secrets (sources, the payment session): never keep them."""
+    if isinstance(value, dict):
+        return {k: _without_client_secrets(v) for k, v in value.items() if k.lower() != "clientsecret"}
+    if isinstance(value, list):
+        return [_without_client_secrets(item) for item in value]
+    return value
 
 
 def _transition_time(data: dict, state: str):

@@ -172,6 +172,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "SKUs, orders, cancellations and shipments for Digital River coordinated fulfillments.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs describe the back office's API: for its users, not the public.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Two models have a "state": name each enum after its model so the schema keeps both.
     "ENUM_NAME_OVERRIDES": {
         "OrderStateEnum": "commerce.models.Order.State",

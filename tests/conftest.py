@@ -65,6 +65,8 @@ def restore_roles() -> dict:
         "Merchandisers": import_module("catalog.migrations.0002_merchandisers_group").MERCHANDISER_PERMISSIONS,
         **import_module("fulfillment.migrations.0004_roles").ROLES,
     }
+    # operations/migrations/0002 lets Operations see the alerts it is sent.
+    roles["Operations"] = [*roles["Operations"], ("operations", "operationsalert", ["view_operationsalert"])]
     groups = {}
     for name, grants in roles.items():
         group, _ = Group.objects.get_or_create(name=name)

@@ -68,3 +68,9 @@ def test_sandbox_is_off_and_dr_is_real_by_default_in_production():
     result = run_manage("shell", "--no-imports", "-c", script, **PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "https://api.digitalriver.com", "False"]
+
+
+def test_the_api_schema_and_docs_are_for_signed_in_users(client, admin_client):
+    assert client.get("/api/schema/").status_code in (401, 403)
+    assert client.get("/api/docs/").status_code in (401, 403)
+    assert admin_client.get("/api/schema/").status_code == 200

@@ -213,11 +213,6 @@ def test_the_order_mirror_keeps_no_client_secret_of_a_source(flow):
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="commerce/services.py _without_payment_secrets drops clientSecret from payment.sources[] only: "
-    "the payment session's clientSecret (payment.session.clientSecret) is stored in Order.raw",
-)
 def test_the_order_mirror_keeps_no_client_secret_anywhere(flow):
     order = Order.objects.get(dr_order_id=ORDER_ID)
     assert "clientSecret" not in keys_anywhere(order.raw)
