@@ -86,6 +86,7 @@ class FlagCount:
 
 @dataclass
 class StuckList:
+    of: str  # "events" or "instructions": what the rows are
     title: str
     rows: list
     url: str
@@ -173,18 +174,21 @@ def oldest_stuck() -> list[StuckList]:
     )
     return [
         StuckList(
+            "events",
             "Events received but not processed",
             _with_admin_urls(events.filter(state=WebhookEvent.State.RECEIVED).order_by("received_at")[:OLDEST_SHOWN]),
             _changelist(WebhookEvent, state__exact=WebhookEvent.State.RECEIVED),
             "Every received event has been processed.",
         ),
         StuckList(
+            "instructions",
             "Instructions waiting to be sent",
             _with_admin_urls(instructions.filter(state__in=WAITING).order_by("created_at")[:OLDEST_SHOWN]),
             _changelist(Instruction, state__in=",".join(WAITING)),
             "No instruction is waiting.",
         ),
         StuckList(
+            "instructions",
             "Failed instructions",
             _with_admin_urls(
                 instructions.filter(state=Instruction.State.FAILED).order_by("finished_at")[:OLDEST_SHOWN]
@@ -193,6 +197,7 @@ def oldest_stuck() -> list[StuckList]:
             "No instruction has failed.",
         ),
         StuckList(
+            "events",
             "Failed events",
             _with_admin_urls(events.filter(state=WebhookEvent.State.FAILED).order_by("received_at")[:OLDEST_SHOWN]),
             _changelist(WebhookEvent, state__exact=WebhookEvent.State.FAILED),
