@@ -28,6 +28,9 @@ from django.test import Client, RequestFactory, override_settings
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.urls import Resolver404, resolve
 
+# The static manifest exists once a deploy has run collectstatic; headers do not depend on it.
+plain = {{"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+override_settings(STORAGES={{**settings.STORAGES, "staticfiles": plain}}).enable()
 client = Client(HTTP_HOST={HOST!r})
 out = {{}}
 
