@@ -199,6 +199,7 @@ CELERY_BEAT_SCHEDULE = {
     "inbox-sweep": {"task": "digitalriver.tasks.sweep_inbox", "schedule": 60},
     "catalog-drift-daily": {"task": "catalog.tasks.check_drift_all", "schedule": crontab(hour=3, minute=0)},
     "notifications-sweep": {"task": "fulfillment.tasks.sweep_notifications", "schedule": 60},
+    "operations-alert": {"task": "operations.tasks.send_operations_alert", "schedule": 60},
     "orders-reconcile-daily": {"task": "fulfillment.tasks.reconcile_orders", "schedule": crontab(hour=4, minute=0)},
 }
 
@@ -249,6 +250,8 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "orders@example.com")
 OPERATIONS_EMAIL = os.environ.get("OPERATIONS_EMAIL", "operations@example.com")
+# Failures are gathered into one digest at most this often, so an outage sends one message.
+OPERATIONS_ALERT_INTERVAL_MINUTES = env_number("OPERATIONS_ALERT_INTERVAL_MINUTES", 15)
 
 # Bodies kept in the call log are cut to this many characters.
 DR_API_CALL_BODY_LIMIT = 20_000
