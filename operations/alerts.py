@@ -30,7 +30,6 @@ from .models import OperationsAlert
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_INTERVAL_MINUTES = 15
 # A failure is stamped inside its transaction and visible only once that commits: a digest covers
 # failures up to a minute ago, so a transaction still open when the digest is written is not skipped.
 SETTLE = timedelta(seconds=60)
@@ -249,7 +248,7 @@ def _reached_failed(model, since: datetime, until: datetime):
 
 
 def _interval() -> timedelta:
-    return timedelta(minutes=getattr(settings, "OPERATIONS_ALERT_INTERVAL_MINUTES", DEFAULT_INTERVAL_MINUTES))
+    return timedelta(minutes=settings.OPERATIONS_ALERT_INTERVAL_MINUTES)
 
 
 def _link(name: str, *args, query: str = "") -> str:
