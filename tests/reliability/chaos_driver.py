@@ -156,6 +156,21 @@ class Processes:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+        self.forget_killed_workers_messages()
+
+    def forget_killed_workers_messages(self) -> None:
+        """Drop what the run leaves on the broker: queued tasks, and the tasks the killed worker had
+        taken (acks_late keeps them in Redis's `unacked` hash and hands them to whichever worker
+        consumes this broker once the visibility timeout, an hour, has passed; they name rows of this
+        run's database, which is gone by then)."""
+        subprocess.run(
+            [PYTHON, "-m", "celery", "-A", "config", "purge", "-f"], cwd=ROOT, env=self.env, capture_output=True
+        )
+        url = self.env.get("CELERY_BROKER_URL", "")
+        if url.startswith(("redis://", "rediss://")):
+            import redis
+
+            redis.Redis.from_url(url).delete("unacked", "unacked_index")
 
 
 def wait_until(done, what: str, timeout: float) -> None:
