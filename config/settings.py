@@ -250,6 +250,8 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "orders@example.com")
 OPERATIONS_EMAIL = os.environ.get("OPERATIONS_EMAIL", "operations@example.com")
+# Makes the links in emails absolute, e.g. https://backoffice.example.com; empty leaves them as paths.
+BACKOFFICE_BASE_URL = os.environ.get("BACKOFFICE_BASE_URL", "").rstrip("/")
 # Failures are gathered into one digest at most this often, so an outage sends one message.
 OPERATIONS_ALERT_INTERVAL_MINUTES = env_number("OPERATIONS_ALERT_INTERVAL_MINUTES", 15)
 

@@ -253,5 +253,5 @@ def _interval() -> timedelta:
 
 def _link(name: str, *args, query: str = "") -> str:
     """An absolute link when BACKOFFICE_BASE_URL says where the admin is served, a path otherwise."""
-    base = getattr(settings, "BACKOFFICE_BASE_URL", "").rstrip("/")
+    base = settings.BACKOFFICE_BASE_URL
     return base + reverse(name, args=args) + (f"?{query}" if query else "")
