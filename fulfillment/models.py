@@ -117,6 +117,7 @@ class DrFulfillment(models.Model):
 
     class Meta:
         ordering = ["order", "dr_created_at", "id"]
+        verbose_name = "DR fulfillment"
 
     def __str__(self):
         return self.dr_fulfillment_id
