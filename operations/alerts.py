@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.template.loader import render_to_string
@@ -25,6 +24,7 @@ from django_fsm_log.models import StateLog
 
 from digitalriver.models import Instruction, WebhookEvent
 from fulfillment.models import Notification
+from fulfillment.notifications import stored_email_send
 
 from .models import OperationsAlert
 
@@ -120,21 +120,7 @@ def operations_alert_run(*, now: datetime | None = None) -> OperationsAlert | No
 
 def operations_alert_send(*, alert_id: int) -> OperationsAlert | None:
     """Send one alert unless it was sent already; keep the error for the next run otherwise."""
-    with transaction.atomic():
-        alert = OperationsAlert.objects.select_for_update().filter(pk=alert_id, sent_at=None).first()
-        if alert is None or alert.attempts >= MAX_SEND_ATTEMPTS:
-            return None
-        alert.attempts += 1
-        try:
-            send_mail(alert.subject, alert.body, settings.DEFAULT_FROM_EMAIL, [alert.to])
-        except Exception as exc:  # SMTP and connection errors alike: the next run tries again
-            alert.error = f"{type(exc).__name__}: {exc}"
-            logger.warning("operations alert #%s to %s failed: %s", alert.number, alert.to, alert.error)
-        else:
-            alert.sent_at = timezone.now()
-            alert.error = ""
-        alert.save()
-    return alert
+    return stored_email_send(model=OperationsAlert, pk=alert_id, max_attempts=MAX_SEND_ATTEMPTS)
 
 
 def _write(failures: Failures, *, number: int, now: datetime) -> OperationsAlert | None:

@@ -11,7 +11,6 @@ from django_fsm_log.models import StateLog
 from commerce.models import Order
 from digitalriver.models import Instruction, WebhookEvent
 from fulfillment.notifications import notify_capture_failed
-from operations import alerts
 from operations.alerts import operations_alert_run
 from operations.models import OperationsAlert
 from operations.tasks import send_operations_alert
@@ -132,7 +131,7 @@ def test_a_digest_that_could_not_be_sent_is_sent_by_the_next_run(monkeypatch):
     def smtp_down(*args, **kwargs):
         raise ConnectionRefusedError("smtp.example.com:587")
 
-    monkeypatch.setattr(alerts, "send_mail", smtp_down)
+    monkeypatch.setattr("fulfillment.notifications.send_mail", smtp_down)
     alert = operations_alert_run()
     assert alert.sent_at is None and "ConnectionRefusedError" in alert.error
     monkeypatch.undo()
