@@ -264,6 +264,27 @@ def cancellation_submitted(*, instruction: Instruction, result: dict) -> None:
         _apply_answer(request, result)
 
 
+def cancellation_known_at_dr(*, instruction: Instruction) -> dict | None:
+    """DR's request as we already know it (its events matched ours), else None."""
+    request = CancellationRequest.objects.filter(instruction=instruction).exclude(dr_cancellation_id="").first()
+    return {"id": request.dr_cancellation_id} if request is not None else None
+
+
+def cancellation_is_ours(*, instruction: Instruction, data: dict) -> bool:
+    """Whether DR's cancellation request asks for exactly the units of this instruction, and no other
+    request of ours has claimed it already."""
+    payload = instruction.payload
+    if str(data.get("fulfillmentOrderId")) != str(payload["fulfillmentOrderId"]) or not data.get("id"):
+        return False
+    if CancellationRequest.objects.filter(dr_cancellation_id=str(data["id"])).exclude(instruction=instruction).exists():
+        return False
+    return _units_asked(data) == _units_asked(payload)
+
+
+def _units_asked(data: dict) -> list[tuple[str, int]]:
+    return sorted((str(i.get("fulfillmentOrderItemId")), int(i.get("quantity") or 0)) for i in data.get("items") or [])
+
+
 def cancellation_failed(*, instruction: Instruction) -> None:
     """DR refused the request for good: the units are no longer being cancelled; a person must look."""
     _lock_order_of(instruction)
@@ -308,9 +329,7 @@ def _request_for(order: Order, data: dict) -> CancellationRequest | None:
     found = requests.filter(dr_cancellation_id=str(data["id"])).first()
     if found is not None:
         return found
-    asked = sorted(
-        (str(item.get("fulfillmentOrderItemId")), int(item.get("quantity") or 0)) for item in data.get("items") or []
-    )
+    asked = _units_asked(data)
     waiting = requests.filter(
         route=Route.FULFILLMENT_CANCELLATION,
         dr_cancellation_id="",

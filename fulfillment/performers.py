@@ -1,5 +1,7 @@
 """The calls the fulfillment flow makes at DR, sent by the outbox (registered in apps.py)."""
 
+from datetime import timedelta
+
 from commerce.models import Order
 from digitalriver.registry import Performer
 
@@ -20,9 +22,14 @@ class CreateFulfillmentOrderPerformer(Performer):
         return client.post("/fulfillment-orders", instruction.payload)
 
     def find_existing_effect(self, instruction, client):
+        """Ours is the one holding our lines: DR's own fulfillment order of the orchestrated lines
+        has the same upstreamId."""
         found = client.get("/fulfillment-orders", {"upstreamIds": instruction.payload["upstreamId"]})
-        data = found.get("data") if isinstance(found, dict) else None
-        return data[0] if data else None
+        ours = {item["upstreamId"] for item in instruction.payload["items"]}
+        for fulfillment_order in (found.get("data") if isinstance(found, dict) else None) or []:
+            if ours <= {str(item.get("upstreamId")) for item in fulfillment_order.get("items") or []}:
+                return fulfillment_order
+        return None
 
     def on_done(self, instruction, result):
         if "id" not in result:
@@ -66,14 +73,28 @@ class FulfillmentPerformer(Performer):
 class RequestCancellationPerformer(Performer):
     """POST /fulfillment-cancellations for units still pending or backordered at the warehouse.
 
-    DR offers no way to look a cancellation request up by anything of ours, so an uncertain try is
-    sent again; a second request for the same units is refused by DR once the first took them.
+    DR cannot look a cancellation request up by anything of ours, so after an uncertain try the
+    sender looks for DR's ``fulfillment_cancellation.created`` of exactly these units, in what we
+    already know or in ``GET /events``: sending again would cancel the units twice, or be refused
+    and look like a rejection.
     """
 
     kind = REQUEST_CANCELLATION
 
     def perform(self, instruction, client):
         return client.post("/fulfillment-cancellations", instruction.payload)
+
+    def find_existing_effect(self, instruction, client):
+        known = cancellations.cancellation_known_at_dr(instruction=instruction)
+        if known is not None:
+            return known
+        since = (instruction.created_at - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+        events = client.paginate("/events", {"types": "fulfillment_cancellation.created", "createdTime[gte]": since})
+        for event in events:
+            created = (event.get("data") or {}).get("object") or {}
+            if cancellations.cancellation_is_ours(instruction=instruction, data=created):
+                return created
+        return None
 
     def on_done(self, instruction, result):
         cancellations.cancellation_submitted(instruction=instruction, result=result)

@@ -56,3 +56,36 @@ def test_failing_and_slow_dr_completes_through_retries(flow, settings):
     control_update({"error_rate": 0.3, "error_statuses": [503], "slow_rate": 0.1, "slow_ms": 1000})
     order = run_scenario(flow)
     assert_ends_like_a_clean_run(order)
+
+
+def test_a_lost_answer_to_our_fulfillment_order_request_finds_ours_not_drs_own(flow):
+    """With an orchestrated line DR has a fulfillment order of its own under the same upstreamId;
+    after an uncertain try the sender must not take that one for ours."""
+    from catalog.models import Sku
+
+    flow.sku("dist-a")
+    flow.sku("orch", Sku.FulfillmentModel.ORCHESTRATED)
+    control_update({"next_calls": {"path": "/fulfillment-orders", "method": "POST", "status": 503, "count": 1}})
+    order = Order.objects.get(dr_order_id=flow.place(("dist-a", 1), ("orch", 1)).dr_id)
+    ours = FulfillmentOrder.objects.get(order=order, created_by_us=True)
+    assert list(ours.lines.values_list("order_line__dr_sku_id", flat=True)) == ["dist-a"]
+    assert SandboxFulfillmentOrder.objects.filter(upstream_id=order.dr_order_id).count() == 2
+
+
+def test_a_cancellation_request_whose_answer_was_lost_is_not_sent_twice(flow):
+    from digitalriver.services.outbox import outbox_sweep
+    from fulfillment.cancellations import order_cancel
+    from fulfillment.models import CancellationRequest
+    from sandbox.models import FulfillmentCancellation
+
+    flow.sku("dist-a")
+    order = Order.objects.get(dr_order_id=flow.place(("dist-a", 2)).dr_id)
+    control_update({"error_rate": 1.0, "error_statuses": [503], "error_after_processing": 1.0})
+    [request] = order_cancel(order=order, items=[(order.lines.get().dr_item_id, 1)])  # DR takes it, answers 503
+    control_update({"reset": True})
+    outbox_sweep(ignore_backoff=True)  # before DR's event arrives: found in GET /events
+    flow.settle()
+    assert FulfillmentCancellation.objects.filter(fulfillment_order__upstream_id=order.dr_order_id).count() == 1
+    request = CancellationRequest.objects.get(pk=request.pk)
+    assert request.state == CancellationRequest.State.SUBMITTED and request.dr_cancellation_id
+    assert not Order.objects.get(pk=order.pk).cancellation_rejected
