@@ -231,8 +231,10 @@ def shipment_reported(*, data: dict) -> Shipment:
             )
             line.shipped = min(line.quantity, line.shipped + quantity)
             line.save(update_fields=["shipped"])
+            _ship_from_fulfillment_order_line(str(item.get("fulfillmentOrderItemId") or ""), quantity, shipment)
             if line.fulfillment_model == DISTRIBUTED:
                 captures.append({"itemId": line.dr_item_id, "quantity": quantity, "shipmentItemId": str(item["id"])})
+        _sum_into_order_lines(order)
         notifications.notify_shipped(shipment=shipment)
         if captures:
             instruction_enqueue(
@@ -241,6 +243,23 @@ def shipment_reported(*, data: dict) -> Shipment:
                 payload=_capture_body(order, shipment, captures),
             )
     return shipment
+
+
+def _ship_from_fulfillment_order_line(dr_item_id: str, quantity: int, shipment: Shipment) -> None:
+    """Shipped units leave the line's pending (then backordered) count. DR sends no new snapshot of
+    the fulfillment order when it ships, and an older one arriving late must not put them back."""
+    line = FulfillmentOrderLine.objects.select_for_update().filter(dr_item_id=dr_item_id).first()
+    if line is None:
+        return
+    from_pending = min(line.pending, quantity)
+    line.pending -= from_pending
+    line.backordered -= min(line.backordered, quantity - from_pending)
+    line.shipped = min(line.quantity, line.shipped + quantity)
+    line.save(update_fields=["pending", "backordered", "shipped"])
+    fulfillment_order = line.fulfillment_order
+    if fulfillment_order.dr_updated_at is None or fulfillment_order.dr_updated_at < shipment.shipped_at:
+        fulfillment_order.dr_updated_at = shipment.shipped_at
+        fulfillment_order.save(update_fields=["dr_updated_at"])
 
 
 def _capture_body(order: Order, shipment: Shipment, items: list[dict]) -> dict:

@@ -65,6 +65,7 @@ def test_two_distributed_lines_ship_cancel_and_complete(flow):
     line_a, line_b = order.lines.get(pk=line_a.pk), order.lines.get(pk=line_b.pk)
     assert (line_a.shipped, line_a.fulfilled, line_a.cancelled) == (3, 3, 0)
     assert (line_b.shipped, line_b.fulfilled, line_b.cancelled) == (0, 0, 1)
+    assert (line_a.pending, line_b.pending) == (0, 0)  # nothing is left waiting at the warehouse
 
     # Our counters equal the sandbox's captures and cancels.
     posted = SandboxFulfillment.objects.filter(order__dr_id=order.dr_order_id)
