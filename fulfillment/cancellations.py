@@ -350,11 +350,13 @@ def _apply_answer(request: CancellationRequest, data: dict) -> None:
         for item in data.get("items") or []
     }
     requested = accepted = 0
-    for line in request.lines.select_related("fulfillment_order_line"):
+    lines = list(request.lines.select_related("fulfillment_order_line"))
+    for line in lines:
         taken = min(line.quantity, accepted_by_item.get(line.fulfillment_order_line.dr_item_id, 0))
         line.quantity_accepted = taken
         line.save(update_fields=["quantity_accepted"])
-        _stop_counting(line.order_line_id, line.quantity - taken)
+        # Units released before this answer arrived were counted off already (see units_released).
+        _stop_counting(line.order_line_id, line.quantity - max(taken, line.quantity_released))
         requested, accepted = requested + line.quantity, accepted + taken
     request.mark_answered(
         requested=requested,
@@ -365,6 +367,9 @@ def _apply_answer(request: CancellationRequest, data: dict) -> None:
     request.save()
     if accepted < requested:
         Order.objects.filter(pk=request.order_id).update(cancellation_rejected=True)
+    if accepted and all(line.quantity_released >= (line.quantity_accepted or 0) for line in lines):
+        request.mark_released(description="payment released before the warehouse's answer arrived")
+        request.save()
 
 
 def _stop_counting(order_line_id: int, units: int) -> None:
@@ -378,24 +383,35 @@ def _stop_counting(order_line_id: int, units: int) -> None:
 def units_released(*, order_line: OrderLine, quantity: int, instruction_id: int | None = None) -> None:
     """The payment of ``quantity`` units of the line was released: close the requests they belong to.
 
-    A direct release names its request through the instruction; a release after the warehouse
-    accepted goes to the oldest accepted requests of that line first. Units the warehouse cancelled
-    on its own belong to no request and change nothing here.
+    A direct release names its request through the instruction; a release through the warehouse
+    goes to the oldest requests of that line first, accepted ones before those whose answer has not
+    arrived yet (DR delivers out of order: the release may come before the acceptance). Units the
+    warehouse cancelled on its own belong to no request and change nothing here.
     """
-    direct = CancellationLine.objects.filter(request__instruction_id=instruction_id, order_line=order_line)
-    candidates = (
-        direct
-        if instruction_id and direct.exists()
-        else CancellationLine.objects.filter(
-            order_line=order_line,
-            request__route=Route.FULFILLMENT_CANCELLATION,
-            request__state__in=[CancellationRequest.State.ACCEPTED, CancellationRequest.State.PARTIALLY_ACCEPTED],
+    answered = (CancellationRequest.State.ACCEPTED, CancellationRequest.State.PARTIALLY_ACCEPTED)
+    waiting = (CancellationRequest.State.REQUESTED, CancellationRequest.State.SUBMITTED)
+    lines = []
+    if instruction_id is not None:
+        lines = list(
+            CancellationLine.objects.filter(request__instruction_id=instruction_id, order_line=order_line)
+            .select_related("request")
+            .order_by("pk")
         )
-    )
+    through_warehouse = not lines
+    if through_warehouse:
+        lines = sorted(
+            CancellationLine.objects.filter(
+                order_line=order_line,
+                request__route=Route.FULFILLMENT_CANCELLATION,
+                request__state__in=answered + waiting,
+            ).select_related("request"),
+            key=lambda line: (line.request.state in waiting, line.request.created_at, line.pk),
+        )
     remaining = quantity
     touched = set()
-    for line in candidates.select_related("request").order_by("request__created_at", "pk"):
-        room = (line.quantity_accepted or 0) - line.quantity_released
+    for line in lines:
+        unanswered = through_warehouse and line.request.state in waiting
+        room = (line.quantity if unanswered else (line.quantity_accepted or 0)) - line.quantity_released
         take = min(room, remaining)
         if take <= 0:
             continue
@@ -407,6 +423,8 @@ def units_released(*, order_line: OrderLine, quantity: int, instruction_id: int 
         if not remaining:
             break
     for request in touched:
+        if through_warehouse and request.state in waiting:
+            continue  # released early; the warehouse's answer closes it (see _apply_answer)
         lines = list(request.lines.all())
         if all(line.quantity_released >= (line.quantity_accepted or 0) for line in lines):
             request.mark_released(description="payment released")

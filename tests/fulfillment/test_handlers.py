@@ -115,3 +115,37 @@ def test_an_event_for_an_unknown_order_fetches_the_order_first(catalog, deliver,
     order = Order.objects.get(dr_order_id="231388420336")
     assert order.lines.count() == 2
     assert FulfillmentOrderLine.objects.get().order_line.dr_sku_id == "dist-1"
+
+
+def test_a_release_before_the_warehouses_answer_still_closes_the_request(accepted_order, deliver):
+    """DR delivers out of order: its own release of an orchestrated unit can come before the
+    fulfillment_cancellation.accepted that caused it."""
+    from fulfillment.cancellations import order_cancel
+    from fulfillment.models import CancellationRequest
+
+    managed = fixture("fulfillment_order.json")
+    managed.update(id="700499990336")
+    managed["items"] = [
+        {"id": "700499991336", "upstreamId": "143040040336", "inventoryItemId": "orch-1", "quantity": 1, "pending": 1}
+    ]
+    deliver("fulfillment_order.pending", managed)
+    [request] = order_cancel(order=accepted_order, items=[("143040040336", 1)], reason="changed mind")
+
+    released = fixture("event_fulfillment_created.json")["data"]["object"]
+    released["items"][0].update(quantity=0, cancelQuantity=1)
+    deliver("fulfillment.created", released)
+    deliver(
+        "fulfillment_cancellation.accepted",
+        {
+            "id": "fc-early",
+            "fulfillmentOrderId": "700499990336",
+            "upstreamId": accepted_order.dr_order_id,
+            "state": "accepted",
+            "items": [{"fulfillmentOrderItemId": "700499991336", "quantity": 1, "quantityAccepted": 1}],
+        },
+    )
+
+    request = CancellationRequest.objects.get(pk=request.pk)
+    assert request.state == CancellationRequest.State.RELEASED
+    line = accepted_order.lines.get(dr_item_id="143040040336")
+    assert (line.cancelled, line.cancel_requested) == (1, 0)
