@@ -38,6 +38,12 @@ class DemoError(Exception):
     pass
 
 
+def _shopper(name: str, email: str) -> dict:
+    from sandbox.services.orders import DEFAULT_SHIP_TO
+
+    return {"email": email, "ship_to": {**DEFAULT_SHIP_TO, "name": name, "email": email}}
+
+
 def demo_seed(*, say: Callable[[str], None] = print, timeout: float = 60.0) -> None:
     """Seed the demo once; a second run finds it there and does nothing."""
     from sandbox.services.orders import Line, order_place
@@ -56,7 +62,9 @@ def demo_seed(*, say: Callable[[str], None] = print, timeout: float = 60.0) -> N
     )
     say(f"demo: pushed {len(DEMO_SKUS)} SKUs")
 
-    shipped = order_place(lines=[Line("DEMO-KEYBOARD", 3), Line("DEMO-MOUSE", 1)], email="ada@example.com")
+    shipped = order_place(
+        lines=[Line("DEMO-KEYBOARD", 3), Line("DEMO-MOUSE", 1)], **_shopper("Ada Lovelace", "ada@example.com")
+    )
     fulfillment_order = _fulfillment_order_of(shipped.dr_id, timeout)
     lines = {
         line.order_line.dr_sku_id: line.dr_item_id for line in fulfillment_order.lines.select_related("order_line")
@@ -66,7 +74,7 @@ def demo_seed(*, say: Callable[[str], None] = print, timeout: float = 60.0) -> N
     warehouse_cancel(fulfillment_order_id=fulfillment_order.dr_fulfillment_order_id, items=[(lines["DEMO-MOUSE"], 1)])
     say(f"demo: order {shipped.dr_id} shipped 3 keyboards and cancelled the mouse")
 
-    backordered = order_place(lines=[Line("DEMO-MOUSE", 2)], email="grace@example.com")
+    backordered = order_place(lines=[Line("DEMO-MOUSE", 2)], **_shopper("Grace Hopper", "grace@example.com"))
     fulfillment_order = _fulfillment_order_of(backordered.dr_id, timeout)
     item_id = fulfillment_order.lines.get().dr_item_id
     warehouse_backorder(
@@ -78,12 +86,15 @@ def demo_seed(*, say: Callable[[str], None] = print, timeout: float = 60.0) -> N
     say(f"demo: order {backordered.dr_id} is backordered")
 
     mixed = order_place(
-        lines=[Line("DEMO-MONITOR", 1), Line("DEMO-DESK", 1), Line("DEMO-SOFTWARE", 1)], email="alan@example.com"
+        lines=[Line("DEMO-MONITOR", 1), Line("DEMO-DESK", 1), Line("DEMO-SOFTWARE", 1)],
+        **_shopper("Alan Turing", "alan@example.com"),
     )
     _wait(lambda: Order.objects.filter(dr_order_id=mixed.dr_id).exists(), timeout, f"order {mixed.dr_id}")
     say(f"demo: order {mixed.dr_id} mixes orchestrated, third-party and digital lines")
 
-    order_place(lines=[Line("DEMO-KEYBOARD", 1)], email="edsger@example.com", state="in_review")
+    order_place(
+        lines=[Line("DEMO-KEYBOARD", 1)], state="in_review", **_shopper("Edsger Dijkstra", "edsger@example.com")
+    )
     say("demo: one more order waits in fraud review")
 
 
