@@ -77,6 +77,14 @@ class Shipment(models.Model):
     tracking_number = models.CharField(max_length=100, blank=True)
     tracking_url = models.URLField(max_length=500, blank=True)
     shipped_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who recorded a third-party or digital shipment.",
+    )
     raw = models.JSONField(default=dict, blank=True)
 
     class Meta:

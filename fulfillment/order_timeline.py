@@ -413,8 +413,10 @@ def _email_entries(order: Order, limit: int | None):
 
 def _shipment_entries(order: Order, limit: int | None):
     """Each shipment with its goods and tracking: the warehouse's, DR's, or one customer service recorded."""
-    shipments = Shipment.objects.filter(order=order).prefetch_related(
-        Prefetch("items", queryset=ShipmentItem.objects.select_related("order_line").order_by("id"))
+    shipments = (
+        Shipment.objects.filter(order=order)
+        .select_related("recorded_by")
+        .prefetch_related(Prefetch("items", queryset=ShipmentItem.objects.select_related("order_line").order_by("id")))
     )
     for shipment in _newest(shipments, "shipped_at", limit):
         goods = _listed(
@@ -425,7 +427,10 @@ def _shipment_entries(order: Order, limit: int | None):
             at=shipment.shipped_at,
             source="shipment",
             sentence=f"Shipped {goods or 'nothing we know of'}" + (f", tracked as {tracking}" if tracking else ""),
-            detail=shipment.get_source_display(),
+            detail=_joined(
+                shipment.get_source_display(),
+                f"by {shipment.recorded_by.get_username()}" if shipment.recorded_by else "",
+            ),
             links=(_admin_link("shipment", Shipment, shipment.pk),),
         )
 

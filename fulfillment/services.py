@@ -455,6 +455,7 @@ def shipment_record(
         shipment = Shipment.objects.create(
             order=order,
             source=Shipment.Source.RECORDED,
+            recorded_by=by,
             tracking_company=tracking_company,
             tracking_number=tracking_number,
             tracking_url=tracking_url,

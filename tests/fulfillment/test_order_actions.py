@@ -240,7 +240,10 @@ def test_record_shipment_lists_only_our_own_lines_then_confirms_and_captures(
     assert capture.payload["items"] == [{"itemId": gadget.dr_item_id, "quantity": 2}]
     assert Notification.objects.filter(order=order, kind=Notification.Kind.SHIPPED).count() == 1
     told = {entry.sentence: entry.detail for entry in order_timeline(order=order)}
-    assert told["Shipped 2 units of Partner gadget, tracked as UPS 1Z999"] == "Recorded by us (third party or digital)"
+    assert told["Shipped 2 units of Partner gadget, tracked as UPS 1Z999"] == (
+        "Recorded by us (third party or digital) · by bob"
+    )
+    assert shipment.recorded_by.get_username() == "bob"
 
 
 def test_shipping_more_than_is_open_or_a_bad_url_is_refused_on_the_form(admin_client, third_party_order):
