@@ -58,9 +58,17 @@ def test_check_deploy_is_clean_with_production_values():
 
 def test_production_refuses_to_start_without_a_secret_key():
     env = {k: v for k, v in PRODUCTION.items() if k != "DJANGO_SECRET_KEY"}
-    result = run_manage("check", **env)
-    assert result.returncode != 0
-    assert "DJANGO_SECRET_KEY is required" in result.stderr
+    deploy_check = run_manage("check", "--deploy", **env)
+    assert deploy_check.returncode != 0
+    assert "DJANGO_SECRET_KEY is required" in deploy_check.stderr + deploy_check.stdout
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DR_", "CELERY_"))}
+    web = subprocess.run(
+        [sys.executable, "-c", "import config.wsgi"], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True
+    )
+    assert web.returncode != 0
+    assert "DJANGO_SECRET_KEY is required" in web.stderr
+    # Commands that only read code still run, e.g. for a migration check in a build step.
+    assert run_manage("makemigrations", "--check", "--dry-run", **env).returncode == 0
 
 
 def test_sandbox_is_off_and_dr_is_real_by_default_in_production():
