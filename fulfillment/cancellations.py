@@ -143,15 +143,22 @@ def _whole_order(order: Order, cancellable: dict[int, Cancellable]) -> list[tupl
     return wanted
 
 
-def _some_units(items: list[tuple[str, int]], by_item: dict[str, Cancellable]) -> list[tuple[OrderLine, int]]:
-    wanted, refusals = [], []
+def quantities_by_item(items: list[tuple[str, int]], *, error: type[Exception]) -> dict[str, int]:
+    """One total per item, so an item named twice is checked against its open units once."""
     totals: dict[str, int] = defaultdict(int)
     for item_id, quantity in items:
-        if str(item_id) not in by_item:
-            raise InvalidCancellation(f"item {item_id} is not a line of this order")
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-            raise InvalidCancellation(f"item {item_id}: the quantity must be a whole number of at least 1")
+            raise error(f"item {item_id}: the quantity must be a whole number of at least 1")
         totals[str(item_id)] += quantity
+    return dict(totals)
+
+
+def _some_units(items: list[tuple[str, int]], by_item: dict[str, Cancellable]) -> list[tuple[OrderLine, int]]:
+    wanted, refusals = [], []
+    totals = quantities_by_item(items, error=InvalidCancellation)
+    unknown = [item_id for item_id in totals if item_id not in by_item]
+    if unknown:
+        raise InvalidCancellation(f"item {unknown[0]} is not a line of this order")
     for item_id, quantity in totals.items():
         entry = by_item[item_id]
         label = entry.line.name or entry.line.dr_sku_id

@@ -17,7 +17,7 @@ from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue
 
 from . import notifications
-from .cancellations import units_released
+from .cancellations import quantities_by_item, units_released
 from .kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
 from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
 
@@ -406,16 +406,6 @@ class ShipmentRefused(Exception):
     """The rules forbid recording this shipment; the message says why, with the counts."""
 
 
-def _summed(items: list[tuple[str, int]]) -> dict[str, int]:
-    """One quantity per item, so an item named twice is checked against its open units once."""
-    totals: dict[str, int] = {}
-    for item_id, quantity in items:
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-            raise ShipmentRefused(f"item {item_id}: the quantity must be a whole number of at least 1")
-        totals[str(item_id)] = totals.get(str(item_id), 0) + quantity
-    return totals
-
-
 SELF_FULFILLED = (Sku.FulfillmentModel.THIRD_PARTY, Sku.FulfillmentModel.DIGITAL)
 
 
@@ -437,7 +427,7 @@ def shipment_record(
             raise ShipmentRefused(f"order {order.dr_order_id} is {order.get_state_display().lower()}, not accepted")
         lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
         wanted, refusals = [], []
-        for item_id, quantity in _summed(items).items():
+        for item_id, quantity in quantities_by_item(items, error=ShipmentRefused).items():
             line = lines.get(str(item_id))
             if line is None:
                 raise ShipmentRefused(f"item {item_id} is not a line of order {order.dr_order_id}")
