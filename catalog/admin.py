@@ -18,7 +18,7 @@ from django_countries.filters import CountryFilter
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
-from digitalriver.admin import confirm_action, pretty_json
+from core.admin import confirm_action, pretty_json
 
 from . import selectors, services
 from .models import Sku

@@ -13,6 +13,6 @@ app.autodiscover_tasks()
 @worker_init.connect
 @beat_init.connect
 def _refuse_to_start_half_configured(**kwargs):
-    from config.startup import require_secret_key
+    from core.checks import require_secret_key
 
     require_secret_key()

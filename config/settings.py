@@ -62,12 +62,13 @@ INSTALLED_APPS = [
     "django_fsm_log",
     "django_countries",
     "import_export",
+    "core",
     "digitalriver",
     "catalog",
     "commerce",
     "fulfillment",
+    "desk",
     "operations",
-    "sandbox",
 ]
 
 MIDDLEWARE = [
@@ -205,6 +206,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Digital River ------------------------------------------------------------------------------
 DR_SANDBOX = env_bool("DR_SANDBOX", DEBUG)
+if DR_SANDBOX:
+    # The emulator, its tables, the demo and `serve` exist only where it is wanted (never in production).
+    INSTALLED_APPS.append("sandbox")
 SANDBOX_SECRET_KEY = "sk_test_sandbox_0000000000000000"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_0000000000000000"
 DR_API_BASE_URL = os.environ.get("DR_API_BASE_URL") or (

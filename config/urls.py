@@ -3,13 +3,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from digitalriver.views import HealthView, WebhookView
+from core.views import HealthView
+from digitalriver.views import WebhookView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("config.api")),
-    path("api/", include("fulfillment.order_api")),
-    path("api/", include("fulfillment.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("webhooks/digitalriver/", WebhookView.as_view(), name="dr-webhook"),

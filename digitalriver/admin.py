@@ -1,62 +1,12 @@
-import json
-
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
+from core.admin import ReadOnlyAdmin, confirm_action, pretty_json
+
 from .models import ApiCall, Attempt, Instruction, WebhookEvent
-from .redaction import redact_json, redact_text
 from .services.inbox import webhook_events_replay
 from .services.outbox import instructions_cancel, instructions_retry_now
-
-
-def pretty_json(value) -> str:
-    """JSON for a person to read, with secrets and card numbers redacted: what DR sent is kept as it
-    came (a webhook body, an order's raw copy), but a payment clientSecret is not for the admin."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return format_html('<pre class="dr-json">{}</pre>', redact_text(value))
-    return format_html('<pre class="dr-json">{}</pre>', redact_json(value, indent=2, sort_keys=True))
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Mirrored and logged data: visible, never edited by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-def confirm_action(modeladmin, request, queryset, *, action: str, title: str, question: str, form=None):
-    """Render the admin's standard confirmation page for a bulk action; None once confirmed.
-
-    ``form`` asks for the action's parameters on the same page (bind it to request.POST once
-    confirmed); the action is confirmed only when the form is valid.
-    """
-    if request.POST.get("confirmed") == "yes" and (form is None or form.is_valid()):
-        return None
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": title,
-        "question": question,
-        "objects": queryset[:50],
-        "count": queryset.count(),
-        "action": action,
-        "opts": modeladmin.model._meta,
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "selected": queryset.values_list("pk", flat=True),
-        "form": form,
-    }
-    return TemplateResponse(request, "admin/digitalriver/confirm_action.html", context)
 
 
 @admin.register(WebhookEvent)

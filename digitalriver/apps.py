@@ -7,8 +7,6 @@ class DigitalRiverConfig(AppConfig):
     verbose_name = "Digital River integration"
 
     def ready(self):
-        from config import startup  # noqa: F401  (registers the project-wide system checks)
-
         setting_changed.connect(_forget_client_on_dr_setting)
 
 

@@ -29,9 +29,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from core.redaction import redact_data, redact_text
+
 from . import errors
 from .models import ApiCall
-from .redaction import redact_data, redact_text
 
 logger = logging.getLogger(__name__)
 

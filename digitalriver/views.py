@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -37,34 +36,3 @@ class WebhookView(View):
 
 def _reject(status: int, reason: str) -> JsonResponse:
     return JsonResponse({"error": reason}, status=status)
-
-
-class HealthView(View):
-    http_method_names = ["get", "head"]
-
-    def get(self, request):
-        checks = {"database": _database_status(), "broker": _broker_status()}
-        healthy = all(check in ("ok", "in-process") for check in checks.values())
-        return JsonResponse({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)
-
-
-def _database_status() -> str:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError as exc:
-        return f"down: {type(exc).__name__}"
-    return "ok"
-
-
-def _broker_status() -> str:
-    if not settings.CELERY_BROKER_URL:
-        return "in-process"
-    from config.celery import app
-
-    try:
-        with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-    except Exception as exc:  # kombu raises transport-specific errors
-        return f"down: {type(exc).__name__}"
-    return "ok"

@@ -5,9 +5,10 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from digitalriver.admin import ReadOnlyAdmin, pretty_json
+from core.admin import ReadOnlyAdmin, pretty_json
 
 from .models import (
+    TRACKABLE_SCHEMES,
     CancellationLine,
     CancellationRequest,
     DrFulfillment,
@@ -17,8 +18,6 @@ from .models import (
     Shipment,
     ShipmentItem,
 )
-from .order_admin import OrderAdmin  # noqa: F401  (registers the order pages)
-from .order_page import TRACKABLE_SCHEMES
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -12,6 +12,11 @@ from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_description
 
 from commerce.models import Order, OrderLine
+from core.models import StoredEmail
+
+# A tracking URL is shown as a link only when it is a web address: a carrier's "javascript:" would
+# run in the agent's browser with the admin's cookies.
+TRACKABLE_SCHEMES = ("https://", "http://")
 
 
 class FulfillmentOrder(models.Model):
@@ -219,7 +224,7 @@ class CancellationLine(models.Model):
         return f"{self.order_line.dr_sku_id} x {self.quantity}"
 
 
-class Notification(models.Model):
+class Notification(StoredEmail):
     """An email the flow sent (or is sending): one per event, however often DR delivers the event."""
 
     class Kind(models.TextChoices):
@@ -231,13 +236,6 @@ class Notification(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     key = models.CharField(max_length=200, unique=True, help_text="What the email is about; sent once per key.")
-    to = models.EmailField()
-    subject = models.CharField(max_length=300)
-    body = models.TextField()
-    created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["order", "created_at", "id"]

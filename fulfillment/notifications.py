@@ -11,13 +11,13 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from commerce.models import Order
-from config.jobs import enqueue_on_commit
+from core.emails import stored_email_send
+from core.jobs import enqueue_on_commit
 
 from .models import FulfillmentOrderLine, Notification, Shipment
 
@@ -86,26 +86,6 @@ def _write(*, order: Order, kind: str, key: str, to: str, context: dict) -> Noti
 def notification_send(*, notification_id: int) -> Notification | None:
     """Send one email unless it was sent already; record the error for the sweep otherwise."""
     return stored_email_send(model=Notification, pk=notification_id, max_attempts=MAX_ATTEMPTS)
-
-
-def stored_email_send(*, model, pk: int, max_attempts: int):
-    """Send a stored email row (``to``, ``subject``, ``body``) once, under a row lock so two workers
-    cannot both send it; a failure is kept on the row (``attempts``, ``error``) for the next try."""
-    with transaction.atomic():
-        row = model.objects.select_for_update().filter(pk=pk, sent_at=None).first()
-        if row is None or row.attempts >= max_attempts:
-            return None
-        row.attempts += 1
-        try:
-            send_mail(row.subject, row.body, settings.DEFAULT_FROM_EMAIL, [row.to])
-        except Exception as exc:  # SMTP and connection errors alike: keep it for the next try
-            row.error = f"{type(exc).__name__}: {exc}"
-            logger.warning("%s %s to %s failed: %s", model._meta.verbose_name, row.pk, row.to, row.error)
-        else:
-            row.sent_at = timezone.now()
-            row.error = ""
-        row.save()
-    return row
 
 
 def notifications_sweep() -> int:

@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from digitalriver.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 
 from .models import Dashboard, OperationsAlert
 from .selectors import dashboard_get

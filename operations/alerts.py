@@ -22,9 +22,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django_fsm_log.models import StateLog
 
+from core.emails import stored_email_send
 from digitalriver.models import Instruction, WebhookEvent
 from fulfillment.models import Notification
-from fulfillment.notifications import stored_email_send
 
 from .models import OperationsAlert
 

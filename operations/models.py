@@ -1,7 +1,8 @@
 """What the operations team reads: the dashboard (a page, not a table) and the alerts sent to them."""
 
 from django.db import models
-from django.utils import timezone
+
+from core.models import StoredEmail
 
 
 class Dashboard(models.Model):
@@ -17,7 +18,7 @@ class Dashboard(models.Model):
         return "Operations dashboard"
 
 
-class OperationsAlert(models.Model):
+class OperationsAlert(StoredEmail):
     """One digest email to operations covering every failure in a window of time."""
 
     number = models.PositiveIntegerField(
@@ -25,14 +26,7 @@ class OperationsAlert(models.Model):
     )
     covered_from = models.DateTimeField(help_text="Failures after this moment are in this alert…")
     covered_until = models.DateTimeField(help_text="…up to and including this one.")
-    to = models.EmailField()
-    subject = models.CharField(max_length=300)
-    body = models.TextField()
     counts = models.JSONField(default=dict, help_text="Failures in the window by kind.")
-    created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-number"]

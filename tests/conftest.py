@@ -1,11 +1,26 @@
+"""Shared by every test: in-line jobs, a fresh DR client, DR's documented payloads and events posted
+to our inbox, the role groups, and two ways to drive the flow: DR's payloads delivered straight to
+our inbox (fast, no DR), and the app and the sandbox talking over real HTTP on one live server
+(pushes, orders, warehouse actions, signed deliveries, and the outbox sending back)."""
+
 import json
 import uuid
+from pathlib import Path
 
 import pytest
+import responses
 from django.conf import settings
 
+from catalog.models import Sku
+from catalog.services import sku_create, skus_push
+from commerce.models import Order
 from digitalriver import signature
 from digitalriver.client import reset_client
+from digitalriver.models import WebhookEvent
+from digitalriver.services.outbox import outbox_sweep
+from sandbox.delivery import deliver_due
+from sandbox.models import Order as SandboxOrder
+from sandbox.services.orders import Line, order_place
 
 
 @pytest.fixture(autouse=True)
@@ -55,26 +70,98 @@ def post_event(client, django_capture_on_commit_callbacks):
 
 
 def restore_roles() -> dict:
-    """The groups the data migrations create, made again if missing: a transactional test's flush
-    empties the tables, and only permissions and content types come back by themselves."""
-    from importlib import import_module
+    """The role groups, made whole again: the same ``roles_sync`` that runs after every migrate."""
+    from core.roles import roles_sync
 
-    from django.contrib.auth.models import Group, Permission
+    return roles_sync()
 
-    roles = {
-        "Merchandisers": import_module("catalog.migrations.0002_merchandisers_group").MERCHANDISER_PERMISSIONS,
-        **import_module("fulfillment.migrations.0004_roles").ROLES,
-    }
-    # operations/migrations/0002 lets Operations see the alerts it is sent.
-    roles["Operations"] = [*roles["Operations"], ("operations", "operationsalert", ["view_operationsalert"])]
-    groups = {}
-    for name, grants in roles.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for app_label, model, codenames in grants:
-            group.permissions.add(
-                *Permission.objects.filter(
-                    content_type__app_label=app_label, content_type__model=model, codename__in=codenames
-                )
-            )
-        groups[name] = group
-    return groups
+
+COMMON = {"tax_code": "4512.1", "eccn": "EAR99", "country_of_origin": "US", "weight": 1, "weight_unit": "lb"}
+
+
+class Flow:
+    def __init__(self, live_server):
+        self.live_server = live_server
+
+    def sku(self, sku_id: str, model=Sku.FulfillmentModel.DISTRIBUTED, **values) -> Sku:
+        values = {"name": f"Product {sku_id}", "part_number": f"PN-{sku_id}", **COMMON, **values}
+        if model == Sku.FulfillmentModel.DIGITAL:
+            values.update(tax_code="4512.2", part_number="", weight=None)
+        sku = sku_create(values={"sku_id": sku_id, "fulfillment_model": model, **values})
+        skus_push(skus=[sku])
+        self.settle()
+        sku = Sku.objects.get(pk=sku.pk)
+        assert sku.sync_state == Sku.SyncState.SYNCED, sku.sync_error
+        return sku
+
+    def place(self, *lines: tuple[str, int], state="accepted") -> SandboxOrder:
+        order = order_place(lines=[Line(sku_id=sku_id, quantity=quantity) for sku_id, quantity in lines], state=state)
+        self.settle()
+        return order
+
+    def settle(self, rounds: int = 20) -> None:
+        """Deliver events and send instructions until nothing moves (jobs run inline after commit)."""
+        for _ in range(rounds):
+            moved = deliver_due() + outbox_sweep(ignore_backoff=True).sent
+            if not moved:
+                return
+        raise AssertionError("the flow did not settle")
+
+
+@pytest.fixture
+def flow(live_server, settings):
+    settings.DR_API_BASE_URL = f"{live_server.url}/sandbox/api"
+    settings.SANDBOX_DEFAULT_WEBHOOK_URL = f"{live_server.url}/webhooks/digitalriver/"
+    settings.CATALOG_PUSH_DELAY_SECONDS = 0
+    return Flow(live_server)
+
+
+# --- DR's documented payloads, delivered to our inbox --------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dr"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture
+def catalog():
+    common = {"tax_code": "4512.1", "eccn": "EAR99", "country_of_origin": "US", "part_number": "P-1"}
+    Sku.objects.create(sku_id="dist-1", name="Distributed widget", **common)
+    Sku.objects.create(sku_id="orch-1", name="Managed", fulfillment_model=Sku.FulfillmentModel.ORCHESTRATED, **common)
+
+
+@pytest.fixture
+def deliver(post_event):
+    def deliver_event(event_type: str, obj: dict, event_id: str | None = None):
+        response = post_event(make_event(event_type, obj, event_id=event_id))
+        assert response.status_code in (200, 202), response.content
+        event = WebhookEvent.objects.get(dr_event_id=response.json()["id"])
+        assert event.state == WebhookEvent.State.PROCESSED, event.error
+        return event
+
+    return deliver_event
+
+
+def fulfillment_order(updated: str | None = None, **line_counters) -> dict:
+    data = fixture("fulfillment_order.json")
+    data["items"][0].update(line_counters)
+    if updated:
+        data["updatedTime"] = updated
+    return data
+
+
+@pytest.fixture
+def no_dr(settings):
+    """Nothing here may reach DR (the events carry all a handler needs); sends fail at once."""
+    settings.DR_API_BASE_URL = "https://dr.invalid"
+    with responses.RequestsMock(assert_all_requests_are_fired=False):
+        yield
+
+
+@pytest.fixture
+def accepted_order(catalog, deliver, no_dr):
+    deliver("order.accepted", fixture("order.json"))
+    deliver("fulfillment_order.pending", fulfillment_order())
+    return Order.objects.get(dr_order_id="231388420336")

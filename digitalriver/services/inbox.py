@@ -16,11 +16,11 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from config.jobs import enqueue_on_commit
+from core.jobs import enqueue_on_commit
+from core.redaction import redact_headers
 
 from .. import registry, signature
 from ..models import WebhookEvent
-from ..redaction import redact_headers
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from config.jobs import enqueue_on_commit
+from core.jobs import enqueue_on_commit
 
 from .. import errors, registry
 from ..client import calls_about, forget_last_request_id, get_client, last_request_id

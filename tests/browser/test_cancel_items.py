@@ -11,8 +11,7 @@ from commerce.models import Order
 from digitalriver.models import ApiCall
 from fulfillment.models import CancellationRequest
 from sandbox.services.warehouse import cancellation_accept
-from tests.conftest import restore_roles
-from tests.fulfillment.conftest import Flow
+from tests.conftest import Flow, restore_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -21,8 +21,7 @@ from fulfillment.models import FulfillmentOrder, Notification
 from sandbox.delivery import deliver_due
 from sandbox.services.control import control_update
 from sandbox.services.warehouse import warehouse_backorder, warehouse_ship
-from tests.conftest import make_event
-from tests.fulfillment.conftest import Flow
+from tests.conftest import Flow, make_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

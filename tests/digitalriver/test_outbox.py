@@ -891,7 +891,7 @@ def test_admin_cancel_asks_for_confirmation_first(admin_client, dr, performer):
 
     response = admin_client.post(url, data)
     assert response.status_code == 200
-    assert "admin/digitalriver/confirm_action.html" in [t.name for t in response.templates]
+    assert "admin/confirm_action.html" in [t.name for t in response.templates]
     assert b'name="confirmed" value="yes"' in response.content
     instruction = fresh(instruction)
     assert instruction.state == State.PENDING

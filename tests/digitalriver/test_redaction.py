@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from digitalriver.redaction import REDACTED, redact_data, redact_headers, redact_text
+from core.redaction import REDACTED, redact_data, redact_headers, redact_text
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from commerce.models import Order
 from digitalriver.models import Instruction
 from fulfillment.models import FulfillmentOrderLine, Shipment
 from fulfillment.services import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
-from tests.fulfillment.conftest import fixture, fulfillment_order
+from tests.conftest import fixture, fulfillment_order
 
 pytestmark = pytest.mark.django_db
 

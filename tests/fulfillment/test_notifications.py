@@ -5,7 +5,7 @@ from django.core import mail
 
 from fulfillment.models import Notification
 from fulfillment.notifications import notifications_sweep
-from tests.fulfillment.conftest import fixture, fulfillment_order
+from tests.conftest import fixture, fulfillment_order
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +64,7 @@ def test_an_email_that_failed_to_send_is_sent_by_the_sweep(accepted_order, deliv
     def smtp_down(*args, **kwargs):
         raise ConnectionRefusedError("smtp down")
 
-    monkeypatch.setattr("fulfillment.notifications.send_mail", smtp_down)
+    monkeypatch.setattr("core.emails.send_mail", smtp_down)
     deliver("fulfillment_order.shipped", fixture("event_fulfillment_order_shipped.json")["data"]["object"])
     notification = Notification.objects.get()
     assert notification.sent_at is None and "smtp down" in notification.error

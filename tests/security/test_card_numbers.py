@@ -3,8 +3,8 @@ ids and numbers that only look long are left readable."""
 
 import pytest
 
-from digitalriver.admin import pretty_json
-from digitalriver.redaction import REDACTED, mask_card_numbers, redact_json, redact_text
+from core.admin import pretty_json
+from core.redaction import REDACTED, mask_card_numbers, redact_json, redact_text
 
 
 @pytest.mark.parametrize(

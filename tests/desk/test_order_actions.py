@@ -8,10 +8,10 @@ from django.urls import reverse
 from catalog.models import Sku
 from commerce.models import Order
 from commerce.services import order_upsert
+from desk.timeline import order_timeline
 from digitalriver.models import Instruction
 from fulfillment.kinds import REQUEST_CANCELLATION
 from fulfillment.models import CancellationRequest, Notification, Shipment
-from fulfillment.order_timeline import order_timeline
 from fulfillment.services import (
     POST_FULFILLMENT,
 )

@@ -5,7 +5,7 @@ import webbrowser
 from django.conf import settings
 from django.contrib.staticfiles.management.commands.runserver import Command as RunserverCommand
 
-from config.periodic import start_periodic_jobs
+from core.periodic import start_periodic_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Command(RunserverCommand):
 def _seed_demo() -> None:
     from django.db import close_old_connections
 
-    from fulfillment.demo import DemoError, demo_seed
+    from sandbox.demo import DemoError, demo_seed
 
     try:
         demo_seed(say=logger.info)

@@ -1,7 +1,26 @@
-from django.db import migrations
+"""The people who use the back office, as Django groups: one table, applied after every migrate
+(and after a test database's flush) by ``roles_sync``, and on demand by ``manage.py sync_roles``.
 
-ROLES = {
-    "Customer service": [
+Each role gets exactly the permissions listed here; a permission granted by hand beyond them is
+left alone, so an administrator may widen a group without it being undone on the next deploy.
+"""
+
+from __future__ import annotations
+
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+
+MERCHANDISERS = "Merchandisers"
+CUSTOMER_SERVICE = "Customer service"
+OPERATIONS = "Operations"
+
+# role -> [(app label, model, [codenames])]
+ROLES: dict[str, list[tuple[str, str, list[str]]]] = {
+    MERCHANDISERS: [
+        ("catalog", "sku", ["add_sku", "change_sku", "delete_sku", "view_sku", "push_sku"]),
+    ],
+    CUSTOMER_SERVICE: [
         ("commerce", "order", ["view_order", "change_order", "cancel_order_lines", "record_shipment"]),
         ("commerce", "orderline", ["view_orderline"]),
         ("commerce", "charge", ["view_charge"]),
@@ -12,7 +31,7 @@ ROLES = {
         ("fulfillment", "notification", ["view_notification"]),
         ("catalog", "sku", ["view_sku"]),
     ],
-    "Operations": [
+    OPERATIONS: [
         ("digitalriver", "webhookevent", ["view_webhookevent", "replay_webhookevent"]),
         ("digitalriver", "instruction", ["view_instruction", "operate_instruction"]),
         ("digitalriver", "attempt", ["view_attempt"]),
@@ -24,19 +43,17 @@ ROLES = {
         ("fulfillment", "cancellationrequest", ["view_cancellationrequest"]),
         ("fulfillment", "notification", ["view_notification"]),
         ("catalog", "sku", ["view_sku"]),
+        ("operations", "operationsalert", ["view_operationsalert"]),
     ],
 }
 
 
-def create_roles(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
+def roles_sync() -> dict[str, Group]:
+    """Create each role's group and grant it the permissions of the table; returns them by name."""
+    for app_config in global_apps.get_app_configs():
+        # Permissions of apps migrated after this one's post_migrate ran would not exist yet.
+        create_permissions(app_config, verbosity=0)
+    groups = {}
     for name, grants in ROLES.items():
         group, _ = Group.objects.get_or_create(name=name)
         for app_label, model, codenames in grants:
@@ -45,18 +62,5 @@ def create_roles(apps, schema_editor):
                     content_type__app_label=app_label, content_type__model=model, codename__in=codenames
                 )
             )
-
-
-def remove_roles(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(name__in=list(ROLES)).delete()
-
-
-class Migration(migrations.Migration):
-    dependencies = [
-        ("fulfillment", "0003_notification"),
-        ("commerce", "0001_initial"),
-        ("digitalriver", "0002_instruction_attempts_before_retry"),
-        ("catalog", "0002_merchandisers_group"),
-    ]
-
-    operations = [migrations.RunPython(create_roles, remove_roles)]
+        groups[name] = group
+    return groups

@@ -1,18 +1,18 @@
-"""Reads for the customer-service order page: every section in a fixed number of queries, the
-flags explained, each cancellation request's progress, and the start of the timeline
-(``order_timeline``)."""
+"""Reads for customer service: the order page (every section in a fixed number of queries, the
+flags explained, each cancellation request's progress, and the start of the timeline,
+``order_timeline``) and the orders API (``orders_list``, ``order_detail_get``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Case, F, Prefetch, Q, Value, When
+from django.db.models import Case, F, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.formats import date_format
 
 from commerce.models import Charge, ChargeOperation, Order, OrderLine
-
-from .models import (
+from fulfillment.models import (
+    TRACKABLE_SCHEMES,
     CancellationRequest,
     DrFulfillment,
     FulfillmentOrder,
@@ -20,7 +20,8 @@ from .models import (
     Shipment,
     ShipmentItem,
 )
-from .order_timeline import (
+
+from .timeline import (
     CANCELLATION_LINES,
     ERROR,
     REQUESTED_BY_GROUPS,
@@ -36,9 +37,6 @@ from .order_timeline import (
 
 # Order.needs_attention as a filter: any flag a person must act on.
 NEEDS_ATTENTION = Q(capture_failed=True) | Q(cancellation_rejected=True) | Q(backordered=True) | Q(unknown_sku=True)
-# The tracking URL as a link only when it is a web address: a carrier's "javascript:" would run in
-# the agent's browser with the admin's cookies.
-TRACKABLE_SCHEMES = ("https://", "http://")
 LINKABLE_TRACKING_URL = Case(
     When(
         Q.create([("tracking_url__startswith", scheme) for scheme in TRACKABLE_SCHEMES], connector=Q.OR),
@@ -245,3 +243,45 @@ def cancellation_progress(request: CancellationRequest) -> CancellationProgress:
             released,
         )
     return CancellationProgress(request, steps, requester(request))
+
+
+# --- the orders API -------------------------------------------------------------------------------
+
+
+def orders_list(
+    *, state: str | None = None, upstream_id: str | None = None, email: str | None = None
+) -> QuerySet[Order]:
+    """Orders newest first (by DR's creation time; an order not yet fetched in full comes last)."""
+    orders = Order.objects.order_by(F("dr_created_at").desc(nulls_last=True), "-id")
+    if state:
+        orders = orders.filter(state=state)
+    if upstream_id:
+        orders = orders.filter(upstream_id=upstream_id)
+    if email:
+        # Addresses are matched the way mail servers treat them in practice: case does not matter.
+        orders = orders.filter(email__iexact=email)
+    return orders
+
+
+def order_detail_get(*, dr_order_id: str) -> Order | None:
+    """One order with its lines, fulfillment orders, shipments and charges, or None."""
+    return (
+        Order.objects.filter(dr_order_id=dr_order_id)
+        .prefetch_related(
+            "lines",
+            Prefetch(
+                "fulfillment_orders",
+                queryset=FulfillmentOrder.objects.prefetch_related(
+                    Prefetch("lines", queryset=FulfillmentOrderLine.objects.select_related("order_line"))
+                ),
+            ),
+            Prefetch(
+                "shipments",
+                queryset=Shipment.objects.select_related("fulfillment_order").prefetch_related(
+                    Prefetch("items", queryset=ShipmentItem.objects.select_related("order_line").order_by("id"))
+                ),
+            ),
+            Prefetch("charges", queryset=Charge.objects.prefetch_related("operations")),
+        )
+        .first()
+    )

@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 from django.db import DatabaseError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ def test_healthz_reports_database_and_in_process_jobs(client):
 
 
 def test_healthz_is_503_when_the_database_is_down(client):
-    with mock.patch("digitalriver.views.connection.cursor", side_effect=DatabaseError("gone")):
+    with mock.patch("core.views.connection.cursor", side_effect=DatabaseError("gone")):
         response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["database"] == "down: DatabaseError"
@@ -82,3 +82,31 @@ def test_the_api_schema_and_docs_are_for_signed_in_users(client, admin_client):
     assert client.get("/api/schema/").status_code in (401, 403)
     assert client.get("/api/docs/").status_code in (401, 403)
     assert admin_client.get("/api/schema/").status_code == 200
+
+
+def test_without_the_sandbox_no_sandbox_table_is_created_and_no_sandbox_url_answers(tmp_path):
+    database = f"sqlite:///{tmp_path / 'production.sqlite3'}"
+    migrated = run_manage("migrate", "--noinput", DATABASE_URL=database, **PRODUCTION)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    probe = (
+        "from django.db import connection; from django.test import Client; "
+        "print(sorted(connection.introspection.table_names()));"
+        "client = Client(HTTP_HOST='backoffice.example.com');"
+        "print([client.get(url, secure=True).status_code for url in ('/sandbox/', '/sandbox/api/skus')])"
+    )
+    result = run_manage("shell", "--no-imports", "-c", probe, DATABASE_URL=database, **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    tables, statuses = result.stdout.strip().splitlines()[-2:]
+    assert "catalog_sku" in tables and "digitalriver_webhookevent" in tables
+    assert "sandbox_" not in tables
+    assert statuses == "[404, 404]"
+    # The roles are there too: applied after migrate, not by a data migration.
+    roles = run_manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.contrib.auth.models import Group; print(sorted(Group.objects.values_list('name', flat=True)))",
+        DATABASE_URL=database,
+        **PRODUCTION,
+    )
+    assert roles.stdout.strip() == "['Customer service', 'Merchandisers', 'Operations']"

@@ -1,6 +1,7 @@
 """Customer service's order screens: find an order, read everything about it on one page, and
 re-read it from Digital River. Orders are DR's data mirrored here, so nothing on them is editable."""
 
+from core.admin import ReadOnlyAdmin, pretty_json
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -17,12 +18,17 @@ from django.views.decorators.http import require_POST
 from commerce import services
 from commerce.models import Order
 from digitalriver import errors as dr_errors
-from digitalriver.admin import ReadOnlyAdmin, pretty_json
+from fulfillment.cancellations import (
+    CLOSED,
+    CancellationRefused,
+    InvalidCancellation,
+    cancellable_units,
+    order_cancel,
+)
+from fulfillment.services import ShipmentRefused, shipment_record
 
-from . import order_page as selectors
-from .cancellations import CLOSED, CancellationRefused, InvalidCancellation, cancellable_units, order_cancel
-from .order_forms import CancelItemsForm, RecordShipmentForm, self_fulfilled
-from .services import ShipmentRefused, shipment_record
+from . import selectors
+from .forms import CancelItemsForm, RecordShipmentForm, self_fulfilled
 
 # Enough for a normal order's whole story; the full timeline is one click away.
 TIMELINE_ON_PAGE = 50

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from fulfillment.demo import DemoError, demo_seed
+from sandbox.demo import DemoError, demo_seed
 
 
 class Command(BaseCommand):

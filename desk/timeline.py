@@ -15,9 +15,8 @@ from django_fsm_log.models import StateLog
 
 from commerce.models import Order, OrderLine
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
-
-from .kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
-from .models import CancellationLine, CancellationRequest, Notification, Shipment, ShipmentItem
+from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
+from fulfillment.models import CancellationLine, CancellationRequest, Notification, Shipment, ShipmentItem
 
 SOURCE_LABELS = {
     "state": "Order state",

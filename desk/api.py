@@ -1,107 +1,91 @@
-"""REST endpoints for customer service actions on an order under /api/ (design.md section 6).
+"""`/api/orders/…` (design.md section 6): the order mirror as JSON, a way to re-fetch one from DR,
+and customer service's actions on it.
 
 `POST /api/orders/<dr_order_id>/cancellations/` and `/shipments/` answer 202 once the work is queued
 (DR is asked by the outbox), 409 when the rules forbid it, with the services' own readable reason,
-and 400 for malformed input. Views are thin: `order_cancel` and `shipment_record` are the same
-services the admin's forms use.
+and 400 for malformed input. Views are thin: reads go through `desk.selectors`, the refresh through
+`commerce.services.order_fetch`, and the actions through the same plans the admin's forms confirm.
 """
 
 from collections import defaultdict
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
-from django.urls import path
 from django_fsm_log.models import StateLog
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import permissions, serializers, status
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from commerce import services
 from commerce.models import Order
+from digitalriver.errors import DigitalRiverError
+from digitalriver.errors import NotFound as DrNotFound
+from fulfillment.cancellations import CancellationRefused, InvalidCancellation, order_cancel
+from fulfillment.models import CancellationRequest, Shipment
+from fulfillment.services import ShipmentRefused, shipment_record
 
-from .cancellations import CancellationRefused, InvalidCancellation, order_cancel
-from .models import CancellationRequest, Shipment
+from . import selectors
+from .api_examples import (
+    CANCEL_ALL_EXAMPLE,
+    CANCEL_MALFORMED_EXAMPLE,
+    CANCEL_REFUSED_EXAMPLE,
+    CANCEL_SOME_EXAMPLE,
+    DR_FAILED_EXAMPLE,
+    FOLLOWED_EXAMPLE,
+    ORDER_DETAIL_EXAMPLE,
+    ORDER_SUMMARY_EXAMPLE,
+    QUEUED_EXAMPLE,
+    SHIPMENT_EXAMPLE,
+    SHIPMENT_MALFORMED_EXAMPLE,
+    SHIPMENT_RECORDED_EXAMPLE,
+    SHIPMENT_REFUSED_EXAMPLE,
+)
 from .serializers import (
     CancellationInputSerializer,
     OrderCancellationsSerializer,
+    OrderDetailSerializer,
+    OrderSummarySerializer,
     RecordedShipmentSerializer,
     ShipmentInputSerializer,
 )
-from .services import ShipmentRefused, shipment_record
 
-ORDER_ID = "231388420336"
-CANCEL_SOME_EXAMPLE = {"items": [{"item_id": "164470560336", "quantity": 1}], "reason": "The customer changed her mind"}
-CANCEL_ALL_EXAMPLE = {"all": True, "reason": "Duplicate order"}
-CANCELLATION_EXAMPLE = {
-    "id": 17,
-    "route": "fulfillment_cancellation",
-    "state": "requested",
-    "reason": "The customer changed her mind",
-    "fulfillment_order_id": "fo_8f2c",
-    "dr_cancellation_id": "",
-    "requested_by": "ada.cs",
-    "created_at": "2026-11-21T09:00:00Z",
-    "updated_at": "2026-11-21T09:00:00Z",
-    "lines": [
-        {
-            "item_id": "164470560336",
-            "sku_id": "dist-1",
-            "name": "Distributed widget",
-            "quantity": 1,
-            "quantity_accepted": None,
-            "quantity_released": 0,
-        }
-    ],
-    "progress": [{"state": "requested", "at": "2026-11-21T09:00:00Z", "description": "The customer changed her mind"}],
-}
-QUEUED_EXAMPLE = {"dr_order_id": ORDER_ID, "requests": [CANCELLATION_EXAMPLE]}
-FOLLOWED_EXAMPLE = {
-    "dr_order_id": ORDER_ID,
-    "requests": [
-        {
-            **CANCELLATION_EXAMPLE,
-            "state": "released",
-            "dr_cancellation_id": "fc_3a9d",
-            "updated_at": "2026-11-21T09:20:00Z",
-            "lines": [{**CANCELLATION_EXAMPLE["lines"][0], "quantity_accepted": 1, "quantity_released": 1}],
-            "progress": [
-                *CANCELLATION_EXAMPLE["progress"],
-                {"state": "submitted", "at": "2026-11-21T09:00:01Z", "description": "DR has the request"},
-                {
-                    "state": "accepted",
-                    "at": "2026-11-21T09:15:00Z",
-                    "description": "the warehouse accepted 1 of 1 unit(s)",
-                },
-                {"state": "released", "at": "2026-11-21T09:20:00Z", "description": "payment released"},
-            ],
-        }
-    ],
-}
-CANCEL_REFUSED_EXAMPLE = {
-    "detail": "Cannot cancel that many units. Distributed widget: asked for 2, 1 of 2 can be cancelled; "
-    "1 shipped (a return is needed for those)."
-}
-CANCEL_MALFORMED_EXAMPLE = {"items": {"0": {"quantity": ["Ensure this value is greater than or equal to 1."]}}}
-SHIPMENT_EXAMPLE = {
-    "items": [{"item_id": "164470560337", "quantity": 1}],
-    "tracking_company": "DHL",
-    "tracking_number": "JD014600006281230701",
-    "tracking_url": "https://www.dhl.com/track?id=JD014600006281230701",
-}
-SHIPMENT_RECORDED_EXAMPLE = {
-    "id": 42,
-    **{key: value for key, value in SHIPMENT_EXAMPLE.items() if key != "items"},
-    "shipped_at": "2026-11-21T09:00:00Z",
-    "items": SHIPMENT_EXAMPLE["items"],
-    "capture": "queued",
-}
-SHIPMENT_REFUSED_EXAMPLE = {
-    "detail": "Cannot record this shipment: Distributed widget is fulfilled through DR (distributed)."
-}
-SHIPMENT_MALFORMED_EXAMPLE = {"tracking_url": ["Enter a valid URL."]}
+FILTERS = [
+    OpenApiParameter("state", OpenApiTypes.STR, enum=Order.State.values, description="Only orders in this state."),
+    OpenApiParameter("upstream_id", OpenApiTypes.STR, description="Only the order with this upstream (shop) id."),
+    OpenApiParameter("email", OpenApiTypes.STR, description="Only the customer's orders (case does not matter)."),
+]
+
+
+class OrderPermissions(permissions.DjangoModelPermissions):
+    """Reading needs commerce.view_order. The only write here is the refresh, which changes the mirror:
+    it needs commerce.change_order (not add_order, as a POST would by default)."""
+
+    perms_map = {
+        **permissions.DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+        "POST": ["%(app_label)s.change_%(model_name)s"],
+    }
+
+
+def _order_detail(dr_order_id: str) -> Order:
+    order = selectors.order_detail_get(dr_order_id=dr_order_id)
+    if order is None:
+        raise NotFound(f"No order {dr_order_id} is mirrored here.")
+    return order
+
+
 ERROR_DETAIL = inline_serializer("ErrorDetail", {"detail": serializers.CharField()})
 VALIDATION_ERRORS = OpenApiResponse(
     OpenApiTypes.OBJECT,
@@ -168,20 +152,82 @@ def _cancellations(order: Order, requests: QuerySet[CancellationRequest]) -> dic
     return OrderCancellationsSerializer(body, context={"state_changes": state_changes}).data
 
 
-class OrderCancellationsView(APIView):
-    parser_classes = [JSONParser]  # items are a nested list, which form encodings cannot carry
+@extend_schema_view(
+    list=extend_schema(
+        summary="List orders, newest first",
+        description="Filter by state, upstream id and email; paginated with `page`.",
+        parameters=FILTERS,
+        examples=[OpenApiExample("An accepted order", value=ORDER_SUMMARY_EXAMPLE, response_only=True)],
+    ),
+    retrieve=extend_schema(
+        summary="One order with its lines, fulfillment orders, shipments, charges and flags",
+        description="Every line carries our counters (pending … cancelled), which DR does not keep per item.",
+        examples=[OpenApiExample("A shipped and captured order", value=ORDER_DETAIL_EXAMPLE, response_only=True)],
+    ),
+)
+class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    permission_classes = [OrderPermissions]
+    lookup_field = "dr_order_id"
+    lookup_value_regex = r"[0-9A-Za-z_-]+"
+    # DjangoModelPermissions reads the model from here; each action reads through a selector.
+    queryset = Order.objects.none()
+
+    # Customer service's actions need their own permission, each named when it is missing.
+    ACTION_PERMISSIONS = {
+        "cancellations": CanViewOrders,
+        "cancel": CanCancelOrderLines,
+        "record_shipment": CanRecordShipments,
+    }
 
     def get_permissions(self):
-        if self.request.method in permissions.SAFE_METHODS:
-            return [CanViewOrders()]
-        return [CanCancelOrderLines()]
+        permission = self.ACTION_PERMISSIONS.get(self.action)
+        return [permission()] if permission else super().get_permissions()
+
+    def get_serializer_class(self):
+        return OrderSummarySerializer if self.action == "list" else OrderDetailSerializer
+
+    def get_queryset(self):
+        params = self.request.query_params
+        state = params.get("state")
+        if state and state not in Order.State.values:
+            raise serializers.ValidationError({"state": [f"'{state}' is not one of {', '.join(Order.State.values)}."]})
+        return selectors.orders_list(state=state, upstream_id=params.get("upstream_id"), email=params.get("email"))
+
+    def retrieve(self, request, dr_order_id=None):
+        return Response(self.get_serializer(_order_detail(dr_order_id)).data)
+
+    @extend_schema(
+        summary="Fetch the order from Digital River again and mirror it",
+        description="Also imports an order DR has and we have not seen yet.",
+        request=None,
+        responses={
+            200: OrderDetailSerializer,
+            404: OpenApiResponse(description="Digital River has no such order."),
+            502: OpenApiResponse(description="Digital River could not be asked; `detail` says why."),
+        },
+        examples=[
+            OpenApiExample("Refreshed", value=ORDER_DETAIL_EXAMPLE, response_only=True, status_codes=["200"]),
+            OpenApiExample("DR failed", value=DR_FAILED_EXAMPLE, response_only=True, status_codes=["502"]),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def refresh(self, request, dr_order_id=None):
+        try:
+            services.order_fetch(dr_order_id=dr_order_id)
+        except DrNotFound as exc:
+            raise NotFound(f"Digital River has no order {dr_order_id}.") from exc
+        except DigitalRiverError as exc:
+            return Response({"detail": f"Digital River could not be asked: {exc}"}, status=status.HTTP_502_BAD_GATEWAY)
+        return Response(OrderDetailSerializer(_order_detail(dr_order_id)).data)
 
     @extend_schema(
         summary="The order's cancellation requests and how far each has come",
         responses={200: OrderCancellationsSerializer, **COMMON_ANSWERS},
         examples=[OpenApiExample("Released", value=FOLLOWED_EXAMPLE, response_only=True, status_codes=["200"])],
     )
-    def get(self, request, dr_order_id):
+    # Items are a nested list, which form encodings cannot carry: JSON only (for the POST mapped below too).
+    @action(detail=True, methods=["get"], parser_classes=[JSONParser])
+    def cancellations(self, request, dr_order_id=None):
         order = _order(dr_order_id)
         return Response(_cancellations(order, order.cancellation_requests.all()))
 
@@ -206,7 +252,8 @@ class OrderCancellationsView(APIView):
             OpenApiExample("Malformed", value=CANCEL_MALFORMED_EXAMPLE, response_only=True, status_codes=["400"]),
         ],
     )
-    def post(self, request, dr_order_id):
+    @cancellations.mapping.post
+    def cancel(self, request, dr_order_id=None):
         order = _order(dr_order_id)
         wanted = CancellationInputSerializer(data=request.data, context={"order": order})
         wanted.is_valid(raise_exception=True)
@@ -218,11 +265,6 @@ class OrderCancellationsView(APIView):
             raise serializers.ValidationError({"items": [str(exc)]}) from exc
         queued = CancellationRequest.objects.filter(pk__in=[cancellation.pk for cancellation in requests])
         return Response(_cancellations(order, queued), status=status.HTTP_202_ACCEPTED)
-
-
-class OrderShipmentsView(APIView):
-    permission_classes = [CanRecordShipments]
-    parser_classes = [JSONParser]  # items are a nested list, which form encodings cannot carry
 
     @extend_schema(
         summary="Record a shipment of third-party or digital lines and queue the capture of their payment",
@@ -248,7 +290,8 @@ class OrderShipmentsView(APIView):
             OpenApiExample("Malformed", value=SHIPMENT_MALFORMED_EXAMPLE, response_only=True, status_codes=["400"]),
         ],
     )
-    def post(self, request, dr_order_id):
+    @action(detail=True, methods=["post"], url_path="shipments", url_name="shipments", parser_classes=[JSONParser])
+    def record_shipment(self, request, dr_order_id=None):
         order = _order(dr_order_id)
         shipped = ShipmentInputSerializer(data=request.data, context={"order": order})
         shipped.is_valid(raise_exception=True)
@@ -258,9 +301,3 @@ class OrderShipmentsView(APIView):
             raise Refused(str(exc)) from exc
         shipment = Shipment.objects.prefetch_related("items__order_line").get(pk=shipment.pk)
         return Response(RecordedShipmentSerializer(shipment).data, status=status.HTTP_202_ACCEPTED)
-
-
-urlpatterns = [
-    path("orders/<str:dr_order_id>/cancellations/", OrderCancellationsView.as_view(), name="order-cancellations"),
-    path("orders/<str:dr_order_id>/shipments/", OrderShipmentsView.as_view(), name="order-shipments"),
-]

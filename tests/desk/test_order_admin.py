@@ -13,10 +13,10 @@ from django.urls import reverse
 
 from commerce.models import Order
 from commerce.services import order_upsert
+from desk.timeline import order_timeline
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
 from fulfillment.cancellations import order_cancel, units_released
 from fulfillment.models import FulfillmentOrderLine, Notification
-from fulfillment.order_timeline import order_timeline
 from fulfillment.services import (
     POST_FULFILLMENT,
     dr_fulfillment_recorded,

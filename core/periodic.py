@@ -4,12 +4,11 @@ import logging
 import threading
 from datetime import timedelta
 
+from celery import current_app as app
 from celery.schedules import schedule as every
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
-
-from .celery import app
 
 logger = logging.getLogger(__name__)
 

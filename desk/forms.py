@@ -10,10 +10,9 @@ from django import forms
 
 from catalog.models import Sku
 from commerce.models import Order, OrderLine
-
-from .cancellations import NOT_ACCEPTED, Cancellable, cancellation_route
-from .models import CancellationRequest
-from .services import SELF_FULFILLED
+from fulfillment.cancellations import NOT_ACCEPTED, Cancellable, cancellation_route
+from fulfillment.models import CancellationRequest
+from fulfillment.services import SELF_FULFILLED
 
 
 @dataclass(frozen=True)
