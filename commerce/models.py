@@ -1,6 +1,10 @@
 """The local mirror of DR orders: DR's fields kept as DR sent them, and the per-line counters DR
 does not keep (it has no fulfilled or cancelled quantity per item), which we keep ourselves."""
 
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
+
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -8,6 +12,40 @@ from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_description
 
 MONEY = {"max_digits": 14, "decimal_places": 2, "default": 0}
+
+
+@dataclass(frozen=True)
+class AttentionFlag:
+    """A reason an order needs a person: the field that raises it, its name, and how loud it is."""
+
+    field: str
+    label: str
+    severity: str  # "error": money did not move as asked; "warning": someone should read it
+    meaning: str
+
+
+# The one list of order flags: the page, the lists, the API, the filters and the dashboard read it.
+ATTENTION_FLAGS = (
+    AttentionFlag("capture_failed", "Capture failed", "error", "DR refused a capture: a person must look."),
+    AttentionFlag("cancellation_rejected", "Cancellation rejected", "error", "The fulfiller refused a cancellation."),
+    AttentionFlag("backordered", "Backordered", "warning", "Some units are backordered: tell the customer."),
+    AttentionFlag("unknown_sku", "Unknown SKU", "warning", "A line's SKU is not in our catalog."),
+)
+NEEDS_ATTENTION = reduce(or_, (Q(**{flag.field: True}) for flag in ATTENTION_FLAGS))
+
+
+def order_subject(dr_order_id: str) -> str:
+    """What every instruction, call and timeline entry about an order is filed under."""
+    return f"order:{dr_order_id}"
+
+
+class OrderQuerySet(models.QuerySet):
+    def needing_attention(self) -> "OrderQuerySet":
+        """Orders with any flag raised."""
+        return self.filter(NEEDS_ATTENTION)
+
+    def not_needing_attention(self) -> "OrderQuerySet":
+        return self.exclude(NEEDS_ATTENTION)
 
 
 class Order(FSMModelMixin, models.Model):
@@ -59,6 +97,8 @@ class Order(FSMModelMixin, models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = OrderQuerySet.as_manager()
+
     class Meta:
         ordering = ["-dr_created_at", "-id"]
         permissions = [
@@ -70,8 +110,12 @@ class Order(FSMModelMixin, models.Model):
         return f"Order {self.dr_order_id}"
 
     @property
+    def raised_flags(self) -> list[AttentionFlag]:
+        return [flag for flag in ATTENTION_FLAGS if getattr(self, flag.field)]
+
+    @property
     def needs_attention(self) -> bool:
-        return self.capture_failed or self.cancellation_rejected or self.backordered or self.unknown_sku
+        return bool(self.raised_flags)
 
     @fsm_log_description
     @transition(field=state, source="*", target=RETURN_VALUE(*State.values))

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from catalog.models import Sku
 from digitalriver.client import calls_about, get_client
 
-from .models import Charge, ChargeOperation, Order, OrderLine
+from .models import Charge, ChargeOperation, Order, OrderLine, order_subject
 
 # DR's main path; an order never goes back along it. Side states (blocked, cancelled, returned,
 # dispute) are ordered by DR's stateTransitions timestamps instead.
@@ -27,9 +27,24 @@ def dr_time(value):
     return parse_datetime(value) if isinstance(value, str) else None
 
 
+def lock_order(*, order: Order | None = None, dr_order_id: str | None = None) -> Order:
+    """Take the order's row lock before touching any other row of the order, and return it fresh.
+
+    Every transaction that writes an order's rows (the mirror, its lines, charges, fulfillment
+    orders, shipments, cancellation requests) takes this lock first, as the order mirror does: two
+    handlers of the same order then wait for each other instead of locking rows in opposite orders
+    and deadlocking on PostgreSQL (DR delivers an order's events concurrently). Raises
+    Order.DoesNotExist when there is no such order.
+    """
+    orders = Order.objects.select_for_update()
+    if order is not None:
+        return orders.get(pk=order.pk)
+    return orders.get(dr_order_id=dr_order_id)
+
+
 def order_fetch(*, dr_order_id: str) -> Order:
     """GET the order from DR and mirror it (the way to learn of an order, and to re-sync one)."""
-    with calls_about(f"order:{dr_order_id}"):
+    with calls_about(order_subject(dr_order_id)):
         data = get_client().get(f"/orders/{dr_order_id}")
     return order_upsert(data=data)
 

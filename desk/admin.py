@@ -1,7 +1,6 @@
 """Customer service's order screens: find an order, read everything about it on one page, and
 re-read it from Digital River. Orders are DR's data mirrored here, so nothing on them is editable."""
 
-from core.admin import ReadOnlyAdmin, pretty_json
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -16,7 +15,8 @@ from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from commerce import services
-from commerce.models import Order
+from commerce.models import ATTENTION_FLAGS, Order
+from core.admin import ReadOnlyAdmin, pretty_json
 from digitalriver import errors as dr_errors
 from fulfillment.cancellations import (
     CLOSED,
@@ -33,12 +33,6 @@ from .forms import CancelItemsForm, RecordShipmentForm, self_fulfilled
 # Enough for a normal order's whole story; the full timeline is one click away.
 TIMELINE_ON_PAGE = 50
 
-FLAG_BADGES = (
-    ("capture_failed", "capture failed", "error"),
-    ("cancellation_rejected", "cancel rejected", "error"),
-    ("backordered", "backordered", "warning"),
-    ("unknown_sku", "unknown SKU", "warning"),
-)
 CANCEL_PERMISSION = "commerce.cancel_order_lines"
 SHIPMENT_PERMISSION = "commerce.record_shipment"
 
@@ -72,9 +66,9 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(selectors.NEEDS_ATTENTION)
+            return queryset.needing_attention()
         if self.value() == "no":
-            return queryset.exclude(selectors.NEEDS_ATTENTION)
+            return queryset.not_needing_attention()
         return queryset
 
 
@@ -113,10 +107,7 @@ class OrderAdmin(ReadOnlyAdmin):
     list_filter = (
         "state",
         NeedsAttentionFilter,
-        "capture_failed",
-        "cancellation_rejected",
-        "backordered",
-        "unknown_sku",
+        *(flag.field for flag in ATTENTION_FLAGS),
     )
     search_fields = ("=dr_order_id", "=upstream_id", "email", "customer_name")
     search_help_text = "DR order id or upstream id (exact), or part of the customer's email or name."
@@ -171,7 +162,7 @@ class OrderAdmin(ReadOnlyAdmin):
 
     @admin.display(description="flags")
     def flag_badges(self, obj):
-        raised = [(tone, label) for field, label, tone in FLAG_BADGES if getattr(obj, field)]
+        raised = [(flag.severity, flag.label.lower().replace("sku", "SKU")) for flag in obj.raised_flags]
         if not raised:
             return "-"
         return format_html_join(" ", '<span class="order-flag order-flag-{}">⚑ {}</span>', raised)

@@ -35,8 +35,6 @@ from .timeline import (
     units_of_item,
 )
 
-# Order.needs_attention as a filter: any flag a person must act on.
-NEEDS_ATTENTION = Q(capture_failed=True) | Q(cancellation_rejected=True) | Q(backordered=True) | Q(unknown_sku=True)
 LINKABLE_TRACKING_URL = Case(
     When(
         Q.create([("tracking_url__startswith", scheme) for scheme in TRACKABLE_SCHEMES], connector=Q.OR),

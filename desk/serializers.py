@@ -13,7 +13,7 @@ serializer's context, so an unknown item is a malformed request for both APIs al
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from commerce.models import Charge, ChargeOperation, Order, OrderLine
+from commerce.models import ATTENTION_FLAGS, Charge, ChargeOperation, Order, OrderLine
 from fulfillment.models import (
     CancellationLine,
     CancellationRequest,
@@ -33,11 +33,13 @@ class ReadOnlyModelSerializer(serializers.ModelSerializer):
 
 
 class OrderFlagsSerializer(serializers.Serializer):
-    capture_failed = serializers.BooleanField(read_only=True, help_text="DR refused a capture: a person must look.")
-    cancellation_rejected = serializers.BooleanField(read_only=True, help_text="The fulfiller refused a cancellation.")
-    backordered = serializers.BooleanField(read_only=True, help_text="Some units are backordered: tell the customer.")
-    unknown_sku = serializers.BooleanField(read_only=True, help_text="A line's SKU is not in our catalog.")
     needs_attention = serializers.BooleanField(read_only=True, help_text="Any of the flags above.")
+
+    def get_fields(self):
+        flags = {
+            flag.field: serializers.BooleanField(read_only=True, help_text=flag.meaning) for flag in ATTENTION_FLAGS
+        }
+        return {**flags, **super().get_fields()}
 
 
 class OrderLineSerializer(ReadOnlyModelSerializer):

@@ -13,7 +13,7 @@ from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 from django_fsm_log.models import StateLog
 
-from commerce.models import Order, OrderLine
+from commerce.models import Order, OrderLine, order_subject
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
 from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
 from fulfillment.models import CancellationLine, CancellationRequest, Notification, Shipment, ShipmentItem
@@ -73,11 +73,6 @@ class TimelineEntry:
         return SOURCE_LABELS[self.source]
 
 
-def order_subject(order: Order) -> str:
-    """How instructions and API calls about the order are tagged (see digitalriver.client.calls_about)."""
-    return f"order:{order.dr_order_id}"
-
-
 def line_names(lines) -> dict[str, str]:
     """DR item id -> what the customer bought, to speak of goods rather than ids."""
     return {line.dr_item_id: line.name or line.dr_sku_id for line in lines}
@@ -97,7 +92,7 @@ def order_timeline(
     caller already has them.
     """
     names = line_names(order.lines.all() if lines is None else lines)
-    subject = order_subject(order)
+    subject = order_subject(order.dr_order_id)
     entries = [
         *_order_transitions(order, limit),
         *_instruction_entries(subject, names, limit),

@@ -16,14 +16,15 @@ asked for and not yet released or refused, so two agents cannot cancel the same 
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import suppress
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
 
 from catalog.models import Sku
-from commerce.models import Order, OrderLine
-from commerce.services import order_get_or_fetch
+from commerce.models import Order, OrderLine, order_subject
+from commerce.services import lock_order, order_get_or_fetch
 from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue
 
@@ -114,8 +115,7 @@ def order_cancel(
     if not cancel_all and not items:
         raise InvalidCancellation("say which items to cancel, or cancel the whole order")
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order.pk)
-        OrderLine.objects.select_for_update().filter(order=order).exists()
+        order = lock_order(order=order)
         cancellable = cancellable_units(order=order)
         by_item = {entry.line.dr_item_id: entry for entry in cancellable.values()}
         wanted = _whole_order(order, cancellable) if cancel_all else _some_units(items, by_item)
@@ -208,7 +208,7 @@ def _spread_over_fulfillment_lines(line: OrderLine, quantity: int) -> list[tuple
 def _release_directly(order: Order, lines: list[tuple[OrderLine, int]], *, reason: str, by) -> CancellationRequest:
     instruction = instruction_enqueue(
         kind=POST_FULFILLMENT,
-        subject=f"order:{order.dr_order_id}",
+        subject=order_subject(order.dr_order_id),
         payload={
             "orderId": order.dr_order_id,
             "items": [{"itemId": line.dr_item_id, "cancelQuantity": quantity} for line, quantity in lines],
@@ -239,7 +239,9 @@ def _ask_the_warehouse(order, fulfillment_order, lines, *, reason: str, by) -> C
     }
     if reason:
         payload["reason"] = reason
-    instruction = instruction_enqueue(kind=REQUEST_CANCELLATION, subject=f"order:{order.dr_order_id}", payload=payload)
+    instruction = instruction_enqueue(
+        kind=REQUEST_CANCELLATION, subject=order_subject(order.dr_order_id), payload=payload
+    )
     request = CancellationRequest.objects.create(
         order=order,
         fulfillment_order=fulfillment_order,
@@ -312,8 +314,7 @@ def cancellation_answered(*, data: dict) -> CancellationRequest | None:
     """fulfillment_cancellation.created / .accepted / .rejected."""
     order = order_get_or_fetch(dr_order_id=str(data.get("upstreamId") or ""))
     with transaction.atomic():
-        # The order's lock first, as every writer of an order's rows takes it (see services._lock_order).
-        order = Order.objects.select_for_update().get(pk=order.pk)
+        order = lock_order(order=order)
         request = _request_for(order, data)
         if request is None:
             return None
@@ -326,8 +327,9 @@ def cancellation_answered(*, data: dict) -> CancellationRequest | None:
 
 
 def _lock_order_of(instruction: Instruction) -> None:
-    """The order's row lock before the request's and its lines' (see services._lock_order)."""
-    Order.objects.select_for_update().filter(dr_order_id=str(instruction.payload.get("upstreamId") or "")).first()
+    """The order's row lock before the request's and its lines' (see ``lock_order``)."""
+    with suppress(Order.DoesNotExist):
+        lock_order(dr_order_id=str(instruction.payload.get("upstreamId") or ""))
 
 
 def _request_for(order: Order, data: dict) -> CancellationRequest | None:

@@ -6,7 +6,7 @@ from commerce.models import Order
 from digitalriver.registry import Performer
 
 from . import cancellations, services
-from .kinds import REQUEST_CANCELLATION
+from .kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
 
 
 class CreateFulfillmentOrderPerformer(Performer):
@@ -16,7 +16,7 @@ class CreateFulfillmentOrderPerformer(Performer):
     by upstreamId before a second one is created.
     """
 
-    kind = services.CREATE_FULFILLMENT_ORDER
+    kind = CREATE_FULFILLMENT_ORDER
 
     def perform(self, instruction, client):
         return client.post("/fulfillment-orders", instruction.payload)
@@ -45,7 +45,7 @@ class FulfillmentPerformer(Performer):
     find it in GET /fulfillments?orderId=… and never captures twice.
     """
 
-    kind = services.POST_FULFILLMENT
+    kind = POST_FULFILLMENT
 
     def perform(self, instruction, client):
         body = {**instruction.payload, "metadata": {"instructionId": str(instruction.pk)}}

@@ -11,8 +11,8 @@ from django.db import transaction
 from django.db.models import Sum
 
 from catalog.models import Sku
-from commerce.models import Order, OrderLine
-from commerce.services import charge_upsert, dr_time, order_get_or_fetch, order_upsert
+from commerce.models import Order, OrderLine, order_subject
+from commerce.services import charge_upsert, dr_time, lock_order, order_get_or_fetch, order_upsert
 from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue
 
@@ -23,22 +23,10 @@ from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipm
 
 DISTRIBUTED = Sku.FulfillmentModel.DISTRIBUTED
 ORCHESTRATED = Sku.FulfillmentModel.ORCHESTRATED
-CAPTURED_CODES = frozenset({"item_fulfilled", "order_fulfilled", "order_complete"})
 RELEASED_CODES = frozenset({"item_cancelled", "order_cancelled"})
 
 
 # --- orders ---------------------------------------------------------------------------------------
-
-
-def _lock_order(order: Order) -> Order:
-    """Take the order's row lock before touching any other row of the order.
-
-    Every transaction that writes an order's rows (the mirror, its lines, charges, fulfillment
-    orders, shipments, cancellation requests) takes this lock first, as the order mirror does: two
-    handlers of the same order then wait for each other instead of locking rows in opposite orders
-    and deadlocking on PostgreSQL (DR delivers an order's events concurrently).
-    """
-    return Order.objects.select_for_update().get(pk=order.pk)
 
 
 @transaction.atomic
@@ -58,7 +46,7 @@ def fulfillment_order_ensure(*, order: Order) -> Instruction | None:
         for line in order.lines.filter(fulfillment_model=DISTRIBUTED).prefetch_related("fulfillment_order_lines")
         if not line.fulfillment_order_lines.all()
     ]
-    subject = f"order:{order.dr_order_id}"
+    subject = order_subject(order.dr_order_id)
     already_asked = Instruction.objects.filter(kind=CREATE_FULFILLMENT_ORDER, subject=subject).exclude(
         state=Instruction.State.CANCELLED
     )
@@ -104,7 +92,7 @@ def fulfillment_order_event(*, event_type: str, data: dict, as_of=None) -> Fulfi
     """fulfillment_order.pending / .backordered / .cancelled: the fulfillment order with running totals."""
     order = order_get_or_fetch(dr_order_id=str(data["upstreamId"]))
     with transaction.atomic():
-        order = _lock_order(order)
+        order = lock_order(order=order)
         fulfillment_order = fulfillment_order_upsert(order=order, data=data, as_of=as_of)
         if event_type == "fulfillment_order.cancelled" or any(line.cancelled for line in fulfillment_order.lines.all()):
             _release_cancelled_units(fulfillment_order)
@@ -113,7 +101,7 @@ def fulfillment_order_event(*, event_type: str, data: dict, as_of=None) -> Fulfi
 
 @transaction.atomic
 def fulfillment_order_upsert(*, order: Order, data: dict, as_of=None, created_by_us: bool = False) -> FulfillmentOrder:
-    order = _lock_order(order)
+    order = lock_order(order=order)
     as_of = dr_time(data.get("updatedTime")) or as_of
     fulfillment_order, _ = FulfillmentOrder.objects.select_for_update().get_or_create(
         dr_fulfillment_order_id=str(data["id"]), defaults={"order": order}
@@ -190,7 +178,7 @@ def _release_cancelled_units(fulfillment_order: FulfillmentOrder) -> Instruction
     order = fulfillment_order.order
     return instruction_enqueue(
         kind=POST_FULFILLMENT,
-        subject=f"order:{order.dr_order_id}",
+        subject=order_subject(order.dr_order_id),
         payload={"orderId": order.dr_order_id, "items": items},
     )
 
@@ -202,7 +190,7 @@ def shipment_reported(*, data: dict) -> Shipment:
     """fulfillment_order.shipped (a Shipment): record it and capture the shipped units' payment."""
     order = order_get_or_fetch(dr_order_id=str(data["fulfillmentOrderUpstreamId"]))
     with transaction.atomic():
-        order = _lock_order(order)
+        order = lock_order(order=order)
         existing = Shipment.objects.filter(dr_shipment_id=str(data["id"])).first()
         if existing is not None:
             return existing
@@ -239,7 +227,7 @@ def shipment_reported(*, data: dict) -> Shipment:
         if captures:
             instruction_enqueue(
                 kind=POST_FULFILLMENT,
-                subject=f"order:{order.dr_order_id}",
+                subject=order_subject(order.dr_order_id),
                 payload=_capture_body(order, shipment, captures),
             )
     return shipment
@@ -278,7 +266,7 @@ def dr_fulfillment_recorded(*, data: dict) -> DrFulfillment:
     """fulfillment.created: keep DR's record; for orchestrated lines it is the capture and the tracking."""
     order = order_get_or_fetch(dr_order_id=str(data["orderId"]))
     with transaction.atomic():
-        order = _lock_order(order)
+        order = lock_order(order=order)
         record, created = DrFulfillment.objects.get_or_create(
             dr_fulfillment_id=str(data["id"]),
             defaults={
@@ -338,7 +326,7 @@ def charge_reported(*, event_type: str, data: dict) -> None:
     """order.charge.*: mirror the charge; a failed capture flags the order for a person."""
     order = order_get_or_fetch(dr_order_id=str(data["orderId"]))
     with transaction.atomic():
-        order = _lock_order(order)
+        order = lock_order(order=order)
         charge_upsert(order=order, data=data)
         if event_type in ("order.charge.capture.failed", "order.charge.failed"):
             Order.objects.filter(pk=order.pk).update(capture_failed=True)
@@ -351,7 +339,7 @@ def charge_reported(*, event_type: str, data: dict) -> None:
 def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | None = None) -> None:
     """DR accepted (or already held) our POST /fulfillments: count the captured and released units."""
     codes = set(result.get("alreadyDone") or [])
-    order = Order.objects.select_for_update().get(dr_order_id=payload["orderId"])
+    order = lock_order(dr_order_id=payload["orderId"])
     lines = {
         line.dr_item_id: line
         for line in OrderLine.objects.select_for_update().filter(
@@ -422,7 +410,7 @@ def shipment_record(
     if not items:
         raise ShipmentRefused("say which items shipped")
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order.pk)
+        order = lock_order(order=order)
         if order.state != Order.State.ACCEPTED:
             raise ShipmentRefused(f"order {order.dr_order_id} is {order.get_state_display().lower()}, not accepted")
         lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
@@ -457,7 +445,7 @@ def shipment_record(
         notifications.notify_shipped(shipment=shipment)
         instruction_enqueue(
             kind=POST_FULFILLMENT,
-            subject=f"order:{order.dr_order_id}",
+            subject=order_subject(order.dr_order_id),
             payload=_capture_body(
                 order, shipment, [{"itemId": line.dr_item_id, "quantity": quantity} for line, quantity in wanted]
             ),

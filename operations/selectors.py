@@ -11,7 +11,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncHour
 from django.urls import reverse
 
-from commerce.models import ChargeOperation, Order
+from commerce.models import ATTENTION_FLAGS, ChargeOperation, Order
 from digitalriver.models import Instruction, WebhookEvent
 
 from .charts import BarChart, Bucket, Series
@@ -24,12 +24,7 @@ HOURS = 24
 DAYS = 7
 
 # Money that did not move is an alarm; a backorder or an unknown SKU is a warning someone should read.
-ORDER_FLAGS = (
-    ("capture_failed", "Capture failed", "alarm"),
-    ("cancellation_rejected", "Cancellation rejected", "alarm"),
-    ("backordered", "Backordered", "warn"),
-    ("unknown_sku", "Unknown SKU", "warn"),
-)
+DASHBOARD_SEVERITY = {"error": "alarm", "warning": "warn"}
 WAITING = (Instruction.State.PENDING, Instruction.State.RETRY_WAIT)
 
 # Chart series: stacked in this order, bottom first; failures on top where the eye lands.
@@ -157,13 +152,13 @@ def order_flag_counts() -> list[FlagCount]:
     """One count per flag, each answered from the flag's own index (the raised flags are few)."""
     return [
         FlagCount(
-            name,
-            label,
-            severity,
-            Order.objects.filter(**{name: True}).count(),
-            _changelist(Order, **{f"{name}__exact": 1}),
+            flag.field,
+            flag.label,
+            DASHBOARD_SEVERITY[flag.severity],
+            Order.objects.filter(**{flag.field: True}).count(),
+            _changelist(Order, **{f"{flag.field}__exact": 1}),
         )
-        for name, label, severity in ORDER_FLAGS
+        for flag in ATTENTION_FLAGS
     ]
 
 
