@@ -1,6 +1,7 @@
 """The local mirror of DR orders: DR's fields kept as DR sent them, and the per-line counters DR
 does not keep (it has no fulfilled or cancelled quantity per item), which we keep ourselves."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
@@ -32,6 +33,22 @@ ATTENTION_FLAGS = (
     AttentionFlag("unknown_sku", "Unknown SKU", "warning", "A line's SKU is not in our catalog."),
 )
 NEEDS_ATTENTION = reduce(or_, (Q(**{flag.field: True}) for flag in ATTENTION_FLAGS))
+
+
+def units_of(quantity: int, name: str) -> str:
+    """Goods in the words an agent uses: "1 unit of Desk lamp", "2 units of Desk lamp"."""
+    return f"{quantity} unit{'' if quantity == 1 else 's'} of {name}"
+
+
+def quantities_by_item(items: list[tuple[str, int]], *, error: type[Exception]) -> dict[str, int]:
+    """One total per DR item id, so an item named twice in a request is checked against its open
+    units once; ``error`` is raised for a quantity that is not a whole number of at least 1."""
+    totals: dict[str, int] = defaultdict(int)
+    for item_id, quantity in items:
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise error(f"item {item_id}: the quantity must be a whole number of at least 1")
+        totals[str(item_id)] += quantity
+    return dict(totals)
 
 
 def order_subject(dr_order_id: str) -> str:
@@ -160,6 +177,11 @@ class OrderLine(models.Model):
 
     def __str__(self):
         return f"{self.dr_sku_id} x {self.quantity}"
+
+    @property
+    def label(self) -> str:
+        """What the customer bought, as the page and the emails name it."""
+        return self.name or self.dr_sku_id
 
     @property
     def open_quantity(self) -> int:

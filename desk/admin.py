@@ -4,7 +4,6 @@ re-read it from Digital River. Orders are DR's data mirrored here, so nothing on
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -23,9 +22,9 @@ from fulfillment.cancellations import (
     CancellationRefused,
     InvalidCancellation,
     cancellable_units,
-    order_cancel,
+    cancellation_execute,
 )
-from fulfillment.services import ShipmentRefused, shipment_record
+from fulfillment.shipments import ShipmentRefused, shipment_execute
 
 from . import selectors
 from .forms import CancelItemsForm, RecordShipmentForm, self_fulfilled
@@ -35,26 +34,6 @@ TIMELINE_ON_PAGE = 50
 
 CANCEL_PERMISSION = "commerce.cancel_order_lines"
 SHIPMENT_PERMISSION = "commerce.record_shipment"
-
-
-class DryRun(Exception):
-    """Raised to roll back a service call made only to learn whether the rules allow it."""
-
-
-def refusal_of(action, refusals: tuple[type[Exception], ...]) -> str:
-    """What the service would refuse if called now, or "" when it would go through.
-
-    The call runs in a transaction that is always rolled back (with the jobs it queued), so the
-    confirmation step never offers what the rules refuse, without restating the rules here.
-    """
-    try:
-        with transaction.atomic():
-            action()
-            raise DryRun
-    except DryRun:
-        return ""
-    except refusals as exc:
-        return str(exc)
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):
@@ -300,7 +279,7 @@ class OrderAdmin(ReadOnlyAdmin):
             form,
             template="cancel_items",
             titles=("Cancel items", "Confirm the cancellation"),
-            run=lambda: order_cancel(order=order, **form.cancellation(), by=request.user),
+            execute=lambda plan: cancellation_execute(plan=plan, by=request.user),
             refusals=(CancellationRefused, InvalidCancellation),
             success=lambda steps: (
                 f"Cancellation sent: {steps}. Its progress shows under Cancellation requests and in the timeline."
@@ -319,30 +298,43 @@ class OrderAdmin(ReadOnlyAdmin):
             form,
             template="record_shipment",
             titles=("Record a shipment", "Confirm the shipment"),
-            run=lambda: shipment_record(order=order, **form.shipment(), by=request.user),
+            execute=lambda plan: shipment_execute(plan=plan, by=request.user),
             refusals=(ShipmentRefused,),
             success=lambda steps: f"Shipment recorded: {steps}. The capture is queued and the customer emailed.",
             anchor="shipments",
         )
 
-    def form_then_confirm(self, request, order, form, *, template, titles, run, refusals, success, anchor):
-        """GET shows the form; a valid POST shows the plan to confirm ("Change" goes back to the
-        form); the confirmed POST calls the service. A refusal puts its reason on the form."""
+    def form_then_confirm(self, request, order, form, *, template, titles, execute, refusals, success, anchor):
+        """GET shows the form; a valid POST shows the service's plan to confirm ("Change" goes back
+        to the form); the confirmed POST executes that plan. A refusal puts its reason on the form.
+
+        The confirmation carries the plan's fingerprint: if the order changed before the agent
+        confirmed, the new plan is shown to confirm instead of executing something not shown.
+        """
         form_title, confirm_title = titles
         if request.method != "POST" or "edit" in request.POST or not form.is_valid():
             return self.render_action(request, order, template, form, title=form_title)
-        if "confirm" not in request.POST:
-            refusal = refusal_of(run, refusals)
-            if not refusal:
-                return self.render_action(request, order, template, form, title=confirm_title, plan=form.plan())
-            form.add_error(None, refusal)
-            return self.render_action(request, order, template, form, title=form_title)
         try:
-            run()
+            plan = form.plan()
         except refusals as exc:
             form.add_error(None, str(exc))
             return self.render_action(request, order, template, form, title=form_title)
-        steps = "; ".join(step.what for step in form.plan())
+        if plan.refusal:
+            form.add_error(None, plan.refusal)
+            return self.render_action(request, order, template, form, title=form_title)
+        shown = request.POST.get("plan", plan.fingerprint)
+        if "confirm" not in request.POST or shown != plan.fingerprint:
+            if "confirm" in request.POST:
+                self.message_user(
+                    request, "The order changed since you looked: this is what would happen now.", messages.WARNING
+                )
+            return self.render_action(request, order, template, form, title=confirm_title, plan=plan)
+        try:
+            execute(plan)
+        except refusals as exc:
+            form.add_error(None, str(exc))
+            return self.render_action(request, order, template, form, title=form_title)
+        steps = "; ".join(step.what for step in plan.steps)
         self.message_user(request, success(steps), messages.SUCCESS)
         return HttpResponseRedirect(f"{reverse('admin:commerce_order_change', args=[order.pk])}#{anchor}")
 
@@ -353,6 +345,7 @@ class OrderAdmin(ReadOnlyAdmin):
             "opts": self.opts,
             "original": order,
             "form": form,
-            "plan": plan,
+            "plan": plan.steps if plan else None,
+            "plan_fingerprint": plan.fingerprint if plan else "",
         }
         return TemplateResponse(request, f"admin/commerce/order/{template}.html", context)

@@ -31,9 +31,14 @@ from commerce import services
 from commerce.models import Order
 from digitalriver.errors import DigitalRiverError
 from digitalriver.errors import NotFound as DrNotFound
-from fulfillment.cancellations import CancellationRefused, InvalidCancellation, order_cancel
+from fulfillment.cancellations import (
+    CancellationRefused,
+    InvalidCancellation,
+    cancellation_execute,
+    cancellation_plan,
+)
 from fulfillment.models import CancellationRequest, Shipment
-from fulfillment.services import ShipmentRefused, shipment_record
+from fulfillment.shipments import ShipmentRefused, shipment_execute, shipment_plan
 
 from . import selectors
 from .api_examples import (
@@ -258,8 +263,9 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         wanted = CancellationInputSerializer(data=request.data, context={"order": order})
         wanted.is_valid(raise_exception=True)
         try:
-            requests = order_cancel(order=order, by=request.user, **wanted.service_arguments())
-        except CancellationRefused as exc:
+            plan = cancellation_plan(order=order, **wanted.service_arguments())
+            requests = cancellation_execute(plan=plan, by=request.user)
+        except CancellationRefused as exc:  # the plan's refusal, or the order changed under the lock
             raise Refused(str(exc)) from exc
         except InvalidCancellation as exc:  # the serializer checks the same; the service has the last word
             raise serializers.ValidationError({"items": [str(exc)]}) from exc
@@ -296,7 +302,8 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         shipped = ShipmentInputSerializer(data=request.data, context={"order": order})
         shipped.is_valid(raise_exception=True)
         try:
-            shipment = shipment_record(order=order, by=request.user, **shipped.service_arguments())
+            plan = shipment_plan(order=order, **shipped.service_arguments())
+            shipment = shipment_execute(plan=plan, by=request.user)
         except ShipmentRefused as exc:
             raise Refused(str(exc)) from exc
         shipment = Shipment.objects.prefetch_related("items__order_line").get(pk=shipment.pk)

@@ -1,31 +1,15 @@
 """The order page's two actions as forms: customer service cancels units, or records a shipment of
-third-party and digital lines. Before anything is stored, each form lays out what will happen to
-every line and which call to Digital River it causes, for the agent to confirm."""
+third-party and digital lines. Each form asks its service for the plan (what will happen to every
+line and which call to Digital River it causes, or why not), for the agent to confirm; confirming
+executes that plan. The rules live in the services, never here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django import forms
 
-from catalog.models import Sku
 from commerce.models import Order, OrderLine
-from fulfillment.cancellations import NOT_ACCEPTED, Cancellable, cancellation_route
-from fulfillment.models import CancellationRequest
-from fulfillment.services import SELF_FULFILLED
-
-
-@dataclass(frozen=True)
-class PlannedStep:
-    """One line of the confirmation: what happens to the goods, and the DR call behind it."""
-
-    line: OrderLine
-    what: str  # "Ask the warehouse to cancel 1 unit of Desk lamp"
-    dr_call: str  # "POST /fulfillment-cancellations; …"
-
-
-def units(quantity: int, line: OrderLine) -> str:
-    return f"{quantity} unit{'' if quantity == 1 else 's'} of {line.name or line.dr_sku_id}"
+from fulfillment.cancellations import Cancellable, CancellationPlan, cancellation_plan
+from fulfillment.shipments import SELF_FULFILLED, ShipmentPlan, shipment_plan, shippable_units
 
 
 def line_field_name(line: OrderLine) -> str:
@@ -106,54 +90,15 @@ class CancelItemsForm(PerLineQuantitiesForm):
         return cleaned
 
     def cancellation(self) -> dict:
-        """The keyword arguments of ``order_cancel`` for what the agent chose."""
+        """The keyword arguments of ``cancellation_plan`` for what the agent chose."""
         reason = self.cleaned_data["reason"]
         if self.cleaned_data["cancel_all"]:
             return {"cancel_all": True, "reason": reason}
         return {"items": [(line.dr_item_id, quantity) for line, quantity in self.chosen()], "reason": reason}
 
-    def plan(self) -> list[PlannedStep]:
-        """Each line's step; for the whole order, every unit cancellable now (the service refuses
-        the whole order when a line still has units it cannot cancel, before this is shown)."""
-        if self.cleaned_data["cancel_all"]:
-            return [self.step(line, most) for line, most, _ in self.limits if most]
-        return [self.step(line, quantity) for line, quantity in self.chosen()]
-
-    def step(self, line: OrderLine, quantity: int) -> PlannedStep:
-        """Which DR call cancelling the line's units causes (the route ``order_cancel`` will take)."""
-        goods = units(quantity, line)
-        route = cancellation_route(self.order, line)
-        if route == CancellationRequest.Route.FULFILLMENT and self.order.state in NOT_ACCEPTED:
-            return PlannedStep(
-                line,
-                f"Release the payment of {goods}",
-                "POST /fulfillments with cancelQuantity: the order is not accepted yet, so DR cancels "
-                "the units and releases their payment at once.",
-            )
-        if route == CancellationRequest.Route.FULFILLMENT_CANCELLATION:
-            then = (
-                "when the warehouse accepts, DR releases the payment itself (orchestrated line)."
-                if line.fulfillment_model == Sku.FulfillmentModel.ORCHESTRATED
-                else "when the warehouse accepts, we release the payment of the accepted units "
-                "(POST /fulfillments with cancelQuantity)."
-            )
-            return PlannedStep(
-                line,
-                f"Ask the warehouse to cancel {goods}",
-                f"POST /fulfillment-cancellations; units it ships in the meantime stay shipped; {then}",
-            )
-        return PlannedStep(
-            line,
-            f"Release the payment of {goods}",
-            "POST /fulfillments with cancelQuantity: we fulfil this line ourselves, so make sure it is "
-            "not shipped or delivered.",
-        )
-
-
-def shippable_units(line: OrderLine) -> int:
-    """Units of a third-party or digital line not yet shipped, cancelled or being cancelled
-    (the rule ``services.shipment_record`` applies)."""
-    return max(line.quantity - line.shipped - line.cancelled - line.cancel_requested, 0)
+    def plan(self) -> CancellationPlan:
+        """What the service would do with what the agent chose, or why it cannot."""
+        return cancellation_plan(order=self.order, **self.cancellation())
 
 
 def self_fulfilled(lines) -> list[OrderLine]:
@@ -170,12 +115,7 @@ class RecordShipmentForm(PerLineQuantitiesForm):
     def __init__(self, *args, order: Order, **kwargs):
         super().__init__(*args, **kwargs)
         self.order = order
-        not_accepted = f"the order is {order.get_state_display().lower()}, not accepted"
-        limits = []
-        for line in self_fulfilled(order.lines.all()):
-            most = shippable_units(line) if order.state == Order.State.ACCEPTED else 0
-            why_not = not_accepted if order.state != Order.State.ACCEPTED else "nothing is left to ship"
-            limits.append((line, most, why_not))
+        limits = [(line, *shippable_units(order=order, line=line)) for line in self_fulfilled(order.lines.all())]
         self.add_line_fields(limits, verb="recorded as shipped")
 
     def clean(self):
@@ -185,7 +125,7 @@ class RecordShipmentForm(PerLineQuantitiesForm):
         return cleaned
 
     def shipment(self) -> dict:
-        """The keyword arguments of ``shipment_record`` for what the agent entered."""
+        """The keyword arguments of ``shipment_plan`` for what the agent entered."""
         return {
             "items": [(line.dr_item_id, quantity) for line, quantity in self.chosen()],
             "tracking_company": self.cleaned_data["tracking_company"],
@@ -193,19 +133,6 @@ class RecordShipmentForm(PerLineQuantitiesForm):
             "tracking_url": self.cleaned_data["tracking_url"],
         }
 
-    def tracking_words(self) -> str:
-        data = self.cleaned_data
-        if not data["tracking_number"]:
-            return "without tracking"
-        return f"tracked as {data['tracking_company'] or 'the carrier'} {data['tracking_number']}"
-
-    def plan(self) -> list[PlannedStep]:
-        return [
-            PlannedStep(
-                line,
-                f"Record that {units(quantity, line)} shipped, {self.tracking_words()}",
-                f"POST /fulfillments with quantity {quantity}: DR captures the payment of these units; "
-                "the customer is emailed that they shipped.",
-            )
-            for line, quantity in self.chosen()
-        ]
+    def plan(self) -> ShipmentPlan:
+        """What the service would record and capture, or why it cannot."""
+        return shipment_plan(order=self.order, **self.shipment())

@@ -10,7 +10,7 @@ from django.db.models import Case, F, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from commerce.models import Charge, ChargeOperation, Order, OrderLine
+from commerce.models import Charge, ChargeOperation, Order, OrderLine, units_of
 from fulfillment.models import (
     TRACKABLE_SCHEMES,
     CancellationRequest,
@@ -31,7 +31,6 @@ from .timeline import (
     line_names,
     order_timeline,
     requester,
-    units,
     units_of_item,
 )
 
@@ -173,7 +172,7 @@ def order_flags(
         )
     if order.backordered:
         waits = [
-            f"{units(line.backordered, line.order_line.name or line.inventory_item_id)} expected {_expected(line)}"
+            f"{units_of(line.backordered, line.order_line.name or line.inventory_item_id)} expected {_expected(line)}"
             for fulfillment_order in fulfillment_orders
             for line in fulfillment_order.lines.all()
             if line.backordered

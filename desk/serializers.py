@@ -388,7 +388,7 @@ class ShipmentInputSerializer(serializers.Serializer):
         return each_item_once(items)
 
     def service_arguments(self) -> dict:
-        """The validated request as `shipment_record` takes it."""
+        """The validated request as `shipment_plan` takes it."""
         data = self.validated_data
         return {
             "items": [(item["item_id"], item["quantity"]) for item in data["items"]],

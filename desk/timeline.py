@@ -13,7 +13,7 @@ from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 from django_fsm_log.models import StateLog
 
-from commerce.models import Order, OrderLine, order_subject
+from commerce.models import Order, OrderLine, order_subject, units_of
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
 from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
 from fulfillment.models import CancellationLine, CancellationRequest, Notification, Shipment, ShipmentItem
@@ -76,10 +76,6 @@ class TimelineEntry:
 def line_names(lines) -> dict[str, str]:
     """DR item id -> what the customer bought, to speak of goods rather than ids."""
     return {line.dr_item_id: line.name or line.dr_sku_id for line in lines}
-
-
-def units(quantity: int, name: str) -> str:
-    return f"{quantity} unit{'' if quantity == 1 else 's'} of {name}"
 
 
 def order_timeline(
@@ -155,7 +151,7 @@ def _listed(phrases: list[str]) -> str:
 def units_of_item(item: dict, quantity_key: str, line_key: str, names: dict[str, str]) -> str:
     """'2 units of Widget' for an item of a payload, named after the order line it points at."""
     name = names.get(str(item.get(line_key)), item.get("inventoryItemId") or "an item")
-    return units(int(item.get(quantity_key) or 0), name)
+    return units_of(int(item.get(quantity_key) or 0), name)
 
 
 def describe_instruction(instruction: Instruction, names: dict[str, str]) -> InstructionWords:
@@ -271,7 +267,7 @@ def _attempt_entries(subject: str, names: dict[str, str], limit: int | None):
 
 def cancelled_goods(request: CancellationRequest) -> str:
     return _listed(
-        [units(line.quantity, line.order_line.name or line.order_line.dr_sku_id) for line in request.lines.all()]
+        [units_of(line.quantity, line.order_line.name or line.order_line.dr_sku_id) for line in request.lines.all()]
     )
 
 
@@ -414,7 +410,10 @@ def _shipment_entries(order: Order, limit: int | None):
     )
     for shipment in _newest(shipments, "shipped_at", limit):
         goods = _listed(
-            [units(item.quantity, item.order_line.name or item.order_line.dr_sku_id) for item in shipment.items.all()]
+            [
+                units_of(item.quantity, item.order_line.name or item.order_line.dr_sku_id)
+                for item in shipment.items.all()
+            ]
         )
         tracking = " ".join(part for part in (shipment.tracking_company, shipment.tracking_number) if part)
         yield TimelineEntry(

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import F
 
 from catalog.models import Sku
-from commerce.models import Order, OrderLine, order_subject
+from commerce.models import Order, OrderLine, order_subject, quantities_by_item, units_of
 from commerce.services import lock_order, order_get_or_fetch
+from core.plans import plan_fingerprint
 from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue
 
 from .kinds import POST_FULFILLMENT, REQUEST_CANCELLATION
-from .models import CancellationLine, CancellationRequest, FulfillmentOrderLine
+from .models import CancellationLine, CancellationRequest, FulfillmentOrder, FulfillmentOrderLine
 
 NOT_ACCEPTED = (Order.State.PENDING_PAYMENT, Order.State.IN_REVIEW, Order.State.BLOCKED)
 CLOSED = (Order.State.CANCELLED, Order.State.COMPLETE, Order.State.RETURNED)
@@ -108,19 +109,115 @@ def cancellation_route(order: Order, line: OrderLine) -> str:
     return Route.FULFILLMENT
 
 
+@dataclass(frozen=True)
+class PlannedStep:
+    """One line of a confirmation: what happens to the goods, and the DR call behind it."""
+
+    line: OrderLine
+    quantity: int
+    what: str  # "Ask the warehouse to cancel 1 unit of Desk lamp"
+    dr_call: str  # "POST /fulfillment-cancellations; …"
+
+
+@dataclass(frozen=True)
+class CancellationPlan:
+    """What cancelling would do now, or why it cannot: computed without writing anything.
+
+    ``releases`` are the units released directly (one POST /fulfillments with cancelQuantity);
+    ``warehouse_requests`` the units asked of each fulfillment order (one POST
+    /fulfillment-cancellations each), as (order line, fulfillment-order line, units).
+    """
+
+    order: Order
+    reason: str
+    steps: list[PlannedStep] = field(default_factory=list)
+    releases: list[tuple[OrderLine, int]] = field(default_factory=list)
+    warehouse_requests: dict[FulfillmentOrder, list[tuple[OrderLine, FulfillmentOrderLine, int]]] = field(
+        default_factory=dict
+    )
+    refusal: str = ""
+
+    @property
+    def calls(self) -> list[tuple[str, list[tuple[str, int]]]]:
+        """The DR calls as (where, [(item, units)]): two plans that agree on this do the same thing."""
+        calls = []
+        if self.releases:
+            calls.append(("POST /fulfillments", sorted((line.dr_item_id, units) for line, units in self.releases)))
+        for fulfillment_order, lines in self.warehouse_requests.items():
+            asked = sorted((fo_line.dr_item_id, units) for _, fo_line, units in lines)
+            calls.append((f"POST /fulfillment-cancellations {fulfillment_order.dr_fulfillment_order_id}", asked))
+        return sorted(calls)
+
+    @property
+    def fingerprint(self) -> str:
+        """Names the calls, so a confirmation page can tell whether what it showed still holds."""
+        return plan_fingerprint([self.calls, self.reason])
+
+
+def cancellation_plan(
+    *, order: Order, items: list[tuple[str, int]] | None = None, cancel_all: bool = False, reason: str = ""
+) -> CancellationPlan:
+    """What cancelling the whole order, or the given (DR item id, quantity) pairs, would ask of DR now,
+    or the refusal with counts and line names. Writes nothing; raises InvalidCancellation when the
+    request itself is malformed."""
+    if not cancel_all and not items:
+        raise InvalidCancellation("say which items to cancel, or cancel the whole order")
+    cancellable = cancellable_units(order=order)
+    by_item = {entry.line.dr_item_id: entry for entry in cancellable.values()}
+    try:
+        wanted = _whole_order(order, cancellable) if cancel_all else _some_units(items or [], by_item)
+    except CancellationRefused as exc:
+        return CancellationPlan(order=order, reason=reason, refusal=str(exc))
+    releases, warehouse_requests = [], defaultdict(list)
+    for line, quantity in wanted:
+        if cancellation_route(order, line) == Route.FULFILLMENT_CANCELLATION:
+            for fo_line, units in _spread_over_fulfillment_lines(line, quantity):
+                warehouse_requests[fo_line.fulfillment_order].append((line, fo_line, units))
+        else:
+            releases.append((line, quantity))
+    return CancellationPlan(
+        order=order,
+        reason=reason,
+        steps=[_step(order, line, quantity) for line, quantity in wanted],
+        releases=releases,
+        warehouse_requests=dict(warehouse_requests),
+    )
+
+
+def cancellation_execute(*, plan: CancellationPlan, by=None) -> list[CancellationRequest]:
+    """Queue the plan's calls with the requests that follow them, or raise CancellationRefused.
+
+    The plan is made again under the order's lock: if the order changed since it was shown (another
+    agent cancelled, a unit shipped), nothing is queued and the agent is told to look again.
+    """
+    if plan.refusal:
+        raise CancellationRefused(plan.refusal)
+    with transaction.atomic():
+        order = lock_order(order=plan.order)
+        asked = [(step.line.dr_item_id, step.quantity) for step in plan.steps]
+        now = cancellation_plan(order=order, items=asked, reason=plan.reason)
+        if now.refusal:
+            raise CancellationRefused(now.refusal)
+        if now.calls != plan.calls:
+            raise CancellationRefused(
+                f"Order {order.dr_order_id} changed since this cancellation was shown; look at it again."
+            )
+        for line, quantity in [(step.line, step.quantity) for step in now.steps]:
+            OrderLine.objects.filter(pk=line.pk).update(cancel_requested=F("cancel_requested") + quantity)
+        requests = []
+        if now.releases:
+            requests.append(_release_directly(order, now.releases, reason=plan.reason, by=by))
+        for fulfillment_order, lines in now.warehouse_requests.items():
+            requests.append(_ask_the_warehouse(order, fulfillment_order, lines, reason=plan.reason, by=by))
+    return requests
+
+
 def order_cancel(
     *, order: Order, items: list[tuple[str, int]] | None = None, cancel_all: bool = False, reason: str = "", by=None
 ) -> list[CancellationRequest]:
-    """Cancel the whole order or the given (DR item id, quantity) pairs, or raise with the reason."""
-    if not cancel_all and not items:
-        raise InvalidCancellation("say which items to cancel, or cancel the whole order")
-    with transaction.atomic():
-        order = lock_order(order=order)
-        cancellable = cancellable_units(order=order)
-        by_item = {entry.line.dr_item_id: entry for entry in cancellable.values()}
-        wanted = _whole_order(order, cancellable) if cancel_all else _some_units(items, by_item)
-        requests = _queue(order, wanted, reason=reason, by=by)
-    return requests
+    """Cancel the whole order or the given (DR item id, quantity) pairs now, or raise with the reason."""
+    plan = cancellation_plan(order=order, items=items, cancel_all=cancel_all, reason=reason)
+    return cancellation_execute(plan=plan, by=by)
 
 
 def _whole_order(order: Order, cancellable: dict[int, Cancellable]) -> list[tuple[OrderLine, int]]:
@@ -141,16 +238,6 @@ def _whole_order(order: Order, cancellable: dict[int, Cancellable]) -> list[tupl
     if not wanted:
         raise CancellationRefused(f"Nothing is left to cancel on order {order.dr_order_id}.")
     return wanted
-
-
-def quantities_by_item(items: list[tuple[str, int]], *, error: type[Exception]) -> dict[str, int]:
-    """One total per item, so an item named twice is checked against its open units once."""
-    totals: dict[str, int] = defaultdict(int)
-    for item_id, quantity in items:
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-            raise error(f"item {item_id}: the quantity must be a whole number of at least 1")
-        totals[str(item_id)] += quantity
-    return dict(totals)
 
 
 def _some_units(items: list[tuple[str, int]], by_item: dict[str, Cancellable]) -> list[tuple[OrderLine, int]]:
@@ -177,24 +264,6 @@ def _some_units(items: list[tuple[str, int]], by_item: dict[str, Cancellable]) -
     return wanted
 
 
-def _queue(order: Order, wanted: list[tuple[OrderLine, int]], *, reason: str, by) -> list[CancellationRequest]:
-    direct, at_warehouse = [], []
-    for line, quantity in wanted:
-        through_warehouse = cancellation_route(order, line) == Route.FULFILLMENT_CANCELLATION
-        (at_warehouse if through_warehouse else direct).append((line, quantity))
-        OrderLine.objects.filter(pk=line.pk).update(cancel_requested=F("cancel_requested") + quantity)
-    requests = []
-    if direct:
-        requests.append(_release_directly(order, direct, reason=reason, by=by))
-    by_fulfillment_order = defaultdict(list)
-    for line, quantity in at_warehouse:
-        for fo_line, units in _spread_over_fulfillment_lines(line, quantity):
-            by_fulfillment_order[fo_line.fulfillment_order].append((line, fo_line, units))
-    for fulfillment_order, lines in by_fulfillment_order.items():
-        requests.append(_ask_the_warehouse(order, fulfillment_order, lines, reason=reason, by=by))
-    return requests
-
-
 def _spread_over_fulfillment_lines(line: OrderLine, quantity: int) -> list[tuple[FulfillmentOrderLine, int]]:
     spread = []
     for fo_line in line.fulfillment_order_lines.select_related("fulfillment_order").order_by("pk"):
@@ -203,6 +272,40 @@ def _spread_over_fulfillment_lines(line: OrderLine, quantity: int) -> list[tuple
             spread.append((fo_line, units))
             quantity -= units
     return spread
+
+
+def _step(order: Order, line: OrderLine, quantity: int) -> PlannedStep:
+    """Which DR call cancelling the line's units causes, in words for the confirmation."""
+    goods = units_of(quantity, line.label)
+    route = cancellation_route(order, line)
+    if route == Route.FULFILLMENT and order.state in NOT_ACCEPTED:
+        return PlannedStep(
+            line,
+            quantity,
+            f"Release the payment of {goods}",
+            "POST /fulfillments with cancelQuantity: the order is not accepted yet, so DR cancels "
+            "the units and releases their payment at once.",
+        )
+    if route == Route.FULFILLMENT_CANCELLATION:
+        then = (
+            "when the warehouse accepts, DR releases the payment itself (orchestrated line)."
+            if line.fulfillment_model == Sku.FulfillmentModel.ORCHESTRATED
+            else "when the warehouse accepts, we release the payment of the accepted units "
+            "(POST /fulfillments with cancelQuantity)."
+        )
+        return PlannedStep(
+            line,
+            quantity,
+            f"Ask the warehouse to cancel {goods}",
+            f"POST /fulfillment-cancellations; units it ships in the meantime stay shipped; {then}",
+        )
+    return PlannedStep(
+        line,
+        quantity,
+        f"Release the payment of {goods}",
+        "POST /fulfillments with cancelQuantity: we fulfil this line ourselves, so make sure it is "
+        "not shipped or delivered.",
+    )
 
 
 def _release_directly(order: Order, lines: list[tuple[OrderLine, int]], *, reason: str, by) -> CancellationRequest:

@@ -2,7 +2,7 @@
 
 from digitalriver.registry import event_handler
 
-from . import cancellations, services
+from . import cancellations, services, shipments
 
 ORDER_EVENTS = (
     "order.pending_payment",
@@ -28,12 +28,12 @@ def fulfillment_order_changed(event):
 
 @event_handler("fulfillment_order.shipped")
 def fulfillment_order_shipped(event):
-    services.shipment_reported(data=event.data_object)
+    shipments.warehouse_shipment_mirror(data=event.data_object)
 
 
 @event_handler("fulfillment.created")
 def fulfillment_created(event):
-    services.dr_fulfillment_recorded(data=event.data_object)
+    shipments.dr_fulfillment_mirror(data=event.data_object)
 
 
 @event_handler(

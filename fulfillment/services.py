@@ -17,9 +17,9 @@ from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue
 
 from . import notifications
-from .cancellations import quantities_by_item, units_released
+from .cancellations import units_released
 from .kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
-from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
+from .models import FulfillmentOrder, FulfillmentOrderLine
 
 DISTRIBUTED = Sku.FulfillmentModel.DISTRIBUTED
 ORCHESTRATED = Sku.FulfillmentModel.ORCHESTRATED
@@ -138,11 +138,12 @@ def fulfillment_order_upsert(*, order: Order, data: dict, as_of=None, created_by
         line.save()
         if line.backordered and not stale:
             notifications.notify_backordered(line=line)
-    _sum_into_order_lines(order)
+    order_lines_sum_counters(order)
     return fulfillment_order
 
 
-def _sum_into_order_lines(order: Order) -> None:
+def order_lines_sum_counters(order: Order) -> None:
+    """Each order line's pending and backordered units: the sums over its fulfillment-order lines."""
     totals = {
         row["order_line"]: row
         for row in FulfillmentOrderLine.objects.filter(order_line__order=order)
@@ -183,142 +184,6 @@ def _release_cancelled_units(fulfillment_order: FulfillmentOrder) -> Instruction
     )
 
 
-# --- shipments ------------------------------------------------------------------------------------
-
-
-def shipment_reported(*, data: dict) -> Shipment:
-    """fulfillment_order.shipped (a Shipment): record it and capture the shipped units' payment."""
-    order = order_get_or_fetch(dr_order_id=str(data["fulfillmentOrderUpstreamId"]))
-    with transaction.atomic():
-        order = lock_order(order=order)
-        existing = Shipment.objects.filter(dr_shipment_id=str(data["id"])).first()
-        if existing is not None:
-            return existing
-        shipment = Shipment.objects.create(
-            order=order,
-            fulfillment_order=FulfillmentOrder.objects.filter(
-                dr_fulfillment_order_id=str(data.get("fulfillmentOrderId") or "")
-            ).first(),
-            dr_shipment_id=str(data["id"]),
-            source=Shipment.Source.DR,
-            tracking_company=data.get("trackingCompany") or "",
-            tracking_number=data.get("trackingNumber") or "",
-            tracking_url=data.get("trackingUrl") or "",
-            shipped_at=dr_time(data.get("createdTime")) or order.updated_at,
-            raw=data,
-        )
-        captures = []
-        lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
-        for item in data.get("items") or []:
-            line = lines.get(str(item.get("fulfillmentOrderItemUpstreamId")))
-            quantity = int(item.get("quantity") or 0)
-            if line is None or quantity <= 0:
-                continue
-            ShipmentItem.objects.create(
-                shipment=shipment, order_line=line, dr_shipment_item_id=str(item.get("id") or ""), quantity=quantity
-            )
-            line.shipped = min(line.quantity, line.shipped + quantity)
-            line.save(update_fields=["shipped"])
-            _ship_from_fulfillment_order_line(str(item.get("fulfillmentOrderItemId") or ""), quantity, shipment)
-            if line.fulfillment_model == DISTRIBUTED:
-                captures.append({"itemId": line.dr_item_id, "quantity": quantity, "shipmentItemId": str(item["id"])})
-        _sum_into_order_lines(order)
-        notifications.notify_shipped(shipment=shipment)
-        if captures:
-            instruction_enqueue(
-                kind=POST_FULFILLMENT,
-                subject=order_subject(order.dr_order_id),
-                payload=_capture_body(order, shipment, captures),
-            )
-    return shipment
-
-
-def _ship_from_fulfillment_order_line(dr_item_id: str, quantity: int, shipment: Shipment) -> None:
-    """Shipped units leave the line's pending (then backordered) count. DR sends no new snapshot of
-    the fulfillment order when it ships, and an older one arriving late must not put them back."""
-    line = FulfillmentOrderLine.objects.select_for_update().filter(dr_item_id=dr_item_id).first()
-    if line is None:
-        return
-    from_pending = min(line.pending, quantity)
-    line.pending -= from_pending
-    line.backordered -= min(line.backordered, quantity - from_pending)
-    line.shipped = min(line.quantity, line.shipped + quantity)
-    line.save(update_fields=["pending", "backordered", "shipped"])
-    fulfillment_order = line.fulfillment_order
-    if fulfillment_order.dr_updated_at is None or fulfillment_order.dr_updated_at < shipment.shipped_at:
-        fulfillment_order.dr_updated_at = shipment.shipped_at
-        fulfillment_order.save(update_fields=["dr_updated_at"])
-
-
-def _capture_body(order: Order, shipment: Shipment, items: list[dict]) -> dict:
-    body = {
-        "orderId": order.dr_order_id,
-        "shipmentId": shipment.dr_shipment_id,
-        "trackingCompany": shipment.tracking_company,
-        "trackingNumber": shipment.tracking_number,
-        "trackingUrl": shipment.tracking_url,
-        "items": items,
-    }
-    return {key: value for key, value in body.items() if value not in (None, "")}
-
-
-def dr_fulfillment_recorded(*, data: dict) -> DrFulfillment:
-    """fulfillment.created: keep DR's record; for orchestrated lines it is the capture and the tracking."""
-    order = order_get_or_fetch(dr_order_id=str(data["orderId"]))
-    with transaction.atomic():
-        order = lock_order(order=order)
-        record, created = DrFulfillment.objects.get_or_create(
-            dr_fulfillment_id=str(data["id"]),
-            defaults={
-                "order": order,
-                "dr_shipment_id": str(data.get("shipmentId") or ""),
-                "tracking_company": data.get("trackingCompany") or "",
-                "tracking_number": data.get("trackingNumber") or "",
-                "tracking_url": data.get("trackingUrl") or "",
-                "items": data.get("items") or [],
-                "dr_created_at": dr_time(data.get("createdTime")),
-                "raw": {key: value for key, value in data.items() if key != "orderDetails"},
-            },
-        )
-        if created:
-            _apply_drs_own_fulfillment(order, record)
-    return record
-
-
-def _apply_drs_own_fulfillment(order: Order, record: DrFulfillment) -> None:
-    lines = {line.dr_item_id: line for line in order.lines.select_for_update().filter(fulfillment_model=ORCHESTRATED)}
-    shipped, cancelled = [], []
-    for item in record.items:
-        line = lines.get(str(item.get("itemId")))
-        if line is None:
-            continue
-        captured, released = _count_settled(line, int(item.get("quantity") or 0), int(item.get("cancelQuantity") or 0))
-        if released:
-            units_released(order_line=line, quantity=released)
-            cancelled.append((line, released))
-        if captured:
-            shipped.append((line, captured))
-    if cancelled:
-        notifications.notify_cancelled(order=order, released=cancelled, source=f"dr:{record.dr_fulfillment_id}")
-    shipment_id = record.dr_shipment_id or record.dr_fulfillment_id
-    if shipped and not Shipment.objects.filter(dr_shipment_id=shipment_id).exists():
-        shipment = Shipment.objects.create(
-            order=order,
-            dr_shipment_id=shipment_id,
-            source=Shipment.Source.DR_FULFILLMENT,
-            tracking_company=record.tracking_company,
-            tracking_number=record.tracking_number,
-            tracking_url=record.tracking_url,
-            shipped_at=record.dr_created_at or order.updated_at,
-            raw=record.raw,
-        )
-        for line, quantity in shipped:
-            ShipmentItem.objects.create(shipment=shipment, order_line=line, quantity=quantity)
-            line.shipped = min(line.quantity, line.shipped + quantity)
-            line.save(update_fields=["shipped"])
-        notifications.notify_shipped(shipment=shipment)
-
-
 # --- charges and the outcome of our POST /fulfillments ---------------------------------------------
 
 
@@ -356,7 +221,7 @@ def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | N
         if captured and codes & RELEASED_CODES:
             capture_refused = True  # shipped units on a cancelled order or item: a person must look
             captured = 0
-        _, released = _count_settled(line, captured, released)
+        _, released = line_units_settle(line, captured, released)
         if released:
             units_released(order_line=line, quantity=released, instruction_id=instruction_id)
             cancelled.append((line, released))
@@ -369,7 +234,7 @@ def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | N
         )
 
 
-def _count_settled(line: OrderLine, captured: int, released: int) -> tuple[int, int]:
+def line_units_settle(line: OrderLine, captured: int, released: int) -> tuple[int, int]:
     """Add captured and released units to the line, never past its quantity; returns what was added."""
     captured = max(0, min(captured, line.quantity - line.fulfilled - line.cancelled))
     line.fulfilled += captured
@@ -385,69 +250,3 @@ def fulfillment_refused(*, payload: dict, instruction_id: int, reason: str) -> N
         order = Order.objects.get(dr_order_id=payload["orderId"])
         Order.objects.filter(pk=order.pk).update(capture_failed=True)
         notifications.notify_capture_failed(order=order, source=f"instruction:{instruction_id}", reason=reason)
-
-
-# --- shipments we record ourselves (third-party and digital lines) --------------------------------
-
-
-class ShipmentRefused(Exception):
-    """The rules forbid recording this shipment; the message says why, with the counts."""
-
-
-SELF_FULFILLED = (Sku.FulfillmentModel.THIRD_PARTY, Sku.FulfillmentModel.DIGITAL)
-
-
-def shipment_record(
-    *,
-    order: Order,
-    items: list[tuple[str, int]],
-    tracking_company: str = "",
-    tracking_number: str = "",
-    tracking_url: str = "",
-    by=None,
-) -> Shipment:
-    """Our logistics partner shipped (or a download was delivered): record it and capture the payment."""
-    if not items:
-        raise ShipmentRefused("say which items shipped")
-    with transaction.atomic():
-        order = lock_order(order=order)
-        if order.state != Order.State.ACCEPTED:
-            raise ShipmentRefused(f"order {order.dr_order_id} is {order.get_state_display().lower()}, not accepted")
-        lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
-        wanted, refusals = [], []
-        for item_id, quantity in quantities_by_item(items, error=ShipmentRefused).items():
-            line = lines.get(str(item_id))
-            if line is None:
-                raise ShipmentRefused(f"item {item_id} is not a line of order {order.dr_order_id}")
-            label = line.name or line.dr_sku_id
-            if line.fulfillment_model not in SELF_FULFILLED:
-                refusals.append(f"{label} is fulfilled through DR ({line.fulfillment_model or 'unknown model'})")
-                continue
-            open_units = line.quantity - line.shipped - line.cancelled - line.cancel_requested
-            if not isinstance(quantity, int) or quantity < 1 or quantity > open_units:
-                refusals.append(f"{label}: asked to ship {quantity}, {max(open_units, 0)} can ship")
-                continue
-            wanted.append((line, quantity))
-        if refusals:
-            raise ShipmentRefused("Cannot record this shipment: " + "; ".join(refusals) + ".")
-        shipment = Shipment.objects.create(
-            order=order,
-            source=Shipment.Source.RECORDED,
-            recorded_by=by,
-            tracking_company=tracking_company,
-            tracking_number=tracking_number,
-            tracking_url=tracking_url,
-        )
-        for line, quantity in wanted:
-            ShipmentItem.objects.create(shipment=shipment, order_line=line, quantity=quantity)
-            line.shipped += quantity
-            line.save(update_fields=["shipped"])
-        notifications.notify_shipped(shipment=shipment)
-        instruction_enqueue(
-            kind=POST_FULFILLMENT,
-            subject=order_subject(order.dr_order_id),
-            payload=_capture_body(
-                order, shipment, [{"itemId": line.dr_item_id, "quantity": quantity} for line, quantity in wanted]
-            ),
-        )
-    return shipment

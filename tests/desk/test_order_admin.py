@@ -16,11 +16,9 @@ from commerce.services import order_upsert
 from desk.timeline import order_timeline
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
 from fulfillment.cancellations import order_cancel, units_released
+from fulfillment.kinds import POST_FULFILLMENT
 from fulfillment.models import FulfillmentOrderLine, Notification
-from fulfillment.services import (
-    POST_FULFILLMENT,
-    dr_fulfillment_recorded,
-)
+from fulfillment.shipments import dr_fulfillment_mirror
 from tests.fulfillment.order_stories import (  # noqa: F401  (catalog: autouse fixture)
     T0,
     answer_cancellation,
@@ -377,7 +375,7 @@ def test_drs_own_fulfillment_of_an_orchestrated_line_is_on_the_page_and_in_its_a
     record = fixture("fulfillment.json")
     record.update(id="ful-orchestrated-1", orderId=order.dr_order_id, shipmentId="shp-orchestrated-1")
     record["items"] = [{"itemId": managed.dr_item_id, "skuId": "orch-1", "quantity": 1, "cancelQuantity": 0}]
-    dr_fulfillment_recorded(data=record)
+    dr_fulfillment_mirror(data=record)
 
     html = admin_client.get(change_url(order)).content.decode()
     assert "Fulfillments recorded by DR" in html and "Captured 1 unit of Managed widget" in html

@@ -15,12 +15,10 @@ from commerce.models import Order
 from commerce.services import charge_upsert, order_upsert
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
 from fulfillment.cancellations import cancellation_answered
+from fulfillment.kinds import POST_FULFILLMENT
 from fulfillment.models import Notification
-from fulfillment.services import (
-    POST_FULFILLMENT,
-    fulfillment_order_upsert,
-    shipment_reported,
-)
+from fulfillment.services import fulfillment_order_upsert
+from fulfillment.shipments import warehouse_shipment_mirror
 from tests.conftest import make_event, restore_roles
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dr"
@@ -78,7 +76,7 @@ def story(*, dr_order_id="231388420336", lines=2, extras=1) -> Order:
         {"id": f"si-{line.dr_item_id}", "fulfillmentOrderItemUpstreamId": line.dr_item_id, "quantity": 1}
         for line in distributed
     ]
-    shipment_reported(data=shipment)
+    warehouse_shipment_mirror(data=shipment)
     charge = fixture("charge.json")
     charge.update(id=f"chg-{dr_order_id}", orderId=dr_order_id)
     charge["captures"].append(

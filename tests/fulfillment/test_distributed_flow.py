@@ -4,8 +4,8 @@ import pytest
 
 from commerce.models import Order
 from digitalriver.models import Instruction
+from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
 from fulfillment.models import FulfillmentOrder, Shipment
-from fulfillment.services import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
 from sandbox.models import Fulfillment as SandboxFulfillment
 from sandbox.models import FulfillmentOrder as SandboxFulfillmentOrder
 from sandbox.services.warehouse import warehouse_cancel, warehouse_ship

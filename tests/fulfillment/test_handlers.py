@@ -7,8 +7,8 @@ import responses
 
 from commerce.models import Order
 from digitalriver.models import Instruction
+from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
 from fulfillment.models import FulfillmentOrderLine, Shipment
-from fulfillment.services import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
 from tests.conftest import fixture, fulfillment_order
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from commerce.models import Order
 from digitalriver.models import ApiCall, Instruction
 from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
 from fulfillment.models import FulfillmentOrder, Shipment
-from fulfillment.services import ShipmentRefused, shipment_record
+from fulfillment.shipments import ShipmentRefused, shipment_record
 from sandbox.models import FulfillmentOrder as SandboxFulfillmentOrder
 from sandbox.services.warehouse import warehouse_ship
 

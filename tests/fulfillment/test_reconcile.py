@@ -11,8 +11,8 @@ from django_fsm_log.models import StateLog
 
 from commerce.models import Order
 from digitalriver.models import Instruction, WebhookEvent
+from fulfillment.kinds import CREATE_FULFILLMENT_ORDER
 from fulfillment.reconcile import FIRST_RUN_LOOKBACK, SAFETY_MARGIN, orders_reconcile
-from fulfillment.services import CREATE_FULFILLMENT_ORDER
 from fulfillment.tasks import reconcile_orders
 from sandbox.delivery import deliver_due
 from sandbox.models import Event as SandboxEvent

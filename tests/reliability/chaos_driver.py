@@ -370,7 +370,7 @@ class Driver:
     def try_step(self, run: Run) -> bool:
         """Run the story's next step if what it needs is there; True if it ran (or failed for good)."""
         from fulfillment.cancellations import CancellationRefused, cancellable_units, order_cancel
-        from fulfillment.services import shipment_record
+        from fulfillment.shipments import shipment_record
         from sandbox.models import FulfillmentCancellation
         from sandbox.services.warehouse import warehouse_cancel, warehouse_ship
 

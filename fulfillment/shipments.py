@@ -1,0 +1,320 @@
+"""Shipments: what the warehouse shipped (DR's `fulfillment_order.shipped`), what DR recorded for
+orchestrated lines (`fulfillment.created`), and what customer service records for third-party and
+digital lines; each causes the capture of the shipped units' payment where we capture it.
+
+Recording a shipment is a plan, shown to the agent, then its execution: ``shipment_plan`` says what
+would be recorded and captured (or why not) without writing; ``shipment_execute`` does it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from catalog.models import Sku
+from commerce.models import Order, OrderLine, order_subject, quantities_by_item, units_of
+from commerce.services import dr_time, lock_order, order_get_or_fetch
+from core.plans import plan_fingerprint
+from digitalriver.services.outbox import instruction_enqueue
+
+from . import notifications
+from .cancellations import units_released
+from .kinds import POST_FULFILLMENT
+from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
+from .services import DISTRIBUTED, ORCHESTRATED, line_units_settle, order_lines_sum_counters
+
+SELF_FULFILLED = (Sku.FulfillmentModel.THIRD_PARTY, Sku.FulfillmentModel.DIGITAL)
+
+
+class ShipmentRefused(Exception):
+    """The rules forbid recording this shipment; the message says why, with the counts."""
+
+
+# --- what DR reports -----------------------------------------------------------------------------
+
+
+def warehouse_shipment_mirror(*, data: dict) -> Shipment:
+    """fulfillment_order.shipped (a Shipment): record it and capture the shipped units' payment."""
+    order = order_get_or_fetch(dr_order_id=str(data["fulfillmentOrderUpstreamId"]))
+    with transaction.atomic():
+        order = lock_order(order=order)
+        existing = Shipment.objects.filter(dr_shipment_id=str(data["id"])).first()
+        if existing is not None:
+            return existing
+        shipment = Shipment.objects.create(
+            order=order,
+            fulfillment_order=FulfillmentOrder.objects.filter(
+                dr_fulfillment_order_id=str(data.get("fulfillmentOrderId") or "")
+            ).first(),
+            dr_shipment_id=str(data["id"]),
+            source=Shipment.Source.DR,
+            tracking_company=data.get("trackingCompany") or "",
+            tracking_number=data.get("trackingNumber") or "",
+            tracking_url=data.get("trackingUrl") or "",
+            shipped_at=dr_time(data.get("createdTime")) or order.updated_at,
+            raw=data,
+        )
+        captures = []
+        lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
+        for item in data.get("items") or []:
+            line = lines.get(str(item.get("fulfillmentOrderItemUpstreamId")))
+            quantity = int(item.get("quantity") or 0)
+            if line is None or quantity <= 0:
+                continue
+            ShipmentItem.objects.create(
+                shipment=shipment, order_line=line, dr_shipment_item_id=str(item.get("id") or ""), quantity=quantity
+            )
+            line.shipped = min(line.quantity, line.shipped + quantity)
+            line.save(update_fields=["shipped"])
+            _ship_from_fulfillment_order_line(str(item.get("fulfillmentOrderItemId") or ""), quantity, shipment)
+            if line.fulfillment_model == DISTRIBUTED:
+                captures.append({"itemId": line.dr_item_id, "quantity": quantity, "shipmentItemId": str(item["id"])})
+        order_lines_sum_counters(order)
+        notifications.notify_shipped(shipment=shipment)
+        if captures:
+            instruction_enqueue(
+                kind=POST_FULFILLMENT,
+                subject=order_subject(order.dr_order_id),
+                payload=_capture_body(order, shipment, captures),
+            )
+    return shipment
+
+
+def _ship_from_fulfillment_order_line(dr_item_id: str, quantity: int, shipment: Shipment) -> None:
+    """Shipped units leave the line's pending (then backordered) count. DR sends no new snapshot of
+    the fulfillment order when it ships, and an older one arriving late must not put them back."""
+    line = FulfillmentOrderLine.objects.select_for_update().filter(dr_item_id=dr_item_id).first()
+    if line is None:
+        return
+    from_pending = min(line.pending, quantity)
+    line.pending -= from_pending
+    line.backordered -= min(line.backordered, quantity - from_pending)
+    line.shipped = min(line.quantity, line.shipped + quantity)
+    line.save(update_fields=["pending", "backordered", "shipped"])
+    fulfillment_order = line.fulfillment_order
+    if fulfillment_order.dr_updated_at is None or fulfillment_order.dr_updated_at < shipment.shipped_at:
+        fulfillment_order.dr_updated_at = shipment.shipped_at
+        fulfillment_order.save(update_fields=["dr_updated_at"])
+
+
+def _capture_body(order: Order, shipment: Shipment, items: list[dict]) -> dict:
+    body = {
+        "orderId": order.dr_order_id,
+        "shipmentId": shipment.dr_shipment_id,
+        "trackingCompany": shipment.tracking_company,
+        "trackingNumber": shipment.tracking_number,
+        "trackingUrl": shipment.tracking_url,
+        "items": items,
+    }
+    return {key: value for key, value in body.items() if value not in (None, "")}
+
+
+def dr_fulfillment_mirror(*, data: dict) -> DrFulfillment:
+    """fulfillment.created: keep DR's record; for orchestrated lines it is the capture and the tracking."""
+    order = order_get_or_fetch(dr_order_id=str(data["orderId"]))
+    with transaction.atomic():
+        order = lock_order(order=order)
+        record, created = DrFulfillment.objects.get_or_create(
+            dr_fulfillment_id=str(data["id"]),
+            defaults={
+                "order": order,
+                "dr_shipment_id": str(data.get("shipmentId") or ""),
+                "tracking_company": data.get("trackingCompany") or "",
+                "tracking_number": data.get("trackingNumber") or "",
+                "tracking_url": data.get("trackingUrl") or "",
+                "items": data.get("items") or [],
+                "dr_created_at": dr_time(data.get("createdTime")),
+                "raw": {key: value for key, value in data.items() if key != "orderDetails"},
+            },
+        )
+        if created:
+            _apply_drs_own_fulfillment(order, record)
+    return record
+
+
+def _apply_drs_own_fulfillment(order: Order, record: DrFulfillment) -> None:
+    lines = {line.dr_item_id: line for line in order.lines.select_for_update().filter(fulfillment_model=ORCHESTRATED)}
+    shipped, cancelled = [], []
+    for item in record.items:
+        line = lines.get(str(item.get("itemId")))
+        if line is None:
+            continue
+        captured, released = line_units_settle(
+            line, int(item.get("quantity") or 0), int(item.get("cancelQuantity") or 0)
+        )
+        if released:
+            units_released(order_line=line, quantity=released)
+            cancelled.append((line, released))
+        if captured:
+            shipped.append((line, captured))
+    if cancelled:
+        notifications.notify_cancelled(order=order, released=cancelled, source=f"dr:{record.dr_fulfillment_id}")
+    shipment_id = record.dr_shipment_id or record.dr_fulfillment_id
+    if shipped and not Shipment.objects.filter(dr_shipment_id=shipment_id).exists():
+        shipment = Shipment.objects.create(
+            order=order,
+            dr_shipment_id=shipment_id,
+            source=Shipment.Source.DR_FULFILLMENT,
+            tracking_company=record.tracking_company,
+            tracking_number=record.tracking_number,
+            tracking_url=record.tracking_url,
+            shipped_at=record.dr_created_at or order.updated_at,
+            raw=record.raw,
+        )
+        for line, quantity in shipped:
+            ShipmentItem.objects.create(shipment=shipment, order_line=line, quantity=quantity)
+            line.shipped = min(line.quantity, line.shipped + quantity)
+            line.save(update_fields=["shipped"])
+        notifications.notify_shipped(shipment=shipment)
+
+
+# --- shipments customer service records (third-party and digital lines) ---------------------------
+
+
+def shippable_units(*, order: Order, line: OrderLine) -> tuple[int, str]:
+    """How many units of a line can be recorded as shipped now, and if none, why."""
+    if line.fulfillment_model not in SELF_FULFILLED:
+        return 0, f"it is fulfilled through DR ({line.fulfillment_model or 'unknown model'})"
+    if order.state != Order.State.ACCEPTED:
+        return 0, f"the order is {order.get_state_display().lower()}, not accepted"
+    most = max(line.quantity - line.shipped - line.cancelled - line.cancel_requested, 0)
+    return most, "" if most else "nothing is left to ship"
+
+
+@dataclass(frozen=True)
+class ShipmentStep:
+    line: OrderLine
+    quantity: int
+    what: str
+    dr_call: str
+
+
+@dataclass(frozen=True)
+class ShipmentPlan:
+    """What recording a shipment would do now, or why it cannot: computed without writing."""
+
+    order: Order
+    tracking_company: str = ""
+    tracking_number: str = ""
+    tracking_url: str = ""
+    steps: list[ShipmentStep] = field(default_factory=list)
+    refusal: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """Names what would be recorded, so a confirmation page can tell whether it still holds."""
+        units = sorted((step.line.dr_item_id, step.quantity) for step in self.steps)
+        return plan_fingerprint([units, self.tracking_company, self.tracking_number, self.tracking_url])
+
+
+def shipment_plan(
+    *,
+    order: Order,
+    items: list[tuple[str, int]],
+    tracking_company: str = "",
+    tracking_number: str = "",
+    tracking_url: str = "",
+) -> ShipmentPlan:
+    """Which units would be recorded as shipped and captured, or the refusal with counts and names."""
+    tracking = {"tracking_company": tracking_company, "tracking_number": tracking_number, "tracking_url": tracking_url}
+    if not items:
+        return ShipmentPlan(order=order, refusal="say which items shipped", **tracking)
+    lines = {line.dr_item_id: line for line in order.lines.all()}
+    steps, refusals = [], []
+    try:
+        totals = quantities_by_item(items, error=ShipmentRefused)
+    except ShipmentRefused as exc:
+        return ShipmentPlan(order=order, refusal=str(exc), **tracking)
+    if order.state != Order.State.ACCEPTED:
+        refusal = f"order {order.dr_order_id} is {order.get_state_display().lower()}, not accepted"
+        return ShipmentPlan(order=order, refusal=refusal, **tracking)
+    for item_id, quantity in totals.items():
+        line = lines.get(str(item_id))
+        if line is None:
+            return ShipmentPlan(
+                order=order, refusal=f"item {item_id} is not a line of order {order.dr_order_id}", **tracking
+            )
+        if line.fulfillment_model not in SELF_FULFILLED:
+            refusals.append(f"{line.label} is fulfilled through DR ({line.fulfillment_model or 'unknown model'})")
+            continue
+        most, _ = shippable_units(order=order, line=line)
+        if quantity > most:
+            refusals.append(f"{line.label}: asked to ship {quantity}, {most} can ship")
+            continue
+        steps.append(_shipment_step(line, quantity, tracking_company, tracking_number))
+    if refusals:
+        refusal = "Cannot record this shipment: " + "; ".join(refusals) + "."
+        return ShipmentPlan(order=order, refusal=refusal, **tracking)
+    return ShipmentPlan(order=order, steps=steps, **tracking)
+
+
+def _shipment_step(line: OrderLine, quantity: int, tracking_company: str, tracking_number: str) -> ShipmentStep:
+    tracked = (
+        f"tracked as {tracking_company or 'the carrier'} {tracking_number}" if tracking_number else "without tracking"
+    )
+    return ShipmentStep(
+        line,
+        quantity,
+        f"Record that {units_of(quantity, line.label)} shipped, {tracked}",
+        f"POST /fulfillments with quantity {quantity}: DR captures the payment of these units; "
+        "the customer is emailed that they shipped.",
+    )
+
+
+def shipment_execute(*, plan: ShipmentPlan, by=None) -> Shipment:
+    """Record the planned shipment and queue the capture of its units, or raise ShipmentRefused.
+
+    The plan is made again under the order's lock, so units shipped or cancelled since it was shown
+    are never recorded twice.
+    """
+    if plan.refusal:
+        raise ShipmentRefused(plan.refusal)
+    tracking = {
+        "tracking_company": plan.tracking_company,
+        "tracking_number": plan.tracking_number,
+        "tracking_url": plan.tracking_url,
+    }
+    with transaction.atomic():
+        order = lock_order(order=plan.order)
+        now = shipment_plan(
+            order=order, items=[(step.line.dr_item_id, step.quantity) for step in plan.steps], **tracking
+        )
+        if now.refusal:
+            raise ShipmentRefused(now.refusal)
+        shipment = Shipment.objects.create(order=order, source=Shipment.Source.RECORDED, recorded_by=by, **tracking)
+        lines = {line.pk: line for line in order.lines.filter(pk__in=[step.line.pk for step in now.steps])}
+        for step in now.steps:
+            line = lines[step.line.pk]
+            ShipmentItem.objects.create(shipment=shipment, order_line=line, quantity=step.quantity)
+            line.shipped += step.quantity
+            line.save(update_fields=["shipped"])
+        notifications.notify_shipped(shipment=shipment)
+        instruction_enqueue(
+            kind=POST_FULFILLMENT,
+            subject=order_subject(order.dr_order_id),
+            payload=_capture_body(
+                order, shipment, [{"itemId": step.line.dr_item_id, "quantity": step.quantity} for step in now.steps]
+            ),
+        )
+    return shipment
+
+
+def shipment_record(
+    *,
+    order: Order,
+    items: list[tuple[str, int]],
+    tracking_company: str = "",
+    tracking_number: str = "",
+    tracking_url: str = "",
+    by=None,
+) -> Shipment:
+    """Our logistics partner shipped (or a download was delivered): record it and capture the payment."""
+    plan = shipment_plan(
+        order=order,
+        items=items,
+        tracking_company=tracking_company,
+        tracking_number=tracking_number,
+        tracking_url=tracking_url,
+    )
+    return shipment_execute(plan=plan, by=by)
