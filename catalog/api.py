@@ -1,4 +1,4 @@
-"""`/api/skus/…` (design.md section 6): SKUs as JSON in snake_case, validated by DR's rules.
+"""`/api/skus/…` (the README's REST API table): SKUs as JSON in snake_case, validated by DR's rules.
 
 Views are thin: every write goes through the catalog services, so an edit over the API queues a
 push exactly as one in the admin does.

@@ -1,4 +1,6 @@
-"""DR's rules for a SKU and its inventory item (API notes section 2), each failure naming its field.
+"""DR's rules for a SKU and its inventory item (DR's page product-management/creating-and-updating-skus.md
+and product-management/managing-inventory.md in the DigitalRiver/GitBook repository, branch
+Digital-River-API), each failure naming its field.
 
 The same rules serve the admin form, the REST API and the CSV import, so a merchandiser hears about
 a bad value before anything is sent, in the words DR would use.

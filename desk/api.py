@@ -1,4 +1,4 @@
-"""`/api/orders/…` (design.md section 6): the order mirror as JSON, a way to re-fetch one from DR,
+"""`/api/orders/…` (the README's REST API table): the order mirror as JSON, a way to re-fetch one from DR,
 and customer service's actions on it.
 
 `POST /api/orders/<dr_order_id>/cancellations/` and `/shipments/` answer 202 once the work is queued

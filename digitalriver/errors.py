@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: 409 codes that mean the effect we asked for already holds at DR (API notes, section 6).
+#: 409 codes that mean the effect we asked for already holds at DR: `order_fulfilled` is the one DR
+#: documents for POST /fulfillments; the others are those DR's own Salesforce connector handles.
 ALREADY_DONE_CODES = frozenset(
     {"item_fulfilled", "item_cancelled", "order_fulfilled", "order_complete", "order_cancelled"}
 )

@@ -58,7 +58,9 @@ def fulfillment_order_ensure(*, order: Order) -> Instruction | None:
 
 
 def fulfillment_order_request(order: Order, lines: list[OrderLine]) -> dict:
-    """The body of POST /fulfillment-orders, mapped from the accepted order (API notes section 4)."""
+    """The body of POST /fulfillment-orders, mapped from the accepted order (DR's page
+    integration-options/checkouts/handling-digital-river-coordinated-fulfillments/global-fulfillments.md,
+    "Creating a fulfillment order")."""
     ship_to = order.ship_to or {}
     body = {
         "upstreamId": order.dr_order_id,

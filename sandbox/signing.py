@@ -1,6 +1,8 @@
 """The sandbox's own signer (it must not share code with the client's verifier).
 
-First form of the API notes: `"<unix ts>, <base64(HMAC-SHA256(secret, "<ts>." + raw body))>"`.
+The first form DR documents (order-management/events-and-webhooks-1/webhooks/digital-river-signature.md
+in the DigitalRiver/GitBook repository, branch Digital-River-API):
+`"<unix ts>, <base64(HMAC-SHA256(secret, "<ts>." + raw body))>"`.
 """
 
 import base64

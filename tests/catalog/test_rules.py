@@ -1,4 +1,5 @@
-"""DR's rules for a SKU (API notes section 2), each failure naming its field in words a merchandiser reads.
+"""DR's rules for a SKU (product-management/creating-and-updating-skus.md), each failure naming its
+field in words a merchandiser reads.
 
 The same values are also sent to the sandbox, which validates like DR: where our rules refuse,
 DR refuses too, so nothing we accept comes back as a 400 for a reason we could have told first.

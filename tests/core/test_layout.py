@@ -1,4 +1,4 @@
-"""The layout of design.md section 2 stays true: each app imports only the apps below it, and no
+"""The layout the README's "Where things are" describes stays true: each app imports only the apps below it, and no
 module grows past what a reader can hold (split it by sub-domain first)."""
 
 import ast

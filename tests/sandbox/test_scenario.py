@@ -88,7 +88,7 @@ def test_mixed_order_end_to_end(api, receiver, place, skus):
     warehouse.warehouse_ship(fulfillment_order_id=created["id"], items=[(fo_item, 1)], tracking_company="UPS")
     shipment = of_type(drain(receiver), "fulfillment_order.shipped")["data"]["object"]
     assert shipment["fulfillmentOrderUpstreamId"] == order.dr_id and shipment["trackingUrl"]
-    # The client's answer to the shipment, mapped as the API notes say.
+    # The client's answer to the shipment, mapped as DR's global-fulfillments page says.
     captured = api.post(
         "/fulfillments",
         {

@@ -6,7 +6,7 @@ secret echoed in DR's answers and error messages, payment `clientSecret`s in the
 and the payment session), a full card number in a response and in an error message, credentials in a
 webhook delivery's headers. Then everything that is kept or shown is searched for each value.
 
-The inbox keeps the delivered body verbatim by design (design.md section 4): `WebhookEvent.body` and
+The inbox keeps the delivered body verbatim by design (the README's webhook section): `WebhookEvent.body` and
 `payload` are the only places they may stay, and the admin must not show them.
 """
 
