@@ -145,6 +145,9 @@ def short_id(value: str) -> str:
 
 
 def _listed(phrases: list[str]) -> str:
+    """ "a, b and c"; "no items" for none (a record DR sent without items still reads as a sentence)."""
+    if not phrases:
+        return "no items"
     return phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} and {phrases[-1]}"
 
 

@@ -24,6 +24,12 @@ class RegistryError(Exception):
     pass
 
 
+class UnusableEvent(Exception):
+    """A handler's answer to an event whose object cannot be applied as it stands (a shipment of no
+    units, an item the order does not have): nothing is written, and the event is kept as failed
+    with this reason for an operator, who can replay it once DR's data makes sense."""
+
+
 def register_event_handler(event_type: str, handler: EventHandler) -> None:
     existing = _event_handlers.get(event_type)
     if existing is not None and existing is not handler:

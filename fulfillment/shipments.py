@@ -8,6 +8,7 @@ would be recorded and captured (or why not) without writing; ``shipment_execute`
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -16,6 +17,7 @@ from catalog.models import Sku
 from commerce.models import Order, OrderLine, order_subject, quantities_by_item, units_of
 from commerce.services import dr_time, lock_order, order_get_or_fetch
 from core.plans import plan_fingerprint
+from digitalriver.registry import UnusableEvent
 from digitalriver.services.outbox import instruction_enqueue
 
 from . import notifications
@@ -35,13 +37,22 @@ class ShipmentRefused(Exception):
 
 
 def warehouse_shipment_mirror(*, data: dict) -> Shipment:
-    """fulfillment_order.shipped (a Shipment): record it and capture the shipped units' payment."""
+    """fulfillment_order.shipped (a Shipment): record it and capture the shipped units' payment.
+
+    A shipment that names no unit of the order (no items, quantity 0, items the order does not have)
+    is refused whole: nothing is recorded or captured, and the event is kept as failed with why.
+    """
     order = order_get_or_fetch(dr_order_id=str(data["fulfillmentOrderUpstreamId"]))
     with transaction.atomic():
         order = lock_order(order=order)
         existing = Shipment.objects.filter(dr_shipment_id=str(data["id"])).first()
         if existing is not None:
             return existing
+        if not _shipped_units(order, data):
+            raise UnusableEvent(
+                f"shipment {data['id']} names no shipped unit of order {order.dr_order_id} "
+                f"(items: {json.dumps(data.get('items'))[:500]})"
+            )
         shipment = Shipment.objects.create(
             order=order,
             fulfillment_order=FulfillmentOrder.objects.filter(
@@ -56,12 +67,7 @@ def warehouse_shipment_mirror(*, data: dict) -> Shipment:
             raw=data,
         )
         captures = []
-        lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
-        for item in data.get("items") or []:
-            line = lines.get(str(item.get("fulfillmentOrderItemUpstreamId")))
-            quantity = int(item.get("quantity") or 0)
-            if line is None or quantity <= 0:
-                continue
+        for item, line, quantity in _shipped_units(order, data):
             ShipmentItem.objects.create(
                 shipment=shipment, order_line=line, dr_shipment_item_id=str(item.get("id") or ""), quantity=quantity
             )
@@ -79,6 +85,22 @@ def warehouse_shipment_mirror(*, data: dict) -> Shipment:
                 payload=_capture_body(order, shipment, captures),
             )
     return shipment
+
+
+def _shipped_units(order: Order, data: dict) -> list[tuple[dict, OrderLine, int]]:
+    """(DR's item, our order line, units) for each item of the shipment that names a line of the
+    order and at least one unit."""
+    lines = {line.dr_item_id: line for line in order.lines.all()}
+    shipped = []
+    for item in data.get("items") or []:
+        line = lines.get(str(item.get("fulfillmentOrderItemUpstreamId")))
+        try:
+            quantity = int(item.get("quantity") or 0)
+        except (TypeError, ValueError):
+            quantity = 0
+        if line is not None and quantity > 0:
+            shipped.append((item, line, quantity))
+    return shipped
 
 
 def _ship_from_fulfillment_order_line(dr_item_id: str, quantity: int, shipment: Shipment) -> None:
