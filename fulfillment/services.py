@@ -133,8 +133,9 @@ def fulfillment_order_upsert(*, order: Order, data: dict, as_of=None, created_by
         for counter in ("shipped", "cancelled", "returned"):
             setattr(line, counter, max(getattr(line, counter), int(item.get(counter) or 0)))
         if not stale:
-            line.pending = int(item.get("pending") or 0)
-            line.backordered = int(item.get("backordered") or 0)
+            if "pending" in item:  # a backordered event may name only the units it is about
+                line.pending = int(item.get("pending") or 0)
+            line.backordered = _backordered_units(item, line)
             line.state = item.get("state") or line.state
             line.available_time = dr_time(item.get("availableTime")) or line.available_time
         line.save()
@@ -142,6 +143,21 @@ def fulfillment_order_upsert(*, order: Order, data: dict, as_of=None, created_by
             notifications.notify_backordered(line=line)
     order_lines_sum_counters(order)
     return fulfillment_order
+
+
+def _backordered_units(item: dict, line: FulfillmentOrderLine) -> int:
+    """The line's backordered units now.
+
+    A fulfillment order's snapshot counts them in ``backordered``. The items of a
+    ``fulfillment_order.backordered`` event are different: ``backordered`` is the units that
+    triggered this event and ``totalBackordered`` the running total over all of them (DR's page
+    integration-options/checkouts/handling-digital-river-coordinated-fulfillments/global-fulfillments.md,
+    "Fulfillment order backordered events"), so the total is read when present: duplicates and
+    reordering then cannot inflate or shrink it. Never more than the units not yet settled.
+    """
+    total = item.get("totalBackordered")
+    units = int(total if total is not None else item.get("backordered") or 0)
+    return max(0, min(units, line.quantity - line.shipped - line.cancelled - line.returned))
 
 
 def order_lines_sum_counters(order: Order) -> None:

@@ -149,3 +149,39 @@ def test_a_release_before_the_warehouses_answer_still_closes_the_request(accepte
     assert request.state == CancellationRequest.State.RELEASED
     line = accepted_order.lines.get(dr_item_id="143040040336")
     assert (line.cancelled, line.cancel_requested) == (1, 0)
+
+
+def backordered_event(updated: str, *, units: int, total: int | None, **counters) -> dict:
+    """A fulfillment_order.backordered object: ``backordered`` is this event's units, and
+    ``totalBackordered`` the running total (DR's global-fulfillments page, backordered events)."""
+    item = {"ordered": 2, "backordered": units, "availableTime": "2026-12-01T00:00:00Z", **counters}
+    if total is not None:
+        item["totalBackordered"] = total
+    return fulfillment_order(updated, **item)
+
+
+def test_backordered_units_follow_the_running_total_not_the_units_of_one_event(accepted_order, deliver):
+    deliver("fulfillment_order.backordered", backordered_event("2026-11-20T11:00:00Z", units=1, total=1, pending=1))
+    deliver("fulfillment_order.backordered", backordered_event("2026-11-20T12:00:00Z", units=1, total=2, pending=0))
+    deliver("fulfillment_order.backordered", backordered_event("2026-11-20T12:00:00Z", units=1, total=2, pending=0))
+    line = FulfillmentOrderLine.objects.get()
+    assert (line.pending, line.backordered) == (0, 2)
+    assert accepted_order.lines.get(dr_sku_id="dist-1").backordered == 2
+
+
+def test_a_late_first_backorder_event_does_not_shrink_the_running_total(accepted_order, deliver):
+    deliver("fulfillment_order.backordered", backordered_event("2026-11-20T12:00:00Z", units=1, total=2, pending=0))
+    deliver("fulfillment_order.backordered", backordered_event("2026-11-20T11:00:00Z", units=1, total=1, pending=1))
+    assert FulfillmentOrderLine.objects.get().backordered == 2
+
+
+def test_a_backorder_event_without_a_total_or_pending_keeps_what_it_does_not_say(accepted_order, deliver):
+    # DR's example shows items with only ordered/backordered/totalBackordered: without the running
+    # total, the event's own units are all we know; pending is left as the last snapshot said.
+    item = {"ordered": 2, "backordered": 1, "availableTime": "2026-12-01T00:00:00Z"}
+    data = fulfillment_order("2026-11-20T11:00:00Z")
+    data["items"][0] = {key: data["items"][0][key] for key in ("id", "upstreamId", "inventoryItemId", "quantity")}
+    data["items"][0].update(item)
+    deliver("fulfillment_order.backordered", data)
+    line = FulfillmentOrderLine.objects.get()
+    assert (line.pending, line.backordered) == (2, 1)
