@@ -32,7 +32,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from commerce.models import Order
-from commerce.services import order_fetch
+from commerce.services import dr_time, order_fetch
 from digitalriver.client import get_client
 from digitalriver.errors import DigitalRiverError, NotFound
 from digitalriver.models import WebhookEvent
@@ -51,6 +51,9 @@ OPEN_STATES = (
     Order.State.BLOCKED,
 )
 FIRST_RUN_LOOKBACK = timedelta(days=3)
+# DR's `GET /events` takes "an array of fewer than 20 event types" in `types`: more are asked in turns.
+EVENT_TYPES_PER_CALL = 19
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SAFETY_MARGIN = timedelta(hours=25)
 #: What DR can change about an order that matters to us; any difference means the mirror was behind.
 COMPARED_FIELDS = (
@@ -134,13 +137,21 @@ def _compared(order: Order) -> tuple:
 
 def _pull_events(summary: ReconcileSummary, *, now: datetime) -> None:
     summary.events_since = _events_since(now)
-    # Repeated `types=` parameters, the usual form of an array in a query string.
-    params = {"createdTime[gt]": _dr_time(summary.events_since), "types": handled_event_types()}
     listed: list[dict] = []
-    try:
-        listed.extend(get_client().paginate("/events", params))
-    except DigitalRiverError as exc:
-        summary.errors.append(f"events: {exc}")
+    types = handled_event_types()
+    for start in range(0, len(types), EVENT_TYPES_PER_CALL):
+        # Repeated `types=` parameters, the usual form of an array in a query string.
+        params = {
+            "createdTime[gt]": _dr_time(summary.events_since),
+            "types": types[start : start + EVENT_TYPES_PER_CALL],
+        }
+        try:
+            listed.extend(get_client().paginate("/events", params))
+        except DigitalRiverError as exc:
+            summary.errors.append(f"events: {exc}")
+            break  # DR is failing: the next run asks again for every type
+    # Each call lists newest first; one list newest first again, whatever the types' order.
+    listed.sort(key=lambda payload: dr_time(payload.get("createdTime")) or EPOCH, reverse=True)
     created: list[WebhookEvent] = []
     for payload in reversed(listed):  # DR lists newest first; the handlers get them oldest first
         try:

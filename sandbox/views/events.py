@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ..errors import Errors, not_found
+from ..errors import Errors, invalid, not_found
 from ..ids import uuid_id
 from ..models import Delivery, Event, Webhook
 from .base import endpoint, json_body, paginate, query_list
@@ -16,11 +16,15 @@ WEBHOOK_FIELDS = ("types", "address", "apiVersion", "enabled")
 
 #: DR keeps events for 30 days.
 EVENT_RETENTION = timedelta(days=30)
+#: `types` takes "an array of fewer than 20 event types" (DR's API reference, List events).
+MOST_TYPES = 19
 
 
 def list_events(request):
     queryset = Event.objects.filter(created_time__gte=timezone.now() - EVENT_RETENTION)
     types = query_list(request, "types") + query_list(request, "type")
+    if len(query_list(request, "types")) > MOST_TYPES:
+        raise invalid("types", f"'types' takes fewer than {MOST_TYPES + 1} event types.")
     if types:
         condition = Q()
         for wanted in types:

@@ -1,6 +1,7 @@
 """`orders_reconcile` against the sandbox over real HTTP: missed webhooks recovered from `GET /orders/{id}`
 and `GET /events`, the event window of a first and a later run, DR failing for part of the work."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -237,3 +238,31 @@ def test_the_task_returns_the_summary(dr):
 
     assert result["orders_checked"] == 0 and result["events_pulled"] == 0 and result["errors"] == []
     assert result["events_since"].endswith("Z")
+
+
+@pytest.mark.django_db
+def test_events_are_asked_for_fewer_than_20_types_at_a_time_and_handled_oldest_first(dr):
+    from urllib.parse import parse_qs, urlsplit
+
+    from digitalriver.registry import handled_event_types
+
+    def listed(request):
+        asked = parse_qs(urlsplit(request.url).query)["types"]
+        assert len(asked) < 20, f"DR refuses {len(asked)} types"
+        events = []
+        if "order.accepted" in asked:
+            events.append({"id": "evt-new", "type": "order.accepted", "createdTime": "2026-11-20T11:00:00.000Z"})
+        if "order.cancelled" in asked:
+            events.append({"id": "evt-old", "type": "order.cancelled", "createdTime": "2026-11-20T10:00:00.000Z"})
+        return 200, {}, json.dumps({"hasMore": False, "data": events})
+
+    dr.add_callback(responses.GET, f"{DR_TEST_URL}/events", callback=listed)
+    assert len(handled_event_types()) >= 20  # so the split is needed at all
+
+    orders_reconcile()
+
+    calls = [parse_qs(urlsplit(call.request.url).query)["types"] for call in dr.calls]
+    assert len(calls) >= 2
+    assert sorted(t for asked in calls for t in asked) == handled_event_types()
+    held = list(WebhookEvent.objects.order_by("pk").values_list("dr_event_id", flat=True))
+    assert held == ["evt-old", "evt-new"]  # stored (and so handled) oldest first across the calls

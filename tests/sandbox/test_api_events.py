@@ -66,3 +66,10 @@ def test_events_are_kept_thirty_days_and_filter_by_created_time(api, place, skus
     assert [event["id"] for event in api.get("/events", **{"createdTime[gte]": since}).json()["data"]] == [new.dr_id]
     bad = api.get("/events", **{"createdTime[gte]": "yesterday"})
     assert bad.status_code == 400 and bad.json()["errors"][0]["parameter"] == "createdTime[gte]"
+
+
+def test_events_refuse_20_types_as_dr_does(api):
+    response = api.get("/events", types=[f"order.type_{n}" for n in range(20)])
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["parameter"] == "types"
+    assert api.get("/events", types=[f"order.type_{n}" for n in range(19)]).status_code == 200
