@@ -41,6 +41,7 @@ def fulfillment_created(event):
     "order.charge.capture.failed",
     "order.charge.cancel.complete",
     "order.charge.failed",
+    "order.charge.reauth.failed",
 )
 def charge_changed(event):
     services.charge_reported(event_type=event.type, data=event.data_object)

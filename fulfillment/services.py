@@ -205,18 +205,48 @@ def _release_cancelled_units(fulfillment_order: FulfillmentOrder) -> Instruction
 # --- charges and the outcome of our POST /fulfillments ---------------------------------------------
 
 
+# The charge events that mean money did not move as asked: a person must look.
+CHARGE_TROUBLE = ("order.charge.capture.failed", "order.charge.failed", "order.charge.reauth.failed")
+
+
 def charge_reported(*, event_type: str, data: dict) -> None:
-    """order.charge.*: mirror the charge; a failed capture flags the order for a person."""
-    order = order_get_or_fetch(dr_order_id=str(data["orderId"]))
+    """order.charge.*: mirror the charge; a failed capture or authorization flags the order.
+
+    Not every ``order.charge.*`` event carries a charge: ``order.charge.reauth.failed`` carries the
+    order, and DR's pages show ``order.charge.failed`` with an order too (all-event-types.md in the
+    DigitalRiver/GitBook repository). An object with ``payment`` or ``items`` is read as the order,
+    with its charges in ``payment.charges``; either way the flag is raised.
+    """
+    is_order = "payment" in data or "items" in data
+    dr_order_id = str(data["id"] if is_order else data["orderId"])
+    order = order_get_or_fetch(dr_order_id=dr_order_id)
     with transaction.atomic():
         order = lock_order(order=order)
-        charge_upsert(order=order, data=data)
-        if event_type in ("order.charge.capture.failed", "order.charge.failed"):
+        if is_order:
+            order_upsert(data=data)
+            charges = (data.get("payment") or {}).get("charges") or []
+        else:
+            charge_upsert(order=order, data=data)
+            charges = [data]
+        if event_type in CHARGE_TROUBLE:
             Order.objects.filter(pk=order.pk).update(capture_failed=True)
-            failed = [c for c in data.get("captures") or [] if c.get("state") == "failed"]
-            reason = "; ".join(filter(None, (c.get("failureMessage") or c.get("failureCode") for c in failed)))
-            source = ":".join([str(data["id"]), *sorted(str(c.get("id")) for c in failed)])
-            notifications.notify_capture_failed(order=order, source=source, reason=reason)
+            failed = [c for charge in charges for c in charge.get("captures") or [] if c.get("state") == "failed"]
+            reasons = [c.get("failureMessage") or c.get("failureCode") for c in failed]
+            if event_type == "order.charge.reauth.failed":
+                reasons.append("DR could not authorize the payment again (the authorization lapsed)")
+            # One email per failure, whichever event (or both) reports it; a lapsed authorization is
+            # a failure of its own.
+            source = (
+                ":".join(
+                    [
+                        *(["reauth", dr_order_id] if event_type == "order.charge.reauth.failed" else []),
+                        *sorted(str(charge.get("id")) for charge in charges),
+                        *sorted(str(c.get("id")) for c in failed),
+                    ]
+                )
+                or f"{event_type}:{dr_order_id}"
+            )
+            notifications.notify_capture_failed(order=order, source=source, reason="; ".join(filter(None, reasons)))
 
 
 def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | None = None) -> None:

@@ -185,3 +185,30 @@ def test_a_backorder_event_without_a_total_or_pending_keeps_what_it_does_not_say
     deliver("fulfillment_order.backordered", data)
     line = FulfillmentOrderLine.objects.get()
     assert (line.pending, line.backordered) == (2, 1)
+
+
+def order_with_failed_capture() -> dict:
+    """The order as `order.charge.reauth.failed` carries it (and DR's pages show `order.charge.failed`
+    with one too): the charge is in payment.charges."""
+    order = fixture("order.json")
+    charge = fixture("event_order_charge_capture_failed.json")["data"]["object"]
+    order["payment"] = {**(order.get("payment") or {}), "charges": [charge]}
+    return order
+
+
+@pytest.mark.parametrize("event_type", ["order.charge.failed", "order.charge.reauth.failed"])
+def test_a_charge_event_carrying_the_order_flags_the_order(event_type, accepted_order, deliver):
+    assert not Order.objects.get(pk=accepted_order.pk).capture_failed
+    deliver(event_type, order_with_failed_capture())
+    order = Order.objects.get(pk=accepted_order.pk)
+    assert order.capture_failed
+    assert order.charges.get().dr_charge_id.startswith("chg_")
+    [email] = order.notifications.filter(kind="capture_failed")
+    assert "Failed to operate on charge" in email.body
+
+
+def test_a_charge_failure_reported_as_a_charge_and_as_the_order_emails_once(accepted_order, deliver):
+    charge = fixture("event_order_charge_capture_failed.json")["data"]["object"]
+    deliver("order.charge.failed", charge)
+    deliver("order.charge.failed", order_with_failed_capture())
+    assert Order.objects.get(pk=accepted_order.pk).notifications.filter(kind="capture_failed").count() == 1
