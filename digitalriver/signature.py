@@ -19,9 +19,11 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-#: A Unix time in seconds, ASCII digits only: ``str.isdigit`` also accepts "²" and friends, which
-#: ``int()`` refuses, and an unbounded length would overflow the arithmetic below.
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+#: A Unix time, ASCII digits only: ``str.isdigit`` also accepts "²" and friends, which ``int()``
+#: refuses, and an unbounded length would overflow the arithmetic below. DR does not document the
+#: unit: 13 digits are read as milliseconds, fewer as seconds.
+_TIMESTAMP = re.compile(r"[0-9]{1,13}")
+_MILLISECOND_DIGITS = 13
 #: More signatures than this in one header is not a rotation, it is someone guessing.
 MAX_SIGNATURES = 8
 
@@ -81,6 +83,12 @@ def _decode(value: str) -> bytes | None:
     return raw if len(raw) == hashlib.sha256().digest_size else None
 
 
+def timestamp_seconds(timestamp: str) -> float:
+    """The header's timestamp as Unix seconds, whether it was written in seconds or milliseconds."""
+    value = int(timestamp)
+    return value / 1000 if len(timestamp) == _MILLISECOND_DIGITS else value
+
+
 def compute(secret: str, timestamp: str, body: bytes) -> bytes:
     return hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256).digest()
 
@@ -107,7 +115,7 @@ def verify(
         raise SignatureError("no webhook signing secret is configured")
     parsed = parse_header(header)
     now = time.time() if now is None else now
-    age = now - int(parsed.timestamp)
+    age = now - timestamp_seconds(parsed.timestamp)
     if age > tolerance_seconds:
         raise SignatureError("signature timestamp is too old")
     if age < -tolerance_seconds:

@@ -127,6 +127,28 @@ def test_timestamp_tolerance(offset, accepted, reason):
             check(header)
 
 
+@pytest.mark.parametrize(
+    ("milliseconds", "accepted", "reason"),
+    [
+        (NOW * 1000, True, None),
+        (NOW * 1000 + 123, True, None),
+        ((NOW - TOLERANCE - 1) * 1000, False, "too old"),
+        ((NOW + TOLERANCE + 1) * 1000, False, "future"),
+    ],
+)
+def test_a_13_digit_timestamp_is_read_as_milliseconds(milliseconds, accepted, reason):
+    # DR does not document the unit; a 13-digit value is a Unix time in milliseconds.
+    for header in (
+        f"{milliseconds}, {b64(digest(SECRET, milliseconds))}",
+        f"t={milliseconds},v0=" + b64(digest(SECRET, milliseconds)),
+    ):
+        if accepted:
+            check(header)
+        else:
+            with pytest.raises(SignatureError, match=reason):
+                check(header)
+
+
 @pytest.mark.parametrize("header", [None, ""])
 def test_missing_header(header):
     with pytest.raises(SignatureError, match="missing"):
