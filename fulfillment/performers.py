@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from commerce.models import Order
+from digitalriver.errors import ApiError
 from digitalriver.registry import Performer
 
 from . import cancellations, services
@@ -73,10 +74,12 @@ class FulfillmentPerformer(Performer):
 class RequestCancellationPerformer(Performer):
     """POST /fulfillment-cancellations for units still pending or backordered at the warehouse.
 
-    DR cannot look a cancellation request up by anything of ours, so after an uncertain try the
-    sender looks for DR's ``fulfillment_cancellation.created`` of exactly these units, in what we
-    already know or in ``GET /events``: sending again would cancel the units twice, or be refused
-    and look like a rejection.
+    DR takes no id of ours on a cancellation request, so after an uncertain try the sender looks for
+    a request of exactly these units on the same fulfillment order: in what we already know, then in
+    ``GET /fulfillment-cancellations?fulfillmentOrderId=…`` (DR's page
+    integration-options/checkouts/handling-digital-river-coordinated-fulfillments/instructing-digital-to-cancel-items.md),
+    and only where that list cannot be read, in ``GET /events``. Sending again would cancel the
+    units twice, or be refused and look like a rejection.
     """
 
     kind = REQUEST_CANCELLATION
@@ -88,6 +91,22 @@ class RequestCancellationPerformer(Performer):
         known = cancellations.cancellation_known_at_dr(instruction=instruction)
         if known is not None:
             return known
+        try:
+            listed = list(
+                client.paginate(
+                    "/fulfillment-cancellations", {"fulfillmentOrderId": instruction.payload["fulfillmentOrderId"]}
+                )
+            )
+        except ApiError as exc:
+            if exc.status not in (404, 405):  # the list exists but failed: the sweep asks again later
+                raise
+            return self._find_in_events(instruction, client)
+        for created in listed:
+            if cancellations.cancellation_is_ours(instruction=instruction, data=created):
+                return created
+        return None
+
+    def _find_in_events(self, instruction, client):
         since = (instruction.created_at - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
         events = client.paginate("/events", {"types": "fulfillment_cancellation.created", "createdTime[gte]": since})
         for event in events:

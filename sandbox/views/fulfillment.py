@@ -3,7 +3,7 @@
 from ..errors import invalid, not_found
 from ..models import FulfillmentCancellation, FulfillmentOrder
 from ..services import warehouse
-from .base import endpoint, json_body, query_list
+from .base import endpoint, json_body, paginate, query_list
 
 
 def list_fulfillment_orders(request):
@@ -36,6 +36,21 @@ def create_cancellation(request):
     return 201, warehouse.cancellation_create(body=json_body(request)).as_dr()
 
 
+def list_cancellations(request):
+    """Filtered by `fulfillmentOrderId`, `upstreamIds` and `state`, as DR documents the list."""
+    queryset = FulfillmentCancellation.objects.select_related("fulfillment_order").prefetch_related("items")
+    fulfillment_order_id = request.GET.get("fulfillmentOrderId")
+    if fulfillment_order_id:
+        queryset = queryset.filter(fulfillment_order__dr_id=fulfillment_order_id)
+    upstream_ids = query_list(request, "upstreamIds")
+    if upstream_ids:
+        queryset = queryset.filter(upstream_id__in=upstream_ids)
+    state = request.GET.get("state")
+    if state:
+        queryset = queryset.filter(state=state)
+    return 200, paginate(request, queryset)
+
+
 def get_cancellation(request, cancellation_id):
     cancellation = FulfillmentCancellation.objects.filter(dr_id=cancellation_id).first()
     if cancellation is None:
@@ -45,5 +60,5 @@ def get_cancellation(request, cancellation_id):
 
 fulfillment_orders = endpoint(get=list_fulfillment_orders, post=create_fulfillment_order)
 fulfillment_order = endpoint(get=get_fulfillment_order)
-cancellations = endpoint(post=create_cancellation)
+cancellations = endpoint(get=list_cancellations, post=create_cancellation)
 cancellation = endpoint(get=get_cancellation)

@@ -89,3 +89,24 @@ def test_a_cancellation_request_whose_answer_was_lost_is_not_sent_twice(flow):
     request = CancellationRequest.objects.get(pk=request.pk)
     assert request.state == CancellationRequest.State.SUBMITTED and request.dr_cancellation_id
     assert not Order.objects.get(pk=order.pk).cancellation_rejected
+
+
+def test_a_lost_cancellation_answer_is_found_in_drs_list_of_the_fulfillment_orders_cancellations(flow):
+    from digitalriver.models import ApiCall
+    from digitalriver.services.outbox import outbox_sweep
+    from fulfillment.cancellations import order_cancel
+    from fulfillment.models import CancellationRequest
+    from sandbox.models import FulfillmentCancellation
+
+    flow.sku("dist-a")
+    order = Order.objects.get(dr_order_id=flow.place(("dist-a", 2)).dr_id)
+    control_update({"error_rate": 1.0, "error_statuses": [503], "error_after_processing": 1.0})
+    [request] = order_cancel(order=order, items=[(order.lines.get().dr_item_id, 1)])  # DR takes it, answers 503
+    control_update({"reset": True})
+    outbox_sweep(ignore_backoff=True)  # before DR's event arrives
+
+    asked = list(ApiCall.objects.filter(method="GET").values_list("path", flat=True))
+    assert "/fulfillment-cancellations" in asked and "/events" not in asked
+    assert FulfillmentCancellation.objects.filter(fulfillment_order__upstream_id=order.dr_order_id).count() == 1
+    request = CancellationRequest.objects.get(pk=request.pk)
+    assert request.state == CancellationRequest.State.SUBMITTED and request.dr_cancellation_id

@@ -126,3 +126,9 @@ def test_cancellation_validation_and_rejection(api, skus):
     assert rejected["state"] == "rejected" and rejected["items"][0]["quantityAccepted"] == 0
     assert api.get(f"/fulfillment-orders/{created['id']}").json()["items"][0]["pending"] == 2
     assert api.get("/fulfillment-cancellations/nope").status_code == 404
+
+
+def test_cancellations_of_an_unknown_fulfillment_order_are_an_empty_list(api):
+    listed = api.get("/fulfillment-cancellations", fulfillmentOrderId="no-such-fulfillment-order")
+    assert listed.status_code == 200
+    assert listed.json() == {"hasMore": False, "data": []}
