@@ -79,8 +79,9 @@ def cancellable_units(*, order: Order) -> dict[int, Cancellable]:
     return result
 
 
-def _units_in_flight(order: Order) -> dict[int, int]:
-    """Units in requests the warehouse has not answered yet: still pending there, but already asked for."""
+def _units_in_flight(order: Order, *, by: str = "order_line_id") -> dict[int, int]:
+    """Units in requests the warehouse has not answered yet: still pending there, but already asked
+    for; summed per order line, or per fulfillment-order line with ``by="fulfillment_order_line_id"``."""
     waiting = CancellationLine.objects.filter(
         request__order=order,
         request__route=Route.FULFILLMENT_CANCELLATION,
@@ -88,7 +89,7 @@ def _units_in_flight(order: Order) -> dict[int, int]:
     )
     totals: dict[int, int] = defaultdict(int)
     for line in waiting:
-        totals[line.order_line_id] += line.quantity
+        totals[getattr(line, by)] += line.quantity
     return totals
 
 
@@ -169,9 +170,10 @@ def cancellation_plan(
     except CancellationRefused as exc:
         return CancellationPlan(order=order, reason=reason, refusal=str(exc))
     releases, warehouse_requests = [], defaultdict(list)
+    in_flight = _units_in_flight(order, by="fulfillment_order_line_id")
     for line, quantity in wanted:
         if cancellation_route(order, line) == Route.FULFILLMENT_CANCELLATION:
-            for fo_line, units in _spread_over_fulfillment_lines(line, quantity):
+            for fo_line, units in _spread_over_fulfillment_lines(line, quantity, in_flight):
                 warehouse_requests[fo_line.fulfillment_order].append((line, fo_line, units))
         else:
             releases.append((line, quantity))
@@ -264,11 +266,15 @@ def _some_units(items: list[tuple[str, int]], by_item: dict[str, Cancellable]) -
     return wanted
 
 
-def _spread_over_fulfillment_lines(line: OrderLine, quantity: int) -> list[tuple[FulfillmentOrderLine, int]]:
+def _spread_over_fulfillment_lines(
+    line: OrderLine, quantity: int, in_flight: dict[int, int]
+) -> list[tuple[FulfillmentOrderLine, int]]:
+    """Which fulfillment-order lines the units are asked of: the oldest first, each for no more than
+    it still holds (pending or backordered) less what earlier requests already asked of it."""
     spread = []
     for fo_line in line.fulfillment_order_lines.select_related("fulfillment_order").order_by("pk"):
-        units = min(quantity, fo_line.pending + fo_line.backordered)
-        if units:
+        units = min(quantity, fo_line.pending + fo_line.backordered - in_flight.get(fo_line.pk, 0))
+        if units > 0:
             spread.append((fo_line, units))
             quantity -= units
     return spread

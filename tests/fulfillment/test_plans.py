@@ -105,3 +105,30 @@ def test_a_shipment_plan_writes_nothing_and_refuses_lines_dr_ships():
     with pytest.raises(ShipmentRefused, match="fulfilled through DR"):
         shipment_execute(plan=plan)
     assert written() == before
+
+
+def test_a_line_split_over_two_fulfillment_orders_asks_each_only_for_units_not_yet_asked(deliver, no_dr):
+    from tests.conftest import fixture, fulfillment_order
+
+    deliver("order.accepted", fixture("order.json"))
+    first = fulfillment_order(quantity=1, pending=1)
+    second = fulfillment_order(quantity=1, pending=1)
+    second["id"], second["items"][0]["id"] = "700412580999", "700412590999"
+    deliver("fulfillment_order.pending", first)
+    deliver("fulfillment_order.pending", second)
+    order = Order.objects.get()
+    widget = order.lines.get(dr_sku_id="dist-1")
+
+    order_cancel(order=order, items=[(widget.dr_item_id, 1)])
+    order_cancel(order=order, items=[(widget.dr_item_id, 1)])  # before the warehouse answered the first
+
+    asked = [
+        (
+            instruction.payload["fulfillmentOrderId"],
+            [(i["fulfillmentOrderItemId"], i["quantity"]) for i in instruction.payload["items"]],
+        )
+        for instruction in Instruction.objects.filter(kind=REQUEST_CANCELLATION).order_by("pk")
+    ]
+    assert asked == [("700412580336", [("700412590336", 1)]), ("700412580999", [("700412590999", 1)])]
+    with pytest.raises(CancellationRefused):
+        order_cancel(order=order, items=[(widget.dr_item_id, 1)])  # both units are being cancelled
