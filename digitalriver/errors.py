@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-#: 409 codes that mean the effect we asked for already holds at DR: `order_fulfilled` is the one DR
-#: documents for POST /fulfillments; the others are those DR's own Salesforce connector handles.
-ALREADY_DONE_CODES = frozenset(
-    {"item_fulfilled", "item_cancelled", "order_fulfilled", "order_complete", "order_cancelled"}
-)
+#: 409 codes that mean the effect we asked for already holds at DR for the whole request:
+#: `order_fulfilled` is the one DR documents for POST /fulfillments; the others are those DR's own
+#: Salesforce connector handles.
+ALREADY_DONE_CODES = frozenset({"order_fulfilled", "order_complete", "order_cancelled"})
+#: 409 codes that settle one line of a request, the one the error names (DR's Salesforce connector
+#: expects one such error per answer): the other lines are still owed and must be sent again.
+LINE_SETTLED_CODES = frozenset({"item_fulfilled", "item_cancelled"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,20 @@ class Conflict(ApiError):
     def already_done(self) -> bool:
         return bool(self.codes) and all(code in ALREADY_DONE_CODES for code in self.codes)
 
+    def settled_lines(self, item_ids: list[str]) -> dict[str, str]:
+        """{item id: code} for the lines of a request (``item_ids``, in its order) that the 409's
+        line-level codes name, by position (``items[0].itemId``) or by id (in the parameter or
+        message); empty unless every error is such a code and names a line of the request."""
+        named = {}
+        for error in self.errors:
+            if error.code not in LINE_SETTLED_CODES:
+                return {}
+            item_id = _item_named(error, item_ids)
+            if item_id is None:
+                return {}
+            named[item_id] = error.code
+        return named
+
 
 class RateLimited(ApiError):
     transient = True
@@ -126,6 +143,16 @@ class Timeout(TransportError):
     def __init__(self, *args, reached_server: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.effect_uncertain = reached_server
+
+
+def _item_named(error: ErrorDetail, item_ids: list[str]) -> str | None:
+    position = re.search(r"items\[(\d+)\]", error.parameter or "")
+    if position and int(position.group(1)) < len(item_ids):
+        return item_ids[int(position.group(1))]
+    mentioned = [item_id for item_id in item_ids if item_id and item_id in f"{error.parameter} {error.message}"]
+    if len(mentioned) == 1:
+        return mentioned[0]
+    return item_ids[0] if len(item_ids) == 1 else None
 
 
 def error_for_status(status: int) -> type[ApiError]:

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from commerce.models import Order
-from digitalriver.errors import ApiError
+from digitalriver.errors import ApiError, Conflict
 from digitalriver.registry import Performer
 
 from . import cancellations, services
@@ -49,8 +49,24 @@ class FulfillmentPerformer(Performer):
     kind = POST_FULFILLMENT
 
     def perform(self, instruction, client):
-        body = {**instruction.payload, "metadata": {"instructionId": str(instruction.pk)}}
-        return client.post("/fulfillments", body)
+        """A 409 naming one line as already fulfilled or cancelled settles that line only: the
+        request is sent again without it until DR takes the rest (or every line is settled)."""
+        items = list(instruction.payload.get("items") or [])
+        settled: list[dict] = []
+        while True:
+            body = {**instruction.payload, "items": items, "metadata": {"instructionId": str(instruction.pk)}}
+            try:
+                answer = client.post("/fulfillments", body)
+            except Conflict as exc:
+                named = exc.settled_lines([str(item.get("itemId")) for item in items])
+                if not named:
+                    raise
+                settled += [{"itemId": item_id, "code": code} for item_id, code in named.items()]
+                items = [item for item in items if str(item.get("itemId")) not in named]
+                if not items:
+                    return {"settledBefore": settled}
+                continue
+            return {**answer, "settledBefore": settled} if settled else answer
 
     def find_existing_effect(self, instruction, client):
         shipment_id = instruction.payload.get("shipmentId")

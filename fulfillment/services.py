@@ -24,6 +24,7 @@ from .models import FulfillmentOrder, FulfillmentOrderLine
 DISTRIBUTED = Sku.FulfillmentModel.DISTRIBUTED
 ORCHESTRATED = Sku.FulfillmentModel.ORCHESTRATED
 RELEASED_CODES = frozenset({"item_cancelled", "order_cancelled"})
+CAPTURED_CODES = frozenset({"item_fulfilled"})
 
 
 # --- orders ---------------------------------------------------------------------------------------
@@ -250,8 +251,15 @@ def charge_reported(*, event_type: str, data: dict) -> None:
 
 
 def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | None = None) -> None:
-    """DR accepted (or already held) our POST /fulfillments: count the captured and released units."""
-    codes = set(result.get("alreadyDone") or [])
+    """DR accepted (or already held) our POST /fulfillments: count the captured and released units.
+
+    ``result["alreadyDone"]`` holds order-level 409 codes, which settle every line of the request;
+    ``result["settledBefore"]`` the lines a 409 ``item_fulfilled`` / ``item_cancelled`` named, which
+    settle only that line (the performer sent the others again). ``*_cancelled`` means the units were
+    released, ``*_fulfilled`` that they were captured: asked the other way round, a person must look.
+    """
+    order_codes = set(result.get("alreadyDone") or [])
+    by_line = {str(entry["itemId"]): entry["code"] for entry in result.get("settledBefore") or []}
     order = lock_order(dr_order_id=payload["orderId"])
     lines = {
         line.dr_item_id: line
@@ -259,26 +267,34 @@ def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | N
             dr_item_id__in=[str(item["itemId"]) for item in payload.get("items", [])]
         )
     }
-    capture_refused = False
+    capture_refused, release_refused = set(), set()
     cancelled = []
     for item in payload.get("items", []):
         line = lines.get(str(item["itemId"]))
         if line is None:
             continue
         captured, released = int(item.get("quantity") or 0), int(item.get("cancelQuantity") or 0)
+        codes = order_codes | ({by_line[line.dr_item_id]} if line.dr_item_id in by_line else set())
         if captured and codes & RELEASED_CODES:
-            capture_refused = True  # shipped units on a cancelled order or item: a person must look
+            capture_refused |= codes & RELEASED_CODES  # shipped units on a cancelled order or item
             captured = 0
+        if released and codes & CAPTURED_CODES:
+            release_refused |= codes & CAPTURED_CODES  # the units were captured: nothing was released
+            released = 0
         _, released = line_units_settle(line, captured, released)
         if released:
             units_released(order_line=line, quantity=released, instruction_id=instruction_id)
             cancelled.append((line, released))
     if cancelled:
         notifications.notify_cancelled(order=order, released=cancelled, source=f"instruction:{instruction_id}")
+    if release_refused:
+        Order.objects.filter(pk=order.pk).update(cancellation_rejected=True)
     if capture_refused:
         Order.objects.filter(pk=order.pk).update(capture_failed=True)
         notifications.notify_capture_failed(
-            order=order, source=f"instruction:{instruction_id}", reason=f"DR answered {', '.join(sorted(codes))}"
+            order=order,
+            source=f"instruction:{instruction_id}",
+            reason=f"DR answered {', '.join(sorted(capture_refused))}",
         )
 
 

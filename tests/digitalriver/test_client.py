@@ -155,9 +155,7 @@ def test_client_errors_map_to_their_class_and_a_get_is_not_retried(
     assert fake_time.sleeps == []
 
 
-@pytest.mark.parametrize(
-    "code", ["item_fulfilled", "item_cancelled", "order_fulfilled", "order_complete", "order_cancelled"]
-)
+@pytest.mark.parametrize("code", ["order_fulfilled", "order_complete", "order_cancelled"])
 def test_conflict_codes_meaning_the_effect_already_holds(make_client, dr, code):
     dr.post(f"{BASE}/fulfillments", status=409, json=error_body("conflict", (code, "orderId", "Already.")))
 
@@ -166,6 +164,32 @@ def test_conflict_codes_meaning_the_effect_already_holds(make_client, dr, code):
 
     assert caught.value.codes == [code]
     assert caught.value.already_done is True
+
+
+@pytest.mark.parametrize(
+    ("error", "item_ids", "settled"),
+    [
+        (
+            ("item_fulfilled", "items[1].itemId", "Resource '222' is fulfilled."),
+            ["111", "222"],
+            {"222": "item_fulfilled"},
+        ),
+        (("item_cancelled", "itemId", "Resource '111' is cancelled."), ["111", "222"], {"111": "item_cancelled"}),
+        (("item_fulfilled", "itemId", "Resource is fulfilled."), ["111"], {"111": "item_fulfilled"}),
+        (("item_fulfilled", "itemId", "Resource is fulfilled."), ["111", "222"], {}),  # which line? not known
+        (("order_fulfilled", "orderId", "Resource '240' is fulfilled."), ["111", "222"], {}),
+    ],
+    ids=["by-position", "by-id-in-message", "the-only-line", "unnamed", "order-level"],
+)
+def test_a_line_level_conflict_settles_only_the_line_it_names(make_client, dr, error, item_ids, settled):
+    # DR's Salesforce connector reads one error per answer, naming one line: only that line holds.
+    dr.post(f"{BASE}/fulfillments", status=409, json=error_body("conflict", error))
+
+    with pytest.raises(errors.Conflict) as caught:
+        make_client().post("/fulfillments", {"orderId": "240"})
+
+    assert caught.value.already_done is (error[0] == "order_fulfilled")
+    assert caught.value.settled_lines(item_ids) == settled
 
 
 @pytest.mark.parametrize(
