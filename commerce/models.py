@@ -77,18 +77,19 @@ class Order(FSMModelMixin, models.Model):
         RETURNED = "returned", "Returned"
         DISPUTE = "dispute", "Dispute"
 
-    dr_order_id = models.CharField("DR order id", max_length=64, unique=True)
-    upstream_id = models.CharField(max_length=100, blank=True, db_index=True)
-    checkout_id = models.CharField(max_length=100, blank=True)
+    dr_order_id = models.CharField("DR order id", max_length=None, unique=True)
+    upstream_id = models.CharField(max_length=None, blank=True, db_index=True)
+    checkout_id = models.CharField(max_length=None, blank=True)
     state = FSMField(default=State.PENDING_PAYMENT, choices=State.choices, protected=True, db_index=True)
     state_changed_at = models.DateTimeField(
         null=True, blank=True, help_text="When DR says the order reached its current state."
     )
-    fraud_state = models.CharField(max_length=30, blank=True)
-    currency = models.CharField(max_length=3)
-    email = models.EmailField(blank=True, db_index=True)
-    customer_name = models.CharField(max_length=200, blank=True, db_index=True)
-    locale = models.CharField(max_length=20, blank=True)
+    fraud_state = models.CharField(max_length=None, blank=True)
+    currency = models.CharField(max_length=None)
+    # What DR sends, as it sends it: an address that cannot be mailed is still the customer's record.
+    email = models.CharField(max_length=None, blank=True, db_index=True)
+    customer_name = models.CharField(max_length=None, blank=True, db_index=True)
+    locale = models.CharField(max_length=None, blank=True)
     ship_to = models.JSONField(default=dict, blank=True)
     bill_to = models.JSONField(default=dict, blank=True)
     shipping_choice = models.JSONField(default=dict, blank=True)
@@ -144,16 +145,16 @@ class Order(FSMModelMixin, models.Model):
 
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
-    dr_item_id = models.CharField("DR item id", max_length=64, unique=True)
+    dr_item_id = models.CharField("DR item id", max_length=None, unique=True)
     sku = models.ForeignKey("catalog.Sku", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    dr_sku_id = models.CharField("DR SKU id", max_length=100)
-    name = models.CharField(max_length=255, blank=True)
+    dr_sku_id = models.CharField("DR SKU id", max_length=None)
+    name = models.CharField(max_length=None, blank=True)
     fulfillment_model = models.CharField(max_length=20, blank=True, help_text="Taken from the SKU; empty if unknown.")
     quantity = models.PositiveIntegerField()
     amount = models.DecimalField(**MONEY)
     tax_amount = models.DecimalField(**MONEY)
     tax_rate = models.DecimalField(max_digits=7, decimal_places=5, default=0)
-    dr_state = models.CharField(max_length=30, blank=True)
+    dr_state = models.CharField(max_length=None, blank=True)
 
     pending = models.PositiveIntegerField(default=0)
     backordered = models.PositiveIntegerField(default=0)
@@ -191,10 +192,10 @@ class OrderLine(models.Model):
 
 class Charge(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="charges")
-    dr_charge_id = models.CharField("DR charge id", max_length=100, unique=True)
+    dr_charge_id = models.CharField("DR charge id", max_length=None, unique=True)
     amount = models.DecimalField(**MONEY)
-    currency = models.CharField(max_length=3)
-    state = models.CharField(max_length=20)
+    currency = models.CharField(max_length=None)
+    state = models.CharField(max_length=None)
     captured = models.BooleanField(default=False)
     refunded = models.BooleanField(default=False)
     dr_updated_at = models.DateTimeField(null=True, blank=True)
@@ -217,12 +218,12 @@ class ChargeOperation(models.Model):
 
     charge = models.ForeignKey(Charge, on_delete=models.CASCADE, related_name="operations")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    dr_id = models.CharField(max_length=100)
+    dr_id = models.CharField(max_length=None)
     amount = models.DecimalField(**MONEY)
-    state = models.CharField(max_length=20)
-    failure_code = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=None)
+    failure_code = models.CharField(max_length=None, blank=True)
     failure_message = models.TextField(blank=True)
-    fulfillment_id = models.CharField(max_length=100, blank=True)
+    fulfillment_id = models.CharField(max_length=None, blank=True)
     dr_created_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -9,7 +9,7 @@ class StoredEmail(models.Model):
     a failed try is kept on the row (``attempts``, ``error``) for the periodic sweep."""
 
     to = models.EmailField()
-    subject = models.CharField(max_length=300)
+    subject = models.CharField(max_length=None)
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)

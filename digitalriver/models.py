@@ -100,7 +100,7 @@ class Instruction(FSMModelMixin, models.Model):
 
     kind = models.CharField(max_length=64, db_index=True)
     subject = models.CharField(
-        max_length=128, db_index=True, help_text="What it is about, e.g. 'order:231388420336' or 'sku:A-1'."
+        max_length=None, db_index=True, help_text="What it is about, e.g. 'order:231388420336' or 'sku:A-1'."
     )
     payload = models.JSONField(default=dict)
     state = FSMField(default=State.PENDING, choices=State.choices, protected=True, db_index=True)

@@ -21,8 +21,8 @@ TRACKABLE_SCHEMES = ("https://", "http://")
 
 class FulfillmentOrder(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fulfillment_orders")
-    dr_fulfillment_order_id = models.CharField("DR fulfillment order id", max_length=64, unique=True)
-    state = models.CharField(max_length=20, blank=True)
+    dr_fulfillment_order_id = models.CharField("DR fulfillment order id", max_length=None, unique=True)
+    state = models.CharField(max_length=None, blank=True)
     created_by_us = models.BooleanField(
         default=False, help_text="Distributed model: we created it. Orchestrated: DR did."
     )
@@ -40,15 +40,15 @@ class FulfillmentOrder(models.Model):
 class FulfillmentOrderLine(models.Model):
     fulfillment_order = models.ForeignKey(FulfillmentOrder, on_delete=models.CASCADE, related_name="lines")
     order_line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="fulfillment_order_lines")
-    dr_item_id = models.CharField("DR fulfillment order item id", max_length=64, unique=True)
-    inventory_item_id = models.CharField(max_length=100)
+    dr_item_id = models.CharField("DR fulfillment order item id", max_length=None, unique=True)
+    inventory_item_id = models.CharField(max_length=None)
     quantity = models.PositiveIntegerField()
     pending = models.PositiveIntegerField(default=0)
     backordered = models.PositiveIntegerField(default=0)
     shipped = models.PositiveIntegerField(default=0)
     cancelled = models.PositiveIntegerField(default=0)
     returned = models.PositiveIntegerField(default=0)
-    state = models.CharField(max_length=20, blank=True)
+    state = models.CharField(max_length=None, blank=True)
     available_time = models.DateTimeField(null=True, blank=True, help_text="When backordered units are expected.")
     cancel_instructed = models.PositiveIntegerField(
         default=0, help_text="Cancelled units whose payment we already asked DR to release."
@@ -76,11 +76,11 @@ class Shipment(models.Model):
     fulfillment_order = models.ForeignKey(
         FulfillmentOrder, on_delete=models.SET_NULL, null=True, blank=True, related_name="shipments"
     )
-    dr_shipment_id = models.CharField("DR shipment id", max_length=100, blank=True)
+    dr_shipment_id = models.CharField("DR shipment id", max_length=None, blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.DR)
-    tracking_company = models.CharField(max_length=100, blank=True)
-    tracking_number = models.CharField(max_length=100, blank=True)
-    tracking_url = models.URLField(max_length=500, blank=True)
+    tracking_company = models.CharField(max_length=None, blank=True)
+    tracking_number = models.CharField(max_length=None, blank=True)
+    tracking_url = models.CharField(max_length=None, blank=True)
     shipped_at = models.DateTimeField(default=timezone.now)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -107,7 +107,7 @@ class Shipment(models.Model):
 class ShipmentItem(models.Model):
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="items")
     order_line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="shipment_items")
-    dr_shipment_item_id = models.CharField(max_length=100, blank=True)
+    dr_shipment_item_id = models.CharField(max_length=None, blank=True)
     quantity = models.PositiveIntegerField()
 
     def __str__(self):
@@ -119,11 +119,11 @@ class DrFulfillment(models.Model):
     capture or cancellation of orchestrated lines, which is where their tracking comes from."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="dr_fulfillments")
-    dr_fulfillment_id = models.CharField("DR fulfillment id", max_length=100, unique=True)
-    dr_shipment_id = models.CharField(max_length=100, blank=True)
-    tracking_company = models.CharField(max_length=100, blank=True)
-    tracking_number = models.CharField(max_length=100, blank=True)
-    tracking_url = models.URLField(max_length=500, blank=True)
+    dr_fulfillment_id = models.CharField("DR fulfillment id", max_length=None, unique=True)
+    dr_shipment_id = models.CharField(max_length=None, blank=True)
+    tracking_company = models.CharField(max_length=None, blank=True)
+    tracking_number = models.CharField(max_length=None, blank=True)
+    tracking_url = models.CharField(max_length=None, blank=True)
     items = models.JSONField(default=list, blank=True)
     dr_created_at = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
@@ -163,7 +163,7 @@ class CancellationRequest(FSMModelMixin, models.Model):
     instruction = models.ForeignKey(
         "digitalriver.Instruction", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    dr_cancellation_id = models.CharField(max_length=100, blank=True)
+    dr_cancellation_id = models.CharField(max_length=None, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -235,7 +235,7 @@ class Notification(StoredEmail):
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    key = models.CharField(max_length=200, unique=True, help_text="What the email is about; sent once per key.")
+    key = models.CharField(max_length=None, unique=True, help_text="What the email is about; sent once per key.")
 
     class Meta:
         ordering = ["order", "created_at", "id"]

@@ -11,6 +11,8 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -67,7 +69,7 @@ def notify_capture_failed(*, order: Order, source: str, reason: str = "") -> Not
 
 
 def _write(*, order: Order, kind: str, key: str, to: str, context: dict) -> Notification | None:
-    if not to or Notification.objects.filter(key=key).exists():
+    if not _mailable(to) or Notification.objects.filter(key=key).exists():
         return None
     subject, _, body = render_to_string(f"emails/{kind}.txt", {"order": order, **context}).partition("\n")
     try:
@@ -81,6 +83,17 @@ def _write(*, order: Order, kind: str, key: str, to: str, context: dict) -> Noti
 
     enqueue_on_commit(send_notification, notification.pk)
     return notification
+
+
+def _mailable(address: str) -> bool:
+    """Whether an email can be sent there at all (DR's copy of an address is stored as it came)."""
+    try:
+        validate_email(address)
+    except ValidationError:
+        if address:
+            logger.warning("not emailing %r: not an email address", address[:100])
+        return False
+    return True
 
 
 def notification_send(*, notification_id: int) -> Notification | None:
