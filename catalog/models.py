@@ -80,6 +80,21 @@ class Sku(FSMModelMixin, models.Model):
         return self.fulfillment_model != self.FulfillmentModel.DIGITAL
 
     @property
+    def physical_at_dr(self) -> bool | None:
+        """DR's classification of the tax code (its read-only `physical`), None until DR answered."""
+        physical = (self.dr_sku or {}).get("physical")
+        return physical if isinstance(physical, bool) else None
+
+    @property
+    def classification_mismatch(self) -> str:
+        """What is wrong when DR's classification contradicts the fulfillment model, else ""."""
+        if self.physical_at_dr is None or self.physical_at_dr == self.is_physical:
+            return ""
+        if self.physical_at_dr:
+            return f"DR classifies tax code {self.tax_code} as physical goods, but this SKU is set up as digital."
+        return f"DR classifies tax code {self.tax_code} as digital, but this SKU is set up to ship goods."
+
+    @property
     def has_inventory_item_of_ours(self) -> bool:
         """Distributed SKUs have an inventory item that we create and keep in step."""
         return self.fulfillment_model == self.FulfillmentModel.DISTRIBUTED

@@ -17,10 +17,10 @@ WEIGHT_UNITS = ("oz", "lb", "g", "kg")
 FULFILLMENT_MODELS = ("distributed", "orchestrated", "third_party", "digital")
 DESCRIPTION_MAX = 1000
 
-# DR decides physical vs digital from the tax code and publishes no machine-readable table; these
-# are the documented digital (electronically delivered) codes. Every other code is a physical good.
-DIGITAL_TAX_CODES = frozenset({"4512.2", "4512.3", "4500.2"})
-DIGITAL_TAX_CODE_PREFIXES = ("4323.",)
+# DR decides whether a tax code is for physical or digital goods (its supported tax codes come as a
+# PDF table) and says so in the SKU's read-only `physical` (product-management/skus.md, "How
+# products are classified as physical or digital"). We do not guess from the code: its own managed,
+# physical example uses 4323.310_A. DR's answer is shown on the SKU, and its refusal if it refuses.
 
 # Attributes a SKU and its same-id inventory item must agree on, as (our field, DR's key).
 SHARED_ATTRIBUTES = (
@@ -31,10 +31,6 @@ SHARED_ATTRIBUTES = (
     ("hs_code", "hsCode"),
     ("allow_oversell", "allowOversell"),
 )
-
-
-def tax_code_is_physical(tax_code: str) -> bool:
-    return tax_code not in DIGITAL_TAX_CODES and not tax_code.startswith(DIGITAL_TAX_CODE_PREFIXES)
 
 
 def sku_id_error(value: str) -> str | None:
@@ -88,7 +84,6 @@ def sku_errors(values: dict) -> dict[str, list[str]]:
         errors.setdefault(field, []).append(message)
 
     model = values.get("fulfillment_model") or "distributed"
-    tax_code = (values.get("tax_code") or "").strip()
     for field, check in (
         ("sku_id", sku_id_error),
         ("hs_code", hs_code_error),
@@ -119,14 +114,6 @@ def sku_errors(values: dict) -> dict[str, list[str]]:
         add("weight_unit", f"'{values['weight_unit']}' is not a weight unit: use oz, lb, g or kg.")
 
     physical = model != "digital"
-    if tax_code:
-        if model == "digital" and tax_code_is_physical(tax_code):
-            add("tax_code", f"'{tax_code}' is a physical-goods tax code; a digital SKU needs a digital one.")
-        if physical and not tax_code_is_physical(tax_code):
-            add(
-                "tax_code",
-                f"'{tax_code}' is a digital tax code; {_with_article(model)} SKU ships goods and needs a physical one.",
-            )
     if not physical:
         for field, label in (("part_number", "part number"), ("manufacturer_id", "manufacturer id")):
             if values.get(field):

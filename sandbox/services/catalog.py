@@ -16,12 +16,11 @@ HS_CODE = re.compile(r"^\d{4}\.\d{2}(\.\d{1,4})?$")
 WEIGHT_UNITS = ("oz", "lb", "g", "kg")
 MANAGED = "DRGlobalFulfillment"
 
-# DR decides physical vs digital from the tax code but publishes no machine-readable list. The
-# sandbox reads the documented software codes: 4512.2 (electronic download) and the 4323.* and
-# 4500.2 digital-service families are digital; every other code (e.g. 4512.1 boxed software) is a
-# physical good.
-DIGITAL_TAX_CODES = frozenset({"4512.2", "4512.3", "4500.2"})
-DIGITAL_TAX_CODE_PREFIXES = ("4323.",)
+# DR decides physical vs digital from the tax code (its table is a PDF). The digital codes the
+# sandbox knows: 4512.2 (electronic download), 4512.3, 4500.2, and 4512.100, the code DR's own
+# orchestrated example refuses as not physical (product-management/creating-and-updating-skus.md).
+# Every other code plays a physical good, as DR's managed physical example 4323.310_A is.
+DIGITAL_TAX_CODES = frozenset({"4512.2", "4512.3", "4500.2", "4512.100"})
 
 SKU_FIELDS = frozenset(
     {
@@ -59,7 +58,7 @@ def tax_code_is_physical(tax_code: str | None) -> bool:
     if not tax_code:
         # A SKU group supplies the tax code; the sandbox has no groups and treats them as physical goods.
         return True
-    return tax_code not in DIGITAL_TAX_CODES and not tax_code.startswith(DIGITAL_TAX_CODE_PREFIXES)
+    return tax_code not in DIGITAL_TAX_CODES
 
 
 def check_id(value, parameter: str = "id") -> str:

@@ -11,9 +11,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from catalog.models import Sku
-from catalog.rules import sku_errors, tax_code_is_physical
+from catalog.rules import sku_errors
 from sandbox.errors import ApiError
-from sandbox.services.catalog import validate_sku
+from sandbox.services.catalog import tax_code_is_physical, validate_sku
 
 VALID = {
     "sku_id": "WIDGET-1",
@@ -125,27 +125,25 @@ def test_a_sku_group_supplies_tax_code_eccn_and_country():
     assert errors_for(tax_code="", eccn="", country_of_origin="", sku_group_id="physical-goods") == {}
 
 
-def test_orchestrated_needs_a_physical_tax_code_and_a_part_number():
+def test_orchestrated_needs_a_part_number_and_dr_decides_whether_the_tax_code_is_physical():
     errors = errors_for(fulfillment_model="orchestrated", tax_code="4512.2", part_number="")
-    assert errors == {
-        "tax_code": ["'4512.2' is a digital tax code; an orchestrated SKU ships goods and needs a physical one."],
-        "part_number": ["A part number is required for DR-managed fulfillment."],
-    }
+    assert errors == {"part_number": ["A part number is required for DR-managed fulfillment."]}
 
 
 def test_distributed_needs_a_part_number_for_its_inventory_item():
     assert errors_for(part_number="") == {"part_number": ["A part number is required for its inventory item."]}
 
 
-def test_third_party_ships_goods_so_needs_a_physical_tax_code():
-    assert errors_for(fulfillment_model="third_party", tax_code="4323.1") == {
-        "tax_code": ["'4323.1' is a digital tax code; a third-party SKU ships goods and needs a physical one."]
-    }
+@pytest.mark.parametrize("model", ["distributed", "orchestrated", "third_party"])
+def test_drs_own_managed_physical_example_tax_code_is_accepted(model):
+    # 4323.310_A is DR's physical example (product-management/creating-and-updating-skus.md): a
+    # rule guessing "4323.* is digital" refused it. We leave physical vs digital to DR.
+    assert errors_for(fulfillment_model=model, tax_code="4323.310_A") == {}
+    validate_sku(_dr_body({**VALID, "fulfillment_model": model, "tax_code": "4323.310_A"}))
 
 
-def test_digital_refuses_part_number_manufacturer_id_and_a_physical_tax_code():
+def test_digital_refuses_part_number_and_manufacturer_id():
     assert errors_for(fulfillment_model="digital") == {
-        "tax_code": ["'4512.1' is a physical-goods tax code; a digital SKU needs a digital one."],
         "part_number": ["A part number applies to physical products only: clear it for a digital SKU."],
         "manufacturer_id": ["A manufacturer id applies to physical products only: clear it for a digital SKU."],
     }
@@ -165,10 +163,36 @@ def test_every_error_is_reported_at_once():
 
 
 @pytest.mark.parametrize(
-    ("tax_code", "physical"), [("4512.1", True), ("4512.2", False), ("4500.2", False), ("4323.310", False)]
+    ("tax_code", "physical"), [("4512.1", True), ("4323.310_A", True), ("4512.2", False), ("4512.100", False)]
 )
-def test_physical_vs_digital_follows_the_tax_code(tax_code, physical):
+def test_the_sandbox_classifies_tax_codes_as_dr_documents(tax_code, physical):
     assert tax_code_is_physical(tax_code) is physical
+
+
+def test_where_dr_decides_we_accept_and_dr_refuses_with_its_own_words():
+    # A digital tax code on a SKU that ships goods: only DR knows the code is digital, and its
+    # refusal (partNumber is for physical goods only) is what the merchandiser is shown.
+    values = {**VALID, "tax_code": "4512.2"}
+    assert sku_errors(values) == {}
+    with pytest.raises(ApiError) as caught:
+        validate_sku(_dr_body(values))
+    assert "partNumber" in {parameter for _, parameter, _ in caught.value.errors}
+
+
+@pytest.mark.parametrize(
+    ("model", "physical", "warning"),
+    [
+        ("distributed", True, ""),
+        ("digital", False, ""),
+        ("distributed", False, "DR classifies tax code 4512.1 as digital, but this SKU is set up to ship goods."),
+        ("digital", True, "DR classifies tax code 4512.1 as physical goods, but this SKU is set up as digital."),
+        ("distributed", None, ""),
+    ],
+)
+def test_drs_classification_is_shown_against_the_fulfillment_model(model, physical, warning):
+    sku = Sku(**{**VALID, "fulfillment_model": model}, dr_sku=None if physical is None else {"physical": physical})
+    assert sku.physical_at_dr is physical
+    assert sku.classification_mismatch == warning
 
 
 @pytest.mark.django_db
@@ -190,7 +214,6 @@ AGREEMENT_CASES = [
     ({"eccn": ""}, "eccn"),
     ({"item_breadcrumb": "A > "}, "itemBreadcrumb"),
     ({"url": "ftp://x"}, "url"),
-    ({"tax_code": "4512.2"}, "partNumber"),
     ({"fulfillment_model": "orchestrated", "part_number": "", "manufacturer_id": ""}, "partNumber"),
 ]
 
