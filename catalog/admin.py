@@ -21,12 +21,14 @@ from import_export.formats.base_formats import CSV
 from core.admin import confirm_action, pretty_json
 
 from . import selectors, services
-from .models import Sku
+from .models import SKU_ID_FIXED_MESSAGE, Sku
 from .resources import SkuResource
 
 # A drift check makes two calls to DR per SKU while the merchandiser waits for the page; the daily
 # scan (sync_catalog --check-drift) covers the whole catalog.
 DRIFT_CHECK_MAX = 100
+# Refusals named on the push confirmation page; the result message names every one.
+PLAN_REFUSALS_SHOWN = 10
 
 SYNC_FIELDS = (
     "sync_state",
@@ -35,6 +37,7 @@ SYNC_FIELDS = (
     "pushed_model",
     "fetched_at",
     "drift_checked_at",
+    "stock_fetched_at",
     "created_at",
     "updated_at",
 )
@@ -63,15 +66,6 @@ def validation_messages(exc: ValidationError) -> list[str]:
     if not hasattr(exc, "error_dict"):
         return exc.messages
     return [f"{field}: {message}" for field, field_messages in exc.message_dict.items() for message in field_messages]
-
-
-def rule_breaches(sku: Sku) -> list[str]:
-    """DR's rules the SKU breaks, so that a push DR would refuse is not queued."""
-    try:
-        sku.clean()
-    except ValidationError as exc:
-        return validation_messages(exc)
-    return []
 
 
 @admin.register(Sku)
@@ -116,8 +110,15 @@ class SkuAdmin(ImportExportModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        # The SKU id is DR's id too: renaming it would orphan the copy DR holds.
-        return ("sku_id", *SYNC_FIELDS, *DR_COPY_FIELDS)
+        # The model's id rule decides: a draft may still be renamed, a pushed SKU may not.
+        fixed = ("sku_id",) if obj.sku_id_is_fixed else ()
+        return (*fixed, *SYNC_FIELDS, *DR_COPY_FIELDS)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is not None and obj.sku_id_is_fixed:
+            # Shown under the read-only id: the same words the API and the CSV import answer with.
+            kwargs["help_texts"] = {**kwargs.get("help_texts", {}), "sku_id": SKU_ID_FIXED_MESSAGE}
+        return super().get_form(request, obj, change=change, **kwargs)
 
     @admin.display(description="drift")
     def drift_summary(self, obj):
@@ -172,26 +173,29 @@ class SkuAdmin(ImportExportModelAdmin):
 
     @admin.action(description="Push the selected SKUs to Digital River", permissions=["push"])
     def push_to_dr(self, request, queryset):
+        question = (
+            "Digital River will get our current values for these SKUs (and their inventory items). "
+            "A SKU that breaks one of DR's rules is not sent."
+        )
+        if request.POST.get("confirmed") != "yes":
+            refused = services.skus_push_plan(skus=queryset).refused
+            if refused:
+                named = "; ".join(str(refusal) for refusal in refused[:PLAN_REFUSALS_SHOWN])
+                more = f"; and {len(refused) - PLAN_REFUSALS_SHOWN} more" if len(refused) > PLAN_REFUSALS_SHOWN else ""
+                question += f" {len(refused)} of them break DR's rules now: {named}{more}"
         response = confirm_action(
             self,
             request,
             queryset,
             action="push_to_dr",
             title="Push SKUs to Digital River",
-            question="Digital River will get our current values for these SKUs (and their inventory items). "
-            "A SKU that breaks one of DR's rules is not sent. Push them?",
+            question=f"{question} Push them?",
         )
         if response is not None:
             return response
-        ready, refused = [], {}
-        for sku in queryset:
-            breaches = rule_breaches(sku)
-            if breaches:
-                refused[sku.sku_id] = breaches
-            else:
-                ready.append(sku)
-        queued = services.skus_push(skus=ready, by=request.user)
-        summary = sentences(f"{queued} queued for a push", refusals_text(refused))
+        outcome = services.skus_push(skus=queryset, by=request.user)
+        refused = {refusal.sku_id: refusal.messages for refusal in outcome.refused}
+        summary = sentences(f"{len(outcome.queued)} queued for a push", refusals_text(refused))
         self.message_user(request, summary, messages.WARNING if refused else messages.SUCCESS)
 
     @admin.action(description="Check the selected SKUs for drift from Digital River", permissions=["push"])
@@ -214,7 +218,7 @@ class SkuAdmin(ImportExportModelAdmin):
         )
         if response is not None:
             return response
-        reports = [services.sku_check_drift(sku=sku) for sku in queryset]
+        reports = [services.sku_drift_fetch(sku=sku) for sku in queryset]
         matching = sum(1 for report in reports if not report.error and not report.drifted)
         drifted = [report for report in reports if report.drifted]
         failed = [report for report in reports if report.error]
@@ -265,6 +269,7 @@ class SkuAdmin(ImportExportModelAdmin):
         return [
             path("<path:object_id>/check-drift/", view(self.check_drift_view), name="catalog_sku_check_drift"),
             path("<path:object_id>/push/", view(self.push_view), name="catalog_sku_push"),
+            path("<path:object_id>/fetch-stock/", view(self.fetch_stock_view), name="catalog_sku_fetch_stock"),
             path(
                 "<path:object_id>/take-dr-values/",
                 view(self.take_dr_values_view),
@@ -279,13 +284,23 @@ class SkuAdmin(ImportExportModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def dr_panel_context(self, request, sku: Sku) -> dict:
+        # Only what is stored: rendering the page never waits for DR; its buttons ask DR on purpose.
         has_stock = selectors.sku_has_stock_at_dr(sku)
         return {
             "can_push": self.has_push_permission(request),
+            "can_fetch_stock": has_stock and self.has_fetch_stock_permission(request, sku),
+            "no_stock_at_dr": selectors.NO_STOCK_AT_DR,
             "drift_rows": selectors.sku_drift_table(sku=sku),
             "stock": selectors.sku_stock_levels(sku=sku) if has_stock else None,
             "history": selectors.sku_sync_history(sku=sku),
         }
+
+    def has_fetch_stock_permission(self, request, sku: Sku) -> bool:
+        # Whoever may view the SKU (merchandisers, customer service, operations in core/roles.py):
+        # customer service answers "is it in stock?" from this page. Fetching reads DR and changes
+        # nothing there, and here only our stored copy of DR's figures, so it needs no push right;
+        # and it costs fewer calls than before, when every page view asked DR.
+        return self.has_view_permission(request, sku)
 
     def sku_for_dr_button(self, request, object_id) -> Sku:
         if not self.has_push_permission(request):
@@ -301,7 +316,7 @@ class SkuAdmin(ImportExportModelAdmin):
     @method_decorator(require_POST)
     def check_drift_view(self, request, object_id):
         sku = self.sku_for_dr_button(request, object_id)
-        report = services.sku_check_drift(sku=sku)
+        report = services.sku_drift_fetch(sku=sku)
         if report.error:
             self.message_user(request, f"{sku.sku_id} could not be checked: {report.error}", messages.ERROR)
         elif report.drifted:
@@ -314,12 +329,31 @@ class SkuAdmin(ImportExportModelAdmin):
     @method_decorator(require_POST)
     def push_view(self, request, object_id):
         sku = self.sku_for_dr_button(request, object_id)
-        breaches = rule_breaches(sku)
-        if breaches:
-            self.message_user(request, f"{sku.sku_id} was not pushed: {' '.join(breaches)}", messages.ERROR)
-        else:
-            services.skus_push(skus=[sku], by=request.user)
+        outcome = services.skus_push(skus=[sku], by=request.user)
+        for refusal in outcome.refused:
+            self.message_user(request, str(refusal), messages.ERROR)
+        if outcome.queued:
             self.message_user(request, f"{sku.sku_id}: our values are queued for a push.", messages.SUCCESS)
+        return self.back_to_change_page(sku)
+
+    @method_decorator(require_POST)
+    def fetch_stock_view(self, request, object_id):
+        sku = self.get_object(request, unquote(object_id))
+        if sku is None:
+            raise Http404("No such SKU")
+        if not self.has_fetch_stock_permission(request, sku):
+            raise PermissionDenied
+        fetched = services.sku_stock_fetch(sku=sku)
+        if fetched.error:
+            self.message_user(request, f"{sku.sku_id}: {fetched.error}", messages.ERROR)
+        else:
+            warehouses = len(fetched.rows)
+            self.message_user(
+                request,
+                f"{sku.sku_id}: stock fetched from Digital River ({warehouses} warehouse"
+                f"{'' if warehouses == 1 else 's'}).",
+                messages.SUCCESS,
+            )
         return self.back_to_change_page(sku)
 
     @method_decorator(require_POST)

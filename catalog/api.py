@@ -80,10 +80,7 @@ class SkuSerializer(serializers.ModelSerializer):
         read_only_fields = (*SYNC_FIELDS, "created_at", "updated_at")
 
     def validate(self, attrs):
-        if self.instance is not None and attrs.get("sku_id", self.instance.sku_id) != self.instance.sku_id:
-            raise serializers.ValidationError(
-                {"sku_id": ["The SKU id cannot change: DR knows the SKU and its inventory item by it."]}
-            )
+        # Whether the id may change is the model's rule (Sku.clean, through the service): 400 from there.
         base = self.instance or Sku()
         values = {name: getattr(base, name) for name in EDITABLE_FIELDS} | attrs
         errors = rules.sku_errors(values)
@@ -103,8 +100,21 @@ class SkuDriftSerializer(serializers.Serializer):
     sku_id = serializers.CharField()
     drifted = serializers.BooleanField()
     sync_state = serializers.CharField()
-    checked_at = serializers.DateTimeField()
+    checked_at = serializers.DateTimeField(allow_null=True, help_text="When DR was last asked; null if never.")
     rows = DriftRowSerializer(many=True)
+
+
+DRIFT_EXAMPLE = {
+    "sku_id": "WIDGET-1",
+    "drifted": True,
+    "sync_state": "out_of_sync",
+    "checked_at": "2026-11-21T03:00:00Z",
+    "rows": [{"field": "hsCode", "ours": "8471.30.0100", "sku": "9999.99.9999", "inventory_item": "8471.30.0100"}],
+}
+PUSH_REFUSED_EXAMPLE = {
+    "detail": "WIDGET-1 was not pushed: part_number: A part number is required for its inventory item.",
+    "fields": {"part_number": ["A part number is required for its inventory item."]},
+}
 
 
 SYNC_STATE_RESPONSE = inline_serializer(
@@ -197,7 +207,9 @@ class SkuViewSet(viewsets.ModelViewSet):
         return queryset
 
     def get_permissions(self):
-        if self.action in ("sync", "drift"):
+        # Reading the last known drift is a read like any other (the view permission); asking DR
+        # now and pushing need catalog.push_sku.
+        if self.action in ("sync", "drift_fetch"):
             return [permissions.IsAuthenticated(), CanPushSkus()]
         return super().get_permissions()
 
@@ -216,68 +228,86 @@ class SkuViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         summary="Queue a push of the SKU's current values to DR",
+        description="Refused (409) when the SKU's values break DR's rules: `detail` says so in the admin's "
+        "words and `fields` maps each breached field to its rules.",
         request=None,
-        responses={202: SYNC_STATE_RESPONSE},
+        responses={
+            202: SYNC_STATE_RESPONSE,
+            409: OpenApiResponse(
+                inline_serializer(
+                    "SkuPushRefused",
+                    {"detail": serializers.CharField(), "fields": serializers.DictField(child=serializers.ListField())},
+                ),
+                description="The SKU breaks DR's rules; nothing was queued.",
+            ),
+        },
         examples=[
             OpenApiExample(
                 "Queued",
                 value={"sku_id": "WIDGET-1", "sync_state": "queued", "sync_error": "", "pushed_at": None},
                 response_only=True,
                 status_codes=["202"],
-            )
+            ),
+            OpenApiExample("Refused", value=PUSH_REFUSED_EXAMPLE, response_only=True, status_codes=["409"]),
         ],
     )
     @action(detail=True, methods=["post"])
     def sync(self, request, sku_id=None):
         sku = self.get_object()
-        services.skus_push(skus=[sku], by=request.user)
+        outcome = services.skus_push(skus=[sku], by=request.user)
+        if outcome.refused:
+            [refusal] = outcome.refused
+            # The admin's words in `detail`; `fields` names each breached field for a program to act on.
+            return Response({"detail": str(refusal), "fields": refusal.breaches}, status=status.HTTP_409_CONFLICT)
         sku = Sku.objects.get(pk=sku.pk)
         body = {"sku_id": sku.sku_id, "sync_state": sku.sync_state, "sync_error": sku.sync_error}
         return Response({**body, "pushed_at": sku.pushed_at}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
+        summary="The SKU's drift as last checked at DR (no call to DR)",
+        description="What the last check (POST on this path, the admin or the daily scan) found; "
+        "`checked_at` is null and `rows` empty when DR was never asked.",
+        responses={200: SkuDriftSerializer},
+        examples=[OpenApiExample("Last check found another HS code", value=DRIFT_EXAMPLE, response_only=True)],
+    )
+    @action(detail=True, methods=["get"])
+    def drift(self, request, sku_id=None):
+        sku = self.get_object()
+        return Response(SkuDriftSerializer(_drift_body(sku, sku.drift or [])).data)
+
+    @extend_schema(
         summary="Check the SKU against DR now and return where DR's SKU or inventory item differs from ours",
+        description="Fetches DR's SKU and inventory item and stores them; a synced SKU that differs becomes "
+        "out of sync.",
+        request=None,
         responses={
             200: SkuDriftSerializer,
             502: OpenApiResponse(description="DR could not be asked; the body's detail says why."),
         },
         examples=[
             OpenApiExample(
-                "DR's SKU has another HS code",
-                value={
-                    "sku_id": "WIDGET-1",
-                    "drifted": True,
-                    "sync_state": "out_of_sync",
-                    "checked_at": "2026-11-21T03:00:00Z",
-                    "rows": [
-                        {
-                            "field": "hsCode",
-                            "ours": "8471.30.0100",
-                            "sku": "9999.99.9999",
-                            "inventory_item": "8471.30.0100",
-                        }
-                    ],
-                },
-                response_only=True,
-                status_codes=["200"],
+                "DR's SKU has another HS code", value=DRIFT_EXAMPLE, response_only=True, status_codes=["200"]
             )
         ],
     )
-    @action(detail=True, methods=["get"])
-    def drift(self, request, sku_id=None):
-        report = services.sku_check_drift(sku=self.get_object())
+    @drift.mapping.post
+    def drift_fetch(self, request, sku_id=None):
+        report = services.sku_drift_fetch(sku=self.get_object())
         if report.error:
             return Response(
                 {"detail": f"Digital River could not be asked: {report.error}"}, status=status.HTTP_502_BAD_GATEWAY
             )
-        body = {
-            "sku_id": report.sku.sku_id,
-            "drifted": report.drifted,
-            "sync_state": report.sku.sync_state,
-            "checked_at": report.sku.drift_checked_at,
-            "rows": report.rows,
-        }
-        return Response(SkuDriftSerializer(body).data)
+        return Response(SkuDriftSerializer(_drift_body(report.sku, report.rows)).data)
+
+
+def _drift_body(sku: Sku, rows: list[dict]) -> dict:
+    return {
+        "sku_id": sku.sku_id,
+        "drifted": bool(rows),
+        "sync_state": sku.sync_state,
+        "checked_at": sku.drift_checked_at,
+        "rows": rows,
+    }
 
 
 @contextmanager

@@ -9,6 +9,10 @@ from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
 from . import rules
 
+# The one wording of the id rule: the admin shows it beside a pushed SKU's id, and the API, the CSV
+# import and the services all get it from Sku.clean().
+SKU_ID_FIXED_MESSAGE = "The SKU id cannot change once the SKU was pushed: create a new SKU."
+
 
 class Sku(FSMModelMixin, models.Model):
     class FulfillmentModel(models.TextChoices):
@@ -62,6 +66,10 @@ class Sku(FSMModelMixin, models.Model):
     fetched_at = models.DateTimeField("last fetched from DR", null=True, blank=True)
     drift = models.JSONField(default=list, blank=True, help_text="Fields where DR differs from us, last checked.")
     drift_checked_at = models.DateTimeField(null=True, blank=True)
+    stock_levels = models.JSONField(
+        null=True, blank=True, help_text="DR's stock rows per warehouse, as last fetched; null until fetched."
+    )
+    stock_fetched_at = models.DateTimeField("stock last fetched from DR", null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -74,6 +82,32 @@ class Sku(FSMModelMixin, models.Model):
 
     def __str__(self):
         return f"{self.sku_id} · {self.name}"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "sku_id" in update_fields:
+            self._stored_sku_id = self.sku_id
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # The id as stored, so the id rule compares against it without a query per clean() (the CSV
+        # import cleans every row of a file).
+        stored = dict(zip(field_names, values, strict=True)).get("sku_id", models.DEFERRED)
+        instance._stored_sku_id = None if stored is models.DEFERRED else stored
+        return instance
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        if fields is None or "sku_id" in fields:
+            self._stored_sku_id = self.sku_id
+
+    @property
+    def sku_id_is_fixed(self) -> bool:
+        """DR keeps the SKU and its inventory item under this id once pushed (or queued to be): a new
+        id would orphan both, and a queued push would look for a SKU that no longer exists."""
+        return self.pk is not None and self.sync_state != self.SyncState.DRAFT
 
     @property
     def is_physical(self) -> bool:
@@ -108,6 +142,9 @@ class Sku(FSMModelMixin, models.Model):
         values = {field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields}
         values["country_of_origin"] = str(self.country_of_origin or "")
         errors = rules.sku_errors(values)
+        stored_id = getattr(self, "_stored_sku_id", None)
+        if self.sku_id_is_fixed and stored_id is not None and self.sku_id != stored_id:
+            errors.setdefault("sku_id", []).append(SKU_ID_FIXED_MESSAGE)
         if errors:
             raise ValidationError(errors)
 

@@ -1,13 +1,16 @@
-"""Reads for the catalog's screens: DR's stock of a SKU, its drift as a table, its sync history."""
+"""Reads for the catalog's screens: a SKU's stock and drift as last fetched from DR, its sync history.
+
+Nothing here asks DR: what DR says is fetched by the services (``sku_drift_fetch``,
+``sku_stock_fetch``) when someone asks for it, and stored.
+"""
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
+from typing import Any
 
 from django_fsm_log.models import StateLog
-
-from digitalriver import errors as dr_errors
-from digitalriver.client import calls_about, get_client
 
 from . import dr_mapping
 from .models import Sku
@@ -22,12 +25,15 @@ FIELD_LABELS = {key: str(Sku._meta.get_field(name).verbose_name) for name, key i
 }
 
 
+NO_STOCK_AT_DR = "Only a pushed distributed or orchestrated SKU has an inventory item, and so stock, at Digital River."
+
+
 @dataclass(frozen=True)
 class StockLevels:
-    """DR's stock rows, one per warehouse; ``error`` says why there are none when DR did not answer."""
+    """DR's stock rows, one per warehouse, as last fetched; ``fetched_at`` is None when never fetched."""
 
     rows: list[dict] = field(default_factory=list)
-    error: str = ""
+    fetched_at: datetime.datetime | None = None
 
 
 def sku_has_stock_at_dr(sku: Sku) -> bool:
@@ -39,15 +45,8 @@ def sku_has_stock_at_dr(sku: Sku) -> bool:
 
 
 def sku_stock_levels(*, sku: Sku) -> StockLevels:
-    """GET /inventory-levels for the SKU's same-id inventory item. DR sends no inventory events: poll."""
-    try:
-        with calls_about(f"sku:{sku.sku_id}"):
-            answer = get_client().get("/inventory-levels", {"inventoryItemIds": sku.sku_id}, while_a_person_waits=True)
-    except dr_errors.DigitalRiverError as exc:
-        if exc.transient:
-            return StockLevels(error=f"Digital River could not be reached for stock levels; try again shortly. ({exc})")
-        return StockLevels(error=f"Digital River refused the stock request: {exc}")
-    return StockLevels(rows=list((answer or {}).get("data", [])))
+    """The stock levels stored by the last ``sku_stock_fetch``; no call to DR."""
+    return StockLevels(rows=list(sku.stock_levels or []), fetched_at=sku.stock_fetched_at)
 
 
 def sku_drift_table(*, sku: Sku) -> list[dict]:
@@ -72,7 +71,7 @@ def sku_drift_table(*, sku: Sku) -> list[dict]:
     return rows
 
 
-def _comparable(value):
+def _comparable(value: Any) -> Any:
     """DR leaves empty values out, so empty, null and false all mean absent; 2.0 and 2 are one weight."""
     if value in ("", None, False):
         return None

@@ -1,10 +1,16 @@
-"""Every write to the catalog: create, edit, delete, push, drift and its repair."""
+"""Every write to the catalog: create, edit, delete, push, drift and its repair, stock as DR reports it.
+
+Functions that call DR while you wait end in ``_fetch`` (a read at DR whose answer is stored here),
+except ``skus_sync``, which sends its pushes at once; every other change for DR is an outbox row,
+sent after the transaction commits.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,8 +22,13 @@ from digitalriver.client import calls_about, get_client
 from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue, instruction_send
 
-from . import dr_mapping
+from . import dr_mapping, selectors
 from .models import Sku
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+    from digitalriver.client import DigitalRiverClient
 
 PUSH_KIND = "catalog.sku.push"
 DELETE_KIND = "catalog.sku.delete"
@@ -26,7 +37,7 @@ DELETE_KIND = "catalog.sku.delete"
 DR_FIELDS = frozenset({field for field, _ in dr_mapping.SKU_FIELDS} | {"fulfillment_model"})
 
 
-def sku_create(*, values: dict, by=None) -> Sku:
+def sku_create(*, values: dict[str, Any], by: AbstractBaseUser | None = None) -> Sku:
     """A new SKU starts as a draft: nothing goes to DR until someone pushes it."""
     sku = Sku(**values)
     sku.full_clean()
@@ -35,13 +46,13 @@ def sku_create(*, values: dict, by=None) -> Sku:
 
 
 @transaction.atomic
-def sku_update(*, sku: Sku, values: dict, by=None) -> Sku:
-    """Apply edits; if DR already has the SKU, push the new values (or mark it out of sync)."""
+def sku_update(*, sku: Sku, values: dict[str, Any], by: AbstractBaseUser | None = None) -> Sku:
+    """Apply edits; if DR already has the SKU, push the new values (or mark it out of sync).
+
+    Sku.clean() refuses what DR's rules refuse, and a new id for a SKU that was pushed.
+    """
     sku = Sku.objects.select_for_update().get(pk=sku.pk)
     changed = {field for field, value in values.items() if getattr(sku, field) != value}
-    if "sku_id" in changed and sku.sync_state != Sku.SyncState.DRAFT:
-        # DR keeps the SKU and its inventory item under the old id; a new id would orphan both.
-        raise ValidationError({"sku_id": "The SKU id cannot change once the SKU was pushed: create a new SKU."})
     for field, value in values.items():
         setattr(sku, field, value)
     sku.full_clean()
@@ -51,14 +62,14 @@ def sku_update(*, sku: Sku, values: dict, by=None) -> Sku:
     return sku
 
 
-def sku_after_admin_save(*, sku: Sku, changed_fields: Iterable[str], by=None) -> None:
+def sku_after_admin_save(*, sku: Sku, changed_fields: Iterable[str], by: AbstractBaseUser | None = None) -> None:
     """The admin saves the form itself; this does what an edit means for DR."""
     if set(changed_fields) & DR_FIELDS:
         with transaction.atomic():
             _after_edit(Sku.objects.select_for_update().get(pk=sku.pk), by=by)
 
 
-def _after_edit(sku: Sku, *, by) -> None:
+def _after_edit(sku: Sku, *, by: AbstractBaseUser | None) -> None:
     if sku.sync_state == Sku.SyncState.DRAFT:
         return
     if settings.CATALOG_AUTO_PUSH:
@@ -68,22 +79,101 @@ def _after_edit(sku: Sku, *, by) -> None:
         sku.save()
 
 
-def skus_push(*, skus: Iterable[Sku], by=None) -> int:
-    """Queue a push of each SKU's newest values; a SKU already waiting for a push is not queued twice."""
-    return len(_queue_pushes(skus, by=by))
+# --- pushing: one gate in front of every push ---------------------------------------------------
 
 
-def _queue_pushes(skus: Iterable[Sku], *, by) -> list[Instruction]:
-    instructions = []
+@dataclass(frozen=True)
+class PushRefusal:
+    """A SKU the push gate held back, with DR's rules it breaks by our field name."""
+
+    sku_id: str
+    breaches: dict[str, list[str]]
+
+    @property
+    def messages(self) -> list[str]:
+        """'part_number: A part number is required for its inventory item.', one per breach."""
+        return [f"{field}: {message}" for field, messages in self.breaches.items() for message in messages]
+
+    def __str__(self) -> str:
+        return f"{self.sku_id} was not pushed: {' '.join(self.messages)}"
+
+
+class PushRefused(Exception):
+    """Raised on the locked row so nothing of the push is written; ``skus_push`` reports it."""
+
+    def __init__(self, refusal: PushRefusal) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """What a push of some SKUs would do: the SKU ids it would queue and those DR's rules hold back."""
+
+    ready: list[str]
+    refused: list[PushRefusal]
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """What a push did: the SKU ids queued (a SKU already waiting joins its queued push) and refusals."""
+
+    queued: list[str]
+    refused: list[PushRefusal]
+
+
+def sku_push_refusal(*, sku: Sku) -> PushRefusal | None:
+    """DR's rules the SKU's current values break, or None: a push DR would refuse is not queued.
+
+    The values can break them although every edit is checked: a rule that changed since, or a row
+    written around the services (SQL, a data migration).
+    """
+    try:
+        sku.clean()
+    except ValidationError as exc:
+        return PushRefusal(sku_id=sku.sku_id, breaches=exc.message_dict)
+    return None
+
+
+def skus_push_plan(*, skus: Iterable[Sku]) -> PushPlan:
+    """What ``skus_push`` would do with these SKUs as they are now; nothing is queued."""
+    ready, refused = [], []
     for sku in skus:
-        with transaction.atomic():
-            instructions.append(
-                _queue_push(Sku.objects.select_for_update().get(pk=sku.pk), by=by, reason="push requested")
-            )
-    return instructions
+        refusal = sku_push_refusal(sku=sku)
+        if refusal is None:
+            ready.append(sku.sku_id)
+        else:
+            refused.append(refusal)
+    return PushPlan(ready=ready, refused=refused)
 
 
-def _queue_push(sku: Sku, *, by, reason: str) -> Instruction:
+def skus_push(*, skus: Iterable[Sku], by: AbstractBaseUser | None = None) -> PushOutcome:
+    """Queue a push of each SKU's newest values, unless they break DR's rules (each refusal says which).
+
+    A SKU already waiting for a push is not queued twice. The rules are checked on the locked row,
+    so a SKU that passed the plan but was broken meanwhile is still refused.
+    """
+    instructions, refused = _queue_pushes(skus, by=by)
+    return PushOutcome(queued=[instruction.payload["sku_id"] for instruction in instructions], refused=refused)
+
+
+def _queue_pushes(skus: Iterable[Sku], *, by: AbstractBaseUser | None) -> tuple[list[Instruction], list[PushRefusal]]:
+    instructions, refused = [], []
+    for sku in skus:
+        try:
+            with transaction.atomic():
+                locked = Sku.objects.select_for_update().get(pk=sku.pk)
+                instructions.append(_queue_push(locked, by=by, reason="push requested"))
+        except PushRefused as exc:
+            refused.append(exc.refusal)
+    return instructions, refused
+
+
+def _queue_push(sku: Sku, *, by: AbstractBaseUser | None, reason: str) -> Instruction:
+    """Every push passes here: the gate, the transition to queued and the outbox row."""
+    refusal = sku_push_refusal(sku=sku)
+    if refusal is not None:
+        raise PushRefused(refusal)
     sku.queue_push(by=by, description=reason)
     sku.save()
     return instruction_enqueue(
@@ -97,10 +187,12 @@ def _queue_push(sku: Sku, *, by, reason: str) -> Instruction:
 
 @dataclass
 class SyncReport:
-    """What a catalog sync did: SKU ids by the sync state each ended in, DR's message per failure."""
+    """What a catalog sync did: SKU ids by the sync state each ended in, DR's message per failure,
+    and the SKUs the push gate held back."""
 
     by_state: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    refused: list[PushRefusal] = dataclasses.field(default_factory=list)
 
     @property
     def pushed(self) -> int:
@@ -110,18 +202,18 @@ class SyncReport:
         return len(self.by_state.get(state, []))
 
 
-def skus_sync(*, include_synced: bool = False, by=None) -> SyncReport:
-    """Push SKUs that are out of sync or failed (with ``include_synced``: every SKU) and send them now.
+def skus_sync(*, include_synced: bool = False, by: AbstractBaseUser | None = None) -> SyncReport:
+    """Push SKUs that are out of sync or failed (with ``include_synced``: every SKU) and send them to DR now.
 
     The pushes are sent from this process rather than left to the background, so whoever asked
     sees each outcome; a sender elsewhere that meets the same instruction finds it claimed.
     """
     stale = (Sku.SyncState.OUT_OF_SYNC, Sku.SyncState.FAILED)
     skus = Sku.objects.all() if include_synced else Sku.objects.filter(sync_state__in=stale)
-    instructions = _queue_pushes(list(skus.order_by("pk")), by=by)
+    instructions, refused = _queue_pushes(list(skus.order_by("pk")), by=by)
     for instruction_id in dict.fromkeys(instruction.pk for instruction in instructions):
         instruction_send(instruction_id=instruction_id, ignore_backoff=True)
-    report = SyncReport()
+    report = SyncReport(refused=sorted(refused, key=lambda refusal: refusal.sku_id))
     pushed_ids = [instruction.payload["sku_id"] for instruction in instructions]
     for sku in Sku.objects.filter(sku_id__in=pushed_ids).order_by("sku_id"):
         report.by_state.setdefault(sku.sync_state, []).append(sku.sku_id)
@@ -131,7 +223,7 @@ def skus_sync(*, include_synced: bool = False, by=None) -> SyncReport:
 
 
 @transaction.atomic
-def sku_delete(*, sku: Sku, by=None) -> None:
+def sku_delete(*, sku: Sku, by: AbstractBaseUser | None = None) -> None:
     """Delete locally and, if DR has it, at DR (which deletes its inventory item too)."""
     sku = Sku.objects.select_for_update().get(pk=sku.pk)
     if sku.sync_state != Sku.SyncState.DRAFT:
@@ -139,7 +231,9 @@ def sku_delete(*, sku: Sku, by=None) -> None:
     sku.delete()
 
 
-def skus_change_model(*, skus: Iterable[Sku], model: str, by=None) -> tuple[list[Sku], dict[str, list[str]]]:
+def skus_change_model(
+    *, skus: Iterable[Sku], model: str, by: AbstractBaseUser | None = None
+) -> tuple[list[Sku], dict[str, list[str]]]:
     """Move SKUs to another fulfillment model; those the new model's rules refuse are reported, not changed."""
     changed, refused = [], {}
     for sku in skus:
@@ -150,6 +244,9 @@ def skus_change_model(*, skus: Iterable[Sku], model: str, by=None) -> tuple[list
                 f"{field}: {message}" for field, messages in exc.message_dict.items() for message in messages
             ]
     return changed, refused
+
+
+# --- DR's copy: drift and stock, fetched on request and stored --------------------------------
 
 
 @dataclass
@@ -163,8 +260,12 @@ class DriftReport:
         return bool(self.rows)
 
 
-def sku_check_drift(*, sku: Sku) -> DriftReport:
-    """Fetch the SKU and its inventory item from DR and record where they differ from ours."""
+def sku_drift_fetch(*, sku: Sku) -> DriftReport:
+    """Fetch the SKU and its inventory item from DR and record where they differ from ours.
+
+    A synced SKU that differs becomes out of sync. When DR cannot be asked, nothing is recorded
+    and the report carries DR's error.
+    """
     client = get_client()
     try:
         with calls_about(f"sku:{sku.sku_id}"):
@@ -200,21 +301,54 @@ class DriftScan:
         }
 
 
-def skus_check_drift(*, skus: Iterable[Sku] | None = None) -> DriftScan:
+def skus_drift_fetch(*, skus: Iterable[Sku] | None = None) -> DriftScan:
     """Check each SKU against DR (by default every SKU ever pushed); one failure does not stop the rest."""
     if skus is None:
         skus = Sku.objects.filter(pushed_at__isnull=False).order_by("sku_id").iterator()
-    return DriftScan(reports=[sku_check_drift(sku=sku) for sku in skus])
+    return DriftScan(reports=[sku_drift_fetch(sku=sku) for sku in skus])
 
 
-def _get_or_none(client, path: str) -> dict | None:
+def _get_or_none(client: DigitalRiverClient, path: str) -> dict | None:
     try:
         return client.get(path)
     except dr_errors.NotFound:
         return None
 
 
-def sku_take_dr_values(*, sku: Sku, by=None) -> Sku:
+@dataclass(frozen=True)
+class StockFetch:
+    """What asking DR for a SKU's stock gave: the rows stored, or why nothing was (then nothing changed)."""
+
+    sku: Sku
+    rows: list[dict] = dataclasses.field(default_factory=list)
+    error: str = ""
+
+
+def sku_stock_fetch(*, sku: Sku) -> StockFetch:
+    """GET /inventory-levels for the SKU's same-id inventory item and store the rows with the time.
+
+    DR sends no inventory events, so stock is only ever as fresh as the last fetch. A person is
+    waiting for the answer (the SKU page's button), so the call fails fast instead of retrying.
+    """
+    if not selectors.sku_has_stock_at_dr(sku):
+        return StockFetch(sku=sku, error=selectors.NO_STOCK_AT_DR)
+    try:
+        with calls_about(f"sku:{sku.sku_id}"):
+            answer = get_client().get("/inventory-levels", {"inventoryItemIds": sku.sku_id}, while_a_person_waits=True)
+    except dr_errors.DigitalRiverError as exc:
+        if exc.transient:
+            error = f"Digital River could not be reached for stock levels; try again shortly. ({exc})"
+        else:
+            error = f"Digital River refused the stock request: {exc}"
+        return StockFetch(sku=sku, error=error)
+    rows = list((answer or {}).get("data", []))
+    # Two columns of DR's figures and nothing of ours: a plain UPDATE needs no lock, and it leaves
+    # updated_at (when our values last changed) alone.
+    Sku.objects.filter(pk=sku.pk).update(stock_levels=rows, stock_fetched_at=timezone.now())
+    return StockFetch(sku=Sku.objects.get(pk=sku.pk), rows=rows)
+
+
+def sku_take_dr_values(*, sku: Sku, by: AbstractBaseUser | None = None) -> Sku:
     """Copy DR's SKU values over ours (from the last drift check) and push, so the pair agrees again.
 
     DR's SKU is the reference: where its inventory item differs, the push brings the item back in

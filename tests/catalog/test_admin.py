@@ -331,7 +331,7 @@ def test_check_drift_button_checks_and_reports(merchandiser_client, sku_factory,
 
 def test_dr_buttons_answer_post_only(merchandiser_client, sku_factory):
     sku = sku_factory("A-1")
-    for button in ("check-drift", "push", "take-dr-values"):
+    for button in ("check-drift", "push", "take-dr-values", "fetch-stock"):
         assert merchandiser_client.get(f"{CHANGELIST}{sku.pk}/{button}/").status_code == 405
     assert not Instruction.objects.exists()
 
@@ -400,24 +400,91 @@ def test_take_dr_values_needs_a_drift_check_first(merchandiser_client, sku_facto
     assert message_texts(done) == ["There are no Digital River values to take: check drift first (or push ours)."]
 
 
-def test_change_page_shows_stock_per_warehouse(merchandiser_client, sku_factory, dr_responses):
+def test_change_page_shows_stock_per_warehouse_once_fetched(merchandiser_client, sku_factory, dr_responses):
     sku = in_state(sku_factory("A-1"), "synced")
     levels = dr_payload("inventory_levels")
     levels["data"].append({**levels["data"][0], "locationId": "warehouse-2", "availableQuantity": 7})
     dr_responses.get("https://dr.test/inventory-levels", json=levels)
 
+    fetched = merchandiser_client.post(f"{CHANGELIST}{sku.pk}/fetch-stock/")
+    assert fetched.status_code == 302 and fetched.url == f"{CHANGELIST}{sku.pk}/change/"
+    assert message_texts(fetched) == ["A-1: stock fetched from Digital River (2 warehouses)."]
     html = merchandiser_client.get(f"{CHANGELIST}{sku.pk}/change/").content.decode()
     stock = html.split('id="dr-stock"')[1].split("</table>")[0]
     assert "sandbox-warehouse-1" in stock and "<td>100</td>" in stock
     assert "warehouse-2" in stock and "<td>7</td>" in stock
     assert dr_responses.calls[0].request.params == {"inventoryItemIds": "A-1"}
+    assert len(dr_responses.calls) == 1  # the button asked DR; showing the page did not
 
 
-def test_change_page_says_so_when_dr_is_unreachable(merchandiser_client, sku_factory, dr_responses):
+def test_fetch_stock_button_stores_the_levels_with_the_time(merchandiser_client, sku_factory, dr_responses):
+    sku = in_state(sku_factory("A-1"), "synced")
+    dr_responses.get("https://dr.test/inventory-levels", json=dr_payload("inventory_levels"))
+    before = timezone.now()
+
+    merchandiser_client.post(f"{CHANGELIST}{sku.pk}/fetch-stock/")
+    sku.refresh_from_db()
+    assert sku.stock_levels == dr_payload("inventory_levels")["data"]
+    assert sku.stock_fetched_at >= before
+    assert sku.sync_state == "synced"
+
+
+def test_fetch_stock_button_says_so_when_dr_is_unreachable(merchandiser_client, sku_factory, dr_responses):
     sku = in_state(sku_factory("A-1"), "synced")  # nothing registered: every call fails to connect
+    Sku.objects.filter(pk=sku.pk).update(stock_levels=[{"locationId": "kept", "availableQuantity": 3}])
+    done = merchandiser_client.post(f"{CHANGELIST}{sku.pk}/fetch-stock/")
+    [message] = message_texts(done)
+    assert "Digital River could not be reached for stock levels" in message
+    assert Sku.objects.get(pk=sku.pk).stock_levels == [{"locationId": "kept", "availableQuantity": 3}]
     page = merchandiser_client.get(f"{CHANGELIST}{sku.pk}/change/")
     assert page.status_code == 200
-    assert "Digital River could not be reached for stock levels" in page.content.decode()
+
+
+def test_change_page_renders_stored_stock_only_and_asks_dr_nothing(merchandiser_client, sku_factory, dr_responses):
+    sku = in_state(sku_factory("A-1"), "synced")
+    dr_responses.get("https://dr.test/inventory-levels", json=dr_payload("inventory_levels"))
+    dr_responses.get("https://dr.test/skus/A-1", json=dr_sku_of(sku, partNumber="PN-DR"))
+
+    html = merchandiser_client.get(f"{CHANGELIST}{sku.pk}/change/").content.decode()
+    assert "Not fetched yet." in html
+    assert "Fetch stock from DR now" in html
+    assert 'id="dr-stock"' not in html
+
+    Sku.objects.filter(pk=sku.pk).update(
+        stock_levels=[{"locationId": "stored-warehouse", "available": True, "availableQuantity": 42}],
+        stock_fetched_at=timezone.now(),
+    )
+    html = merchandiser_client.get(f"{CHANGELIST}{sku.pk}/change/").content.decode()
+    stock = html.split('id="dr-stock"')[1].split("</table>")[0]
+    assert "stored-warehouse" in stock and "<td>42</td>" in stock
+    assert len(dr_responses.calls) == 0
+    assert Sku.objects.get(pk=sku.pk).sync_state == "synced"
+
+
+def test_fetch_stock_is_for_whoever_may_view_the_sku(client, sku_factory, dr_responses):
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename="view_sku"))
+    stranger = User.objects.create_user("stranger", password="pw", is_staff=True)
+    sku = in_state(sku_factory("A-1"), "synced")
+    dr_responses.get("https://dr.test/inventory-levels", json=dr_payload("inventory_levels"))
+
+    client.force_login(stranger)
+    assert client.post(f"{CHANGELIST}{sku.pk}/fetch-stock/").status_code == 403
+    client.force_login(viewer)
+    html = client.get(f"{CHANGELIST}{sku.pk}/change/").content.decode()
+    assert "Fetch stock from DR now" in html and "Push our values" not in html
+    assert client.post(f"{CHANGELIST}{sku.pk}/fetch-stock/").status_code == 302
+    assert Sku.objects.get(pk=sku.pk).stock_levels == dr_payload("inventory_levels")["data"]
+
+
+def test_fetch_stock_of_a_draft_asks_dr_nothing(merchandiser_client, sku_factory, dr_responses):
+    sku = sku_factory("A-1")
+    done = merchandiser_client.post(f"{CHANGELIST}{sku.pk}/fetch-stock/")
+    assert message_texts(done) == [
+        "A-1: Only a pushed distributed or orchestrated SKU has an inventory item, and so stock, at Digital River."
+    ]
+    assert len(dr_responses.calls) == 0
+    assert Sku.objects.get(pk=sku.pk).stock_levels is None
 
 
 def test_draft_change_page_does_not_ask_dr_for_stock(merchandiser_client, sku_factory, dr_responses):
@@ -427,6 +494,7 @@ def test_draft_change_page_does_not_ask_dr_for_stock(merchandiser_client, sku_fa
     assert len(dr_responses.calls) == 0
     html = page.content.decode()
     assert "never pushed" in html
+    assert "Fetch stock from DR now" not in html
     headings = re.findall(r'class="fieldset-heading">([^<]+)<', html)
     assert headings[:5] == ["Identity", "Classification and customs", "Physical", "Presentation", "Digital River sync"]
 
@@ -452,6 +520,9 @@ def test_push_check_and_take_dr_values_against_the_sandbox(admin_client, sku_fac
     pushed = admin_client.post(f"{CHANGELIST}{sku.pk}/push/")
     assert message_texts(pushed) == ["FLOW-1: our values are queued for a push."]
     assert Sku.objects.get(pk=sku.pk).sync_state == "synced"
+    assert "Not fetched yet." in admin_client.get(page).content.decode()
+    fetched = admin_client.post(f"{CHANGELIST}{sku.pk}/fetch-stock/")
+    assert message_texts(fetched)[0].startswith("FLOW-1: stock fetched from Digital River")
     stock = admin_client.get(page).content.decode().split('id="dr-stock"')[1].split("</table>")[0]
     levels = list(DrInventoryItem.objects.get(dr_id="FLOW-1").levels.all())
     assert levels

@@ -106,7 +106,9 @@ def test_a_reader_may_read_but_not_write_push_or_check():
     assert client.delete("/api/skus/WIDGET-1/").status_code == 403
     response = client.post("/api/skus/WIDGET-1/sync/")
     assert response.status_code == 403 and "catalog.push_sku" in response.json()["detail"]
-    assert client.get("/api/skus/WIDGET-1/drift/").status_code == 403
+    assert client.post("/api/skus/WIDGET-1/drift/").status_code == 403
+    # The last known drift is stored data, read like the rest of the SKU.
+    assert client.get("/api/skus/WIDGET-1/drift/").status_code == 200
 
 
 @pytest.mark.django_db
@@ -165,6 +167,7 @@ def test_an_unknown_sku_is_404(api):
     assert api.delete("/api/skus/NOPE/").status_code == 404
     assert api.post("/api/skus/NOPE/sync/").status_code == 404
     assert api.get("/api/skus/NOPE/drift/").status_code == 404
+    assert api.post("/api/skus/NOPE/drift/").status_code == 404
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -231,11 +234,23 @@ def test_patch_checks_the_rules_against_the_whole_sku(api):
 
 
 @pytest.mark.django_db
-def test_the_sku_id_cannot_change(api):
-    make_sku()
+def test_the_id_of_a_pushed_sku_cannot_change(api):
+    synced(make_sku())
     response = api.patch("/api/skus/WIDGET-1/", {"sku_id": "OTHER"}, format="json")
     assert response.status_code == 400
-    assert response.json()["sku_id"] == ["The SKU id cannot change: DR knows the SKU and its inventory item by it."]
+    assert response.json()["sku_id"] == ["The SKU id cannot change once the SKU was pushed: create a new SKU."]
+    response = api.put("/api/skus/WIDGET-1/", {**NEW_SKU, "sku_id": "OTHER"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["sku_id"] == ["The SKU id cannot change once the SKU was pushed: create a new SKU."]
+    assert list(Sku.objects.values_list("sku_id", flat=True)) == ["WIDGET-1"]
+
+
+@pytest.mark.django_db
+def test_a_draft_may_still_be_renamed(api):
+    make_sku()
+    response = api.patch("/api/skus/WIDGET-1/", {"sku_id": "OTHER"}, format="json")
+    assert response.status_code == 200 and response.json()["sku_id"] == "OTHER"
+    assert list(Sku.objects.values_list("sku_id", flat=True)) == ["OTHER"]
 
 
 @pytest.mark.django_db
@@ -274,14 +289,29 @@ def test_sync_is_202_with_the_sync_state_and_queues_one_push(api, django_capture
     assert Instruction.objects.filter(kind=PUSH_KIND, state=Instruction.State.PENDING).count() == 1
 
 
-def test_drift_checks_dr_now_and_returns_the_rows(dr):
+@pytest.mark.django_db
+def test_sync_refuses_a_sku_that_breaks_drs_rules_with_409_naming_the_fields(api):
+    sku = make_sku()
+    Sku.objects.filter(pk=sku.pk).update(part_number="")  # broken behind the services' back, e.g. by SQL
+
+    response = api.post("/api/skus/WIDGET-1/sync/")
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "WIDGET-1 was not pushed: part_number: A part number is required for its inventory item.",
+        "fields": {"part_number": ["A part number is required for its inventory item."]},
+    }
+    assert Sku.objects.get(pk=sku.pk).sync_state == State.DRAFT
+    assert not Instruction.objects.exists()
+
+
+def test_drift_post_checks_dr_now_and_returns_the_rows(dr):
     pusher = user_with("pusher", "view_sku", "push_sku")
     sku = make_sku()
     skus_push(skus=[sku])
     send_due()
     change_at_dr("WIDGET-1", item={"hsCode": "9999.99.9999"})
 
-    response = as_user(pusher).get("/api/skus/WIDGET-1/drift/")
+    response = as_user(pusher).post("/api/skus/WIDGET-1/drift/")
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["drifted"] is True and body["sync_state"] == "out_of_sync" and body["checked_at"]
@@ -290,13 +320,44 @@ def test_drift_checks_dr_now_and_returns_the_rows(dr):
     ]
 
 
-def test_drift_when_dr_cannot_be_asked_is_502_with_the_reason(dr):
+def test_drift_post_when_dr_cannot_be_asked_is_502_with_the_reason(dr):
     pusher = user_with("pusher", "view_sku", "push_sku")
     make_sku()
     refuse_next("/skus/WIDGET-1", status=403, method="GET")
-    response = as_user(pusher).get("/api/skus/WIDGET-1/drift/")
+    response = as_user(pusher).post("/api/skus/WIDGET-1/drift/")
     assert response.status_code == 502
     assert response.json()["detail"].startswith("Digital River could not be asked: GET /skus/WIDGET-1: 403")
+
+
+@pytest.mark.django_db
+def test_drift_get_returns_the_last_known_drift_without_asking_dr_or_changing_anything(dr_responses):
+    sku = synced(make_sku())
+    # Were DR asked, it would show another HS code and the SKU would become out of sync.
+    dr_responses.get("https://dr.test/skus/WIDGET-1", json={"id": "WIDGET-1", "hsCode": "9999.99.9999"})
+    before = Sku.objects.filter(pk=sku.pk).values().get()
+    reader = as_user(user_with("reader", "view_sku"))
+
+    response = reader.get("/api/skus/WIDGET-1/drift/")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["sku_id"], body["drifted"], body["sync_state"], body["rows"]) == ("WIDGET-1", False, "synced", [])
+    assert body["checked_at"]  # the push's own check
+    assert len(dr_responses.calls) == 0
+    assert Sku.objects.filter(pk=sku.pk).values().get() == before
+
+    rows = [{"field": "hsCode", "ours": "8471.30.0100", "sku": "9999.99.9999", "inventory_item": None}]
+    Sku.objects.filter(pk=sku.pk).update(drift=rows, sync_state=State.OUT_OF_SYNC)
+    body = reader.get("/api/skus/WIDGET-1/drift/").json()
+    assert (body["drifted"], body["sync_state"], body["rows"]) == (True, "out_of_sync", rows)
+    assert len(dr_responses.calls) == 0
+
+
+@pytest.mark.django_db
+def test_drift_get_of_a_sku_never_checked_says_so(api, dr_responses):
+    make_sku()
+    body = api.get("/api/skus/WIDGET-1/drift/").json()
+    assert body == {"sku_id": "WIDGET-1", "drifted": False, "sync_state": "draft", "checked_at": None, "rows": []}
+    assert len(dr_responses.calls) == 0
 
 
 # --- the schema ----------------------------------------------------------------------------------
@@ -309,8 +370,10 @@ def test_the_openapi_schema_documents_every_sku_endpoint(api):
     paths = response.json()["paths"]
     assert set(paths["/api/skus/"]) >= {"get", "post"}
     assert set(paths["/api/skus/{sku_id}/"]) >= {"get", "put", "patch", "delete"}
-    assert "202" in paths["/api/skus/{sku_id}/sync/"]["post"]["responses"]
-    drift = paths["/api/skus/{sku_id}/drift/"]["get"]
-    assert drift["responses"]["200"]["content"]["application/json"]["examples"]
+    assert {"202", "409"} <= set(paths["/api/skus/{sku_id}/sync/"]["post"]["responses"])
+    for method in ("get", "post"):
+        drift = paths["/api/skus/{sku_id}/drift/"][method]
+        assert drift["responses"]["200"]["content"]["application/json"]["examples"]
+    assert "no call to DR" in paths["/api/skus/{sku_id}/drift/"]["get"]["summary"]
     list_parameters = {parameter["name"] for parameter in paths["/api/skus/"]["get"]["parameters"]}
     assert {"sync_state", "fulfillment_model", "search"} <= list_parameters

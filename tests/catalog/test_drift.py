@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from catalog.models import Sku
-from catalog.services import sku_check_drift, sku_take_dr_values, skus_check_drift, skus_push
+from catalog.services import sku_drift_fetch, sku_take_dr_values, skus_drift_fetch, skus_push
 from catalog.tasks import check_drift_all
 from sandbox.models import Sku as DrSku
 
@@ -50,7 +50,7 @@ def assert_pair_agrees_with(sku: Sku) -> None:
 
 
 def test_a_pushed_pair_has_no_drift():
-    report = sku_check_drift(sku=pushed_sku())
+    report = sku_drift_fetch(sku=pushed_sku())
     assert report.rows == [] and not report.drifted and report.error == ""
     assert refresh(report.sku).sync_state == State.SYNCED
 
@@ -59,7 +59,7 @@ def test_drift_in_the_sku_is_found_and_shown_side_by_side():
     sku = pushed_sku()
     change_at_dr("WIDGET-1", sku={"hsCode": "9999.99.9999", "name": "Renamed at DR"})
 
-    report = sku_check_drift(sku=sku)
+    report = sku_drift_fetch(sku=sku)
     assert report.drifted
     rows = {row["field"]: row for row in report.rows}
     assert set(rows) == {"name", "hsCode"}
@@ -78,7 +78,7 @@ def test_drift_in_the_sku_is_found_and_shown_side_by_side():
 def test_drift_in_the_inventory_item_alone_is_found():
     sku = pushed_sku()
     change_at_dr("WIDGET-1", item={"partNumber": "PN-OTHER", "allowOversell": False})
-    rows = {row["field"]: row for row in sku_check_drift(sku=sku).rows}
+    rows = {row["field"]: row for row in sku_drift_fetch(sku=sku).rows}
     assert set(rows) == {"partNumber", "allowOversell"}
     assert rows["partNumber"]["sku"] == "PN-1" and rows["partNumber"]["inventory_item"] == "PN-OTHER"
 
@@ -86,15 +86,15 @@ def test_drift_in_the_inventory_item_alone_is_found():
 def test_a_missing_inventory_item_or_sku_is_drift():
     sku = pushed_sku()
     dr_item("WIDGET-1").delete()
-    assert [row["field"] for row in sku_check_drift(sku=sku).rows] == ["inventoryItem"]
+    assert [row["field"] for row in sku_drift_fetch(sku=sku).rows] == ["inventoryItem"]
     DrSku.objects.filter(dr_id="WIDGET-1").delete()
-    assert [row["field"] for row in sku_check_drift(sku=sku).rows] == ["sku"]
+    assert [row["field"] for row in sku_drift_fetch(sku=sku).rows] == ["sku"]
 
 
 def test_push_our_values_repairs_the_sku_and_the_inventory_item():
     sku = pushed_sku()
     change_at_dr("WIDGET-1", sku={"hsCode": "9999.99.9999"}, item={"eccn": "5A992"})
-    assert sku_check_drift(sku=sku).drifted
+    assert sku_drift_fetch(sku=sku).drifted
 
     skus_push(skus=[sku])
     send_due()
@@ -102,13 +102,13 @@ def test_push_our_values_repairs_the_sku_and_the_inventory_item():
     assert sku.sync_state == State.SYNCED
     assert_pair_agrees_with(sku)
     assert sku.hs_code == "8471.30.0100"
-    assert not sku_check_drift(sku=sku).drifted
+    assert not sku_drift_fetch(sku=sku).drifted
 
 
 def test_take_drs_values_copies_the_skus_values_and_brings_the_item_in_step():
     sku = pushed_sku()
     change_at_dr("WIDGET-1", sku={"hsCode": "8471.41.0000", "name": "DR's name", "countryOfOrigin": "DE"})
-    sku_check_drift(sku=sku)
+    sku_drift_fetch(sku=sku)
 
     sku = sku_take_dr_values(sku=refresh(sku))
     assert sku.hs_code == "8471.41.0000" and sku.name == "DR's name" and sku.country_of_origin == "DE"
@@ -118,7 +118,7 @@ def test_take_drs_values_copies_the_skus_values_and_brings_the_item_in_step():
     assert sku.sync_state == State.SYNCED
     assert_pair_agrees_with(sku)
     assert dr_item("WIDGET-1").data["hsCode"] == "8471.41.0000"
-    assert not sku_check_drift(sku=sku).drifted
+    assert not sku_drift_fetch(sku=sku).drifted
 
 
 def test_take_drs_values_needs_drs_values():
@@ -127,7 +127,7 @@ def test_take_drs_values_needs_drs_values():
         sku_take_dr_values(sku=sku)
     sku = pushed_sku(sku_id="GONE")
     DrSku.objects.filter(dr_id="GONE").delete()
-    sku_check_drift(sku=sku)
+    sku_drift_fetch(sku=sku)
     with pytest.raises(ValidationError, match="push ours instead"):
         sku_take_dr_values(sku=refresh(sku))
 
@@ -135,7 +135,7 @@ def test_take_drs_values_needs_drs_values():
 def test_a_check_that_cannot_reach_dr_reports_the_error_and_changes_nothing():
     sku = pushed_sku()
     refuse_next("/skus/WIDGET-1", status=403, method="GET")
-    report = sku_check_drift(sku=sku)
+    report = sku_drift_fetch(sku=sku)
     assert "403" in report.error and report.rows == []
     assert refresh(sku).sync_state == State.SYNCED
 
@@ -148,7 +148,7 @@ def test_scan_checks_every_pushed_sku_and_counts():
     change_at_dr("B-1", item={"hsCode": "1111.11"})
     refuse_next("/skus/C-1", status=403, method="GET")
 
-    scan = skus_check_drift()
+    scan = skus_drift_fetch()
     assert [report.sku.sku_id for report in scan.reports] == ["A-1", "B-1", "C-1"]
     assert scan.counts() == {"checked": 3, "in_step": 1, "drifted": 1, "errors": 1}
     assert Sku.objects.get(sku_id="B-1").sync_state == State.OUT_OF_SYNC
@@ -165,25 +165,25 @@ def test_the_daily_task_returns_the_counts():
 def test_drift_in_drs_own_inventory_item_of_an_orchestrated_sku_is_repaired_by_a_push():
     sku = pushed_sku(fulfillment_model=Sku.FulfillmentModel.ORCHESTRATED)
     change_at_dr("WIDGET-1", item={"eccn": "5A992"})
-    rows = sku_check_drift(sku=sku).rows
+    rows = sku_drift_fetch(sku=sku).rows
     assert [(row["field"], row["inventory_item"]) for row in rows] == [("eccn", "5A992")]
 
     skus_push(skus=[sku])
     send_due()
     assert dr_item("WIDGET-1").managed and dr_item("WIDGET-1").data["eccn"] == "EAR99"
-    assert not sku_check_drift(sku=refresh(sku)).drifted
+    assert not sku_drift_fetch(sku=refresh(sku)).drifted
 
 
 def test_take_drs_values_follows_drs_managed_fulfillment():
     sku = pushed_sku(fulfillment_model=Sku.FulfillmentModel.THIRD_PARTY)
     change_at_dr("WIDGET-1", sku={"managedFulfillment": "DRGlobalFulfillment"})
-    assert [row["field"] for row in sku_check_drift(sku=sku).rows] == ["managedFulfillment"]
+    assert [row["field"] for row in sku_drift_fetch(sku=sku).rows] == ["managedFulfillment"]
 
     sku = sku_take_dr_values(sku=refresh(sku))
     assert sku.fulfillment_model == Sku.FulfillmentModel.ORCHESTRATED
     send_due()
-    assert refresh(sku).sync_state == State.SYNCED and not sku_check_drift(sku=refresh(sku)).drifted
+    assert refresh(sku).sync_state == State.SYNCED and not sku_drift_fetch(sku=refresh(sku)).drifted
 
     change_at_dr("WIDGET-1", sku={"managedFulfillment": None})
-    sku_check_drift(sku=refresh(sku))
+    sku_drift_fetch(sku=refresh(sku))
     assert sku_take_dr_values(sku=refresh(sku)).fulfillment_model == Sku.FulfillmentModel.THIRD_PARTY

@@ -81,6 +81,22 @@ def test_a_push_dr_cannot_take_yet_is_reported_still_queued(settings):
     assert "Pushed 1 SKUs: 0 synced, 0 failed, 1 still queued." in output
 
 
+def test_a_stale_sku_that_breaks_drs_rules_is_not_pushed_and_is_named(settings):
+    settings.CATALOG_AUTO_PUSH = False
+    stale = pushed_sku("STALE")
+    sku_update(sku=stale, values={"name": "Renamed"})
+    broken = pushed_sku("BROKEN")
+    Sku.objects.filter(pk=broken.pk).update(sync_state=State.OUT_OF_SYNC, part_number="")
+
+    output = sync_catalog()
+
+    assert "BROKEN was not pushed: part_number: A part number is required for its inventory item." in output
+    assert "Pushed 1 SKUs: 1 synced, 0 failed, 0 still queued. 1 not pushed: they break DR's rules." in output
+    assert refresh(stale).sync_state == State.SYNCED
+    assert refresh(broken).sync_state == State.OUT_OF_SYNC
+    assert dr_calls("PUT", "/skus/BROKEN") == 1  # its first push only
+
+
 def test_nothing_to_push_says_so():
     pushed_sku("IN-STEP")
     assert sync_catalog().strip() == "No SKUs out of sync or failed to push."

@@ -39,6 +39,8 @@ ADMIN_ACTIONS = {
 ADMIN_BUTTONS = {
     "catalog_sku_check_drift": ("post", "sku", {MERCH}),
     "catalog_sku_push": ("post", "sku", {MERCH}),
+    # A read at DR that stores DR's figures only: whoever may view the SKU (see catalog/admin.py).
+    "catalog_sku_fetch_stock": ("post", "sku", EVERY_ROLE),
     "catalog_sku_take_dr_values": ("post", "sku", {MERCH}),
     "catalog_sku_import": ("get", None, {MERCH}),
     "catalog_sku_process_import": ("post", None, {MERCH}),
@@ -76,7 +78,8 @@ API = {
     ("PUT", "/api/skus/{sku_id}/"): {MERCH},
     ("PATCH", "/api/skus/{sku_id}/"): {MERCH},
     ("DELETE", "/api/skus/{sku_id}/"): {MERCH},
-    ("GET", "/api/skus/{sku_id}/drift/"): {MERCH},
+    ("GET", "/api/skus/{sku_id}/drift/"): EVERY_ROLE,  # the last known drift, no call to DR
+    ("POST", "/api/skus/{sku_id}/drift/"): {MERCH},  # asks DR now
     ("POST", "/api/skus/{sku_id}/sync/"): {MERCH},
     ("GET", "/api/orders/"): ORDER_PEOPLE,
     ("GET", "/api/orders/{dr_order_id}/"): ORDER_PEOPLE,

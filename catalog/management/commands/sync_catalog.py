@@ -34,9 +34,14 @@ class Command(BaseCommand):
 
     def _push(self, *, include_synced: bool) -> None:
         report = services.skus_sync(include_synced=include_synced)
+        for refusal in report.refused:
+            self.stdout.write(self.style.ERROR(str(refusal)))
         if not report.pushed:
             what = "SKUs" if include_synced else "SKUs out of sync or failed"
-            self.stdout.write(f"No {what} to push.")
+            if report.refused:
+                self.stdout.write(self.style.ERROR(f"No {what} pushed: {len(report.refused)} break DR's rules."))
+            else:
+                self.stdout.write(f"No {what} to push.")
             return
         for sku_id, message in report.errors.items():
             self.stdout.write(f"{sku_id}: failed: {message}")
@@ -46,10 +51,13 @@ class Command(BaseCommand):
             f"Pushed {report.pushed} SKUs: {report.count(Sku.SyncState.SYNCED)} synced, "
             f"{report.count(Sku.SyncState.FAILED)} failed, {report.count(Sku.SyncState.QUEUED)} still queued."
         )
-        self.stdout.write(self.style.ERROR(summary) if report.errors else self.style.SUCCESS(summary))
+        if report.refused:
+            summary += f" {len(report.refused)} not pushed: they break DR's rules."
+        failed = report.errors or report.refused
+        self.stdout.write(self.style.ERROR(summary) if failed else self.style.SUCCESS(summary))
 
     def _check_drift(self) -> None:
-        scan = services.skus_check_drift()
+        scan = services.skus_drift_fetch()
         for report in scan.reports:
             if report.error:
                 line = f"{report.sku.sku_id}: could not check: {report.error}"
