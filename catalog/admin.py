@@ -13,6 +13,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 from django_countries.filters import CountryFilter
 from import_export.admin import ImportExportModelAdmin
@@ -33,6 +34,7 @@ PLAN_REFUSALS_SHOWN = 10
 SYNC_FIELDS = (
     "sync_state",
     "sync_error",
+    "dr_classification",
     "pushed_at",
     "pushed_model",
     "fetched_at",
@@ -123,6 +125,16 @@ class SkuAdmin(ImportExportModelAdmin):
     @admin.display(description="drift")
     def drift_summary(self, obj):
         return ", ".join(row["field"] for row in obj.drift) if obj.drift else "-"
+
+    @admin.display(description="DR classifies it as")
+    def dr_classification(self, obj):
+        # DR decides physical vs digital from the tax code; we show its answer rather than guess.
+        if obj.physical_at_dr is None:
+            return "not known yet: DR says once the SKU is pushed or fetched"
+        said = "physical goods" if obj.physical_at_dr else "digital"
+        if obj.classification_mismatch:
+            return format_html('{} <strong class="errornote">{}</strong>', said, obj.classification_mismatch)
+        return said
 
     @admin.display(description="DR's SKU")
     def dr_sku_pretty(self, obj):

@@ -239,3 +239,10 @@ def _dr_body(values: dict) -> dict:
     from catalog.dr_mapping import sku_body
 
     return sku_body(Sku(**values))
+
+
+@pytest.mark.django_db
+def test_the_sku_page_shows_drs_classification_and_a_contradiction(admin_client):
+    sku = Sku.objects.create(**{**VALID, "fulfillment_model": "distributed"}, dr_sku={"physical": False})
+    page = admin_client.get(f"/admin/catalog/sku/{sku.pk}/change/").content.decode()
+    assert "DR classifies tax code 4512.1 as digital, but this SKU is set up to ship goods." in page
