@@ -101,6 +101,15 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # Plain-text emails (templates/emails/*.txt, operations/alert_email.txt): nothing is HTML-escaped,
+        # so a tracking link keeps its "&" and O'Brien stays O'Brien. HTML is rendered by the engine above.
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {"autoescape": False},
+    },
 ]
 
 DATABASES = {
