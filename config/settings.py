@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served as our own static files (no CDN)
     "django_fsm_log",
     "django_countries",
     "import_export",
@@ -184,6 +185,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and its docs describe the back office's API: for its users, not the public.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # /api/docs/ loads Swagger UI from this server's static files (drf-spectacular-sidecar), pinned with
+    # the package: it works offline and runs no third-party script on the admin's origin.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Two models have a "state": name each enum after its model so the schema keeps both.
     "ENUM_NAME_OVERRIDES": {
         "OrderStateEnum": "commerce.models.Order.State",
