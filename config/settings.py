@@ -5,6 +5,8 @@ must say what it needs.
 """
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -39,6 +41,16 @@ def env_number(name: str, default: float, cast=int):
         raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
 
 
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate such as "60/minute" (per second, minute, hour or day)."""
+    raw = (os.environ.get(name) or "").strip() or default
+    if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", raw):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 60/minute (per second, minute, hour or day), got {raw!r}"
+        )
+    return raw
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 # Without it the web, worker and beat processes refuse to start and `check` fails (config/startup.py);
@@ -63,6 +75,7 @@ INSTALLED_APPS = [
     "django_fsm_log",
     "django_countries",
     "import_export",
+    "axes",
     "core",
     "digitalriver",
     "catalog",
@@ -80,6 +93,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -131,6 +146,29 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- sign-in: password guessing is locked out (django-axes) --------------------------------------
+# The axes backend comes first and refuses a locked-out sign-in before any password is checked; it
+# needs the request, which the admin's login passes (tests sign in with force_login, or
+# client.login(request=HttpRequest(), ...)). DRF's token and session auth do not call authenticate().
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# AXES_FAILURE_LIMIT wrong passwords for one username from one address lock that pair out for
+# AXES_COOLOFF_MINUTES; a success resets the count. The address is REMOTE_ADDR: behind a proxy that is
+# the proxy's, so the lockout is then per username.
+AXES_FAILURE_LIMIT = env_number("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_number("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_COOLOFF_MESSAGE = (
+    f"Too many failed sign-ins: this username is locked for {AXES_COOLOFF_TIME.total_seconds() / 60:g} minutes "
+    "from your address. Try again later, or ask an administrator to unlock it."
+)
+# Unlocking is `manage.py axes_reset_username USERNAME` (or axes_reset_ip_username IP USERNAME). Axes's
+# admin pages are off: their "clean up" action fails outside a sign-in (axes 8.3).
+AXES_ENABLE_ADMIN = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -177,6 +215,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per signed-in user, and per address for anonymous callers (every /api/ endpoint answers those
+    # 401 first). Counted in the cache: the local-memory one, so per web process. Views that must not
+    # be throttled set throttle_classes = [] (DR's webhook deliveries: DR retries).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("API_THROTTLE_ANON", "60/minute"),
+        "user": env_rate("API_THROTTLE_USER", "1200/minute"),
+    },
+    # Proxies in front that append to X-Forwarded-For; 0 trusts none (the address is REMOTE_ADDR).
+    "NUM_PROXIES": env_number("API_NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Digital River fulfillment back office",
