@@ -3,6 +3,10 @@
 An import only ever writes what a merchandiser edits: sync state and DR's copies are not columns
 that can be imported. New rows become drafts; a row that edits a SKU DR already has is treated like
 an admin edit (pushed again, or marked out of sync), once the import is confirmed.
+
+An exported value that a spreadsheet would read as a formula (OWASP's CSV injection: it starts with
+= + - @, a tab or a carriage return) gets a leading single quote, so it is shown as text; an import
+takes that quote off again, so an exported file imports back unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +23,22 @@ IMPORTABLE_FIELDS = MERCHANDISER_FIELDS
 
 
 UPDATE_BATCH_SIZE = 100
+
+#: What starts a formula in Excel, LibreOffice or Google Sheets (OWASP, "CSV Injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(value):
+    """The value as text a spreadsheet will not evaluate. django-import-export's own
+    IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT only drops one leading '=' (so '==1+1' stays a formula)."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) else value
+
+
+def unescape_formula(value):
+    """The inverse of escape_formula, for a file that was exported here."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_TRIGGERS):
+        return value[1:]
+    return value
 
 
 class SkuResource(resources.ModelResource):
@@ -41,6 +61,14 @@ class SkuResource(resources.ModelResource):
         self._first_row_of: dict[str, int] = {}
         self._changes_of: dict[str, list[str]] = {}
         self._edited_after_push: list[tuple[Sku, list[str]]] = []
+
+    def export_field(self, field, instance, **kwargs):
+        return escape_formula(super().export_field(field, instance, **kwargs))
+
+    def before_import_row(self, row, **kwargs):
+        super().before_import_row(row, **kwargs)
+        for column, value in row.items():
+            row[column] = unescape_formula(value)
 
     def get_import_fields(self):
         # Export-only columns are neither offered on the import page nor shown in its preview.

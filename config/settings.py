@@ -5,6 +5,8 @@ must say what it needs.
 """
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -39,6 +41,16 @@ def env_number(name: str, default: float, cast=int):
         raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
 
 
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate such as "60/minute" (per second, minute, hour or day)."""
+    raw = (os.environ.get(name) or "").strip() or default
+    if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", raw):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 60/minute (per second, minute, hour or day), got {raw!r}"
+        )
+    return raw
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 # Without it the web, worker and beat processes refuse to start and `check` fails (config/startup.py);
@@ -59,9 +71,11 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served as our own static files (no CDN)
     "django_fsm_log",
     "django_countries",
     "import_export",
+    "axes",
     "core",
     "digitalriver",
     "catalog",
@@ -79,6 +93,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -101,6 +117,15 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # Plain-text emails (templates/emails/*.txt, operations/alert_email.txt): nothing is HTML-escaped,
+        # so a tracking link keeps its "&" and O'Brien stays O'Brien. HTML is rendered by the engine above.
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {"autoescape": False},
+    },
 ]
 
 DATABASES = {
@@ -120,6 +145,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- sign-in: password guessing is locked out (django-axes) --------------------------------------
+# The axes backend comes first and refuses a locked-out sign-in before any password is checked; it
+# needs the request, which the admin's login passes (tests sign in with force_login, or
+# client.login(request=HttpRequest(), ...)). DRF's token and session auth do not call authenticate().
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# AXES_FAILURE_LIMIT wrong passwords for one username from one address lock that pair out for
+# AXES_COOLOFF_MINUTES; a success resets the count. The address is REMOTE_ADDR: behind a proxy that is
+# the proxy's, so the lockout is then per username.
+AXES_FAILURE_LIMIT = env_number("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_number("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_COOLOFF_MESSAGE = (
+    f"Too many failed sign-ins: this username is locked for {AXES_COOLOFF_TIME.total_seconds() / 60:g} minutes "
+    "from your address. Try again later, or ask an administrator to unlock it."
+)
+# Unlocking is `manage.py axes_reset_username USERNAME` (or axes_reset_ip_username IP USERNAME). Axes's
+# admin pages are off: their "clean up" action fails outside a sign-in (axes 8.3).
+AXES_ENABLE_ADMIN = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -167,6 +215,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per signed-in user, and per address for anonymous callers (every /api/ endpoint answers those
+    # 401 first). Counted in the cache: the local-memory one, so per web process. Views that must not
+    # be throttled set throttle_classes = [] (DR's webhook deliveries: DR retries).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("API_THROTTLE_ANON", "60/minute"),
+        "user": env_rate("API_THROTTLE_USER", "1200/minute"),
+    },
+    # Proxies in front that append to X-Forwarded-For; 0 trusts none (the address is REMOTE_ADDR).
+    "NUM_PROXIES": env_number("API_NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Digital River fulfillment back office",
@@ -175,6 +236,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and its docs describe the back office's API: for its users, not the public.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # /api/docs/ loads Swagger UI from this server's static files (drf-spectacular-sidecar), pinned with
+    # the package: it works offline and runs no third-party script on the admin's origin.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Two models have a "state": name each enum after its model so the schema keeps both.
     "ENUM_NAME_OVERRIDES": {
         "OrderStateEnum": "commerce.models.Order.State",

@@ -28,6 +28,7 @@ from fulfillment.shipments import ShipmentRefused, shipment_execute
 
 from . import selectors
 from .forms import CancelItemsForm, RecordShipmentForm, self_fulfilled
+from .permissions import can_refresh_order
 
 # Enough for a normal order's whole story; the full timeline is one click away.
 TIMELINE_ON_PAGE = 50
@@ -216,8 +217,8 @@ class OrderAdmin(ReadOnlyAdmin):
         ]
 
     def has_refresh_permission(self, request, obj=None):
-        # Re-reading DR's copy changes nothing DR holds: whoever may read the order may refresh it.
-        return self.has_view_permission(request, obj)
+        # Re-reading DR's copy rewrites the mirror: the same rule as the API's refresh.
+        return self.has_view_permission(request, obj) and can_refresh_order(request.user)
 
     def has_cancel_permission(self, request, obj=None):
         return self.has_view_permission(request, obj) and request.user.has_perm(CANCEL_PERMISSION)

@@ -56,6 +56,7 @@ from .api_examples import (
     SHIPMENT_RECORDED_EXAMPLE,
     SHIPMENT_REFUSED_EXAMPLE,
 )
+from .permissions import REFRESH_ORDER_PERMISSIONS, can_refresh_order
 from .serializers import (
     CancellationInputSerializer,
     OrderCancellationsSerializer,
@@ -73,8 +74,8 @@ FILTERS = [
 
 
 class OrderPermissions(permissions.DjangoModelPermissions):
-    """Reading needs commerce.view_order. The only write here is the refresh, which changes the mirror:
-    it needs commerce.change_order (not add_order, as a POST would by default)."""
+    """Reading needs commerce.view_order. Each POST action has its own rule (ACTION_PERMISSIONS); a POST
+    without one would need commerce.change_order (not add_order, as a POST would by default)."""
 
     perms_map = {
         **permissions.DjangoModelPermissions.perms_map,
@@ -121,6 +122,15 @@ class HasPermission(permissions.BasePermission):
 class CanViewOrders(HasPermission):
     permission = "commerce.view_order"
     message = "Reading orders needs the commerce.view_order permission."
+
+
+class CanRefreshOrders(permissions.BasePermission):
+    """The admin's "Refresh from DR" follows the same rule (desk.permissions)."""
+
+    message = f"Refreshing an order from Digital River needs the {' and '.join(REFRESH_ORDER_PERMISSIONS)} permissions."
+
+    def has_permission(self, request, view):
+        return can_refresh_order(request.user)
 
 
 class CanCancelOrderLines(HasPermission):
@@ -179,6 +189,7 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     # Customer service's actions need their own permission, each named when it is missing.
     ACTION_PERMISSIONS = {
+        "refresh": CanRefreshOrders,
         "cancellations": CanViewOrders,
         "cancel": CanCancelOrderLines,
         "record_shipment": CanRecordShipments,

@@ -239,6 +239,17 @@ class WholeNumberField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """JSON's true or false: DRF's BooleanField would also take "yes", "true", "on", 1 and "1"."""
+
+    default_error_messages = {"invalid": "Must be a valid boolean: true or false in JSON, not a string or a number."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 class OrderItemQuantitySerializer(serializers.Serializer):
     item_id = serializers.CharField(max_length=64, help_text="The DR order item id (a line of this order).")
     quantity = WholeNumberField(min_value=1, help_text="How many units of that line.")
@@ -269,7 +280,7 @@ class CancellationInputSerializer(serializers.Serializer):
     items = OrderItemQuantitySerializer(
         many=True, required=False, help_text="The units to cancel; or send `all` instead."
     )
-    all = serializers.BooleanField(required=False, default=False, help_text="Cancel every open unit of the order.")
+    all = StrictBooleanField(required=False, default=False, help_text="Cancel every open unit of the order.")
     reason = serializers.CharField(
         required=False,
         allow_blank=True,

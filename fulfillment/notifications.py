@@ -71,7 +71,9 @@ def notify_capture_failed(*, order: Order, source: str, reason: str = "") -> Not
 def _write(*, order: Order, kind: str, key: str, to: str, context: dict) -> Notification | None:
     if not _mailable(to) or Notification.objects.filter(key=key).exists():
         return None
-    subject, _, body = render_to_string(f"emails/{kind}.txt", {"order": order, **context}).partition("\n")
+    # Plain text: rendered without HTML escaping (the "text" template engine in settings).
+    text = render_to_string(f"emails/{kind}.txt", {"order": order, **context}, using="text")
+    subject, _, body = text.partition("\n")
     try:
         with transaction.atomic():
             notification = Notification.objects.create(

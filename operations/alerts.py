@@ -131,6 +131,7 @@ def _write(failures: Failures, *, number: int, now: datetime) -> OperationsAlert
             "dashboard_url": _link("admin:operations_dashboard_changelist"),
             "interval_minutes": int(_interval().total_seconds() // 60),
         },
+        using="text",  # plain text: not HTML-escaped
     )
     try:
         with transaction.atomic():

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from core.jobs import enqueue_on_commit
-from core.redaction import redact_headers
+from core.redaction import redact_headers, redact_secret_values
 
 from .. import registry, signature
 from ..models import WebhookEvent
@@ -65,7 +65,13 @@ def webhook_event_receive(*, body: bytes, headers: Mapping[str, str]) -> Receipt
 
 
 def webhook_event_store(*, payload: dict, body: str, headers: Mapping[str, str], source: str) -> Receipt:
-    """Insert the event unless its DR id is already stored, and queue its processing."""
+    """Insert the event unless its DR id is already stored, and queue its processing.
+
+    Payment secrets (a source's or a payment session's ``clientSecret``, card data: whatever sits under
+    a secret key) are not kept: ``payload`` and ``body`` are stored redacted, the body written again
+    from the redacted payload (still JSON). The signature was checked on the raw body before this.
+    A body with nothing to redact is kept byte for byte.
+    """
     event_id, event_type = payload.get("id"), payload.get("type")
     if not isinstance(event_id, str) or not event_id.strip():
         raise InvalidEvent("event has no 'id'")
@@ -74,6 +80,9 @@ def webhook_event_store(*, payload: dict, body: str, headers: Mapping[str, str],
     if len(event_id) > 100 or len(event_type) > 100:
         raise InvalidEvent("event 'id' or 'type' is longer than 100 characters")
     _check_storable(payload)
+    stored = redact_secret_values(payload)
+    if stored != payload:
+        payload, body = stored, json.dumps(stored, ensure_ascii=False)
     existing = WebhookEvent.objects.filter(dr_event_id=event_id).first()
     if existing is not None:
         return Receipt(existing, created=False)

@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
+from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -85,7 +86,8 @@ def test_a_wrong_token_is_401():
 @pytest.mark.django_db
 def test_session_auth_works_for_a_signed_in_merchandiser(merchandiser, client):
     make_sku()
-    client.login(username="merch", password="secret-pass-123")
+    # django-axes needs the request in authenticate()
+    client.login(request=HttpRequest(), username="merch", password="secret-pass-123")
     response = client.get("/api/skus/")
     assert response.status_code == 200 and response.json()["count"] == 1
 

@@ -338,12 +338,16 @@ def test_mirrored_data_cannot_be_edited_added_or_deleted(admin_client):
     assert admin_client.get(reverse("admin:commerce_order_delete", args=[order.pk])).status_code == 403
 
 
-def test_an_agent_with_view_permission_reads_the_page_and_refreshes(client, django_user_model, dr):
+def test_an_agent_with_view_permission_reads_the_page_and_refreshes_only_with_change(client, django_user_model, dr):
     order = story()
     agent = django_user_model.objects.create_user("agent", password="x", is_staff=True)
     agent.user_permissions.add(Permission.objects.get(codename="view_order", content_type__app_label="commerce"))
     client.force_login(agent)
-    assert client.get(change_url(order)).status_code == 200
+    page = client.get(change_url(order))
+    assert page.status_code == 200 and 'id="refresh-from-dr"' not in page.content.decode()
+    assert client.post(reverse("admin:commerce_order_refresh", args=[order.pk])).status_code == 403
+    # Refreshing rewrites the mirror: it takes commerce.change_order, as the API's refresh does.
+    agent.user_permissions.add(Permission.objects.get(codename="change_order", content_type__app_label="commerce"))
     dr.get("https://dr.test/orders/231388420336", json=order_data())
     response = client.post(reverse("admin:commerce_order_refresh", args=[order.pk]), follow=True)
     assert "now matches Digital River" in response.content.decode()

@@ -9,6 +9,7 @@ import pytest
 import responses
 from django.contrib.auth.models import Permission, User
 from django.db import connection
+from django.http import HttpRequest
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -140,7 +141,8 @@ def test_refreshing_needs_the_change_permission(reader):
 def test_session_auth_works_too(client):
     user_with("session-reader", "view_order")
     make_order()
-    client.login(username="session-reader", password="secret-pass-123")
+    # django-axes needs the request in authenticate()
+    client.login(request=HttpRequest(), username="session-reader", password="secret-pass-123")
     assert client.get("/api/orders/231388420336/").status_code == 200
 
 

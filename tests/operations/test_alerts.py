@@ -154,3 +154,20 @@ def test_the_dashboard_names_the_last_alert(operations_client):
     content = operations_client.get("/admin/operations/dashboard/").content
     assert f"#{alert.number}</a>".encode() in content
     assert operations_client.get("/admin/operations/operationsalert/").status_code == 200
+
+
+def test_the_digest_is_plain_text_quoting_errors_as_written():
+    """Plain text is not HTML: an error with quotes, & and <> arrives as DR or the handler wrote it."""
+    error = "KeyError: 'orderId' & <no \"id\">"
+    row = event(at=timezone.now(), state=WebhookEvent.State.RECEIVED)
+    row.save()
+    row.mark_failed(error=error, traceback="Traceback …")
+    row.save()
+    _shift_back([row.pk], WebhookEvent, timedelta(minutes=5))
+
+    operations_alert_run()
+
+    [message] = mail.outbox
+    assert error in message.body
+    for entity in ("&amp;", "&#x27;", "&quot;", "&lt;", "&gt;"):
+        assert entity not in message.body

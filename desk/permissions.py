@@ -1,0 +1,9 @@
+"""Who may act on an order, said once for the admin's buttons and the API's actions alike."""
+
+#: "Refresh from DR" re-reads DR's copy and rewrites the order mirror: it takes the right to change
+#: orders, and to read them (the refreshed order is shown). Customer service and Operations have both.
+REFRESH_ORDER_PERMISSIONS = ("commerce.view_order", "commerce.change_order")
+
+
+def can_refresh_order(user) -> bool:
+    return bool(user and user.is_authenticated and user.has_perms(REFRESH_ORDER_PERMISSIONS))
