@@ -126,7 +126,7 @@ def json_trees(text):
 
 
 json_values = json_trees(st.text(max_size=30))  # NUL included: refused with a reason
-clean_values = json_trees(st.text(alphabet=st.characters(exclude_characters="\x00"), max_size=30))
+clean_values = json_trees(st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=30))
 ids = st.one_of(st.uuids().map(str), st.text(min_size=1, max_size=120))
 id_like = st.one_of(
     ids, st.none(), st.integers(), st.floats(allow_nan=False), st.booleans(), st.lists(st.text(), max_size=2)
