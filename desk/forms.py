@@ -9,7 +9,7 @@ from django import forms
 
 from commerce.models import Order, OrderLine
 from fulfillment.cancellations import Cancellable, CancellationPlan, cancellation_plan
-from fulfillment.shipments import SELF_FULFILLED, ShipmentPlan, shipment_plan, shippable_units
+from fulfillment.shipments import SELF_FULFILLED, TRACKING_LIMITS, ShipmentPlan, shipment_plan, shippable_units
 
 
 def line_field_name(line: OrderLine) -> str:
@@ -106,10 +106,15 @@ def self_fulfilled(lines) -> list[OrderLine]:
 
 
 class RecordShipmentForm(PerLineQuantitiesForm):
-    tracking_company = forms.CharField(max_length=100, required=False, help_text="The carrier, e.g. UPS.")
-    tracking_number = forms.CharField(max_length=100, required=False)
+    tracking_company = forms.CharField(
+        max_length=TRACKING_LIMITS["tracking_company"], required=False, help_text="The carrier, e.g. UPS."
+    )
+    tracking_number = forms.CharField(max_length=TRACKING_LIMITS["tracking_number"], required=False)
     tracking_url = forms.URLField(
-        max_length=500, required=False, assume_scheme="https", help_text="Where the customer can follow the parcel."
+        max_length=TRACKING_LIMITS["tracking_url"],
+        required=False,
+        assume_scheme="https",
+        help_text="Where the customer can follow the parcel.",
     )
 
     def __init__(self, *args, order: Order, **kwargs):

@@ -22,6 +22,7 @@ from fulfillment.models import (
     Shipment,
     ShipmentItem,
 )
+from fulfillment.shipments import TRACKING_LIMITS
 
 
 class ReadOnlyModelSerializer(serializers.ModelSerializer):
@@ -386,13 +387,13 @@ class OrderCancellationsSerializer(serializers.Serializer):
 class ShipmentInputSerializer(serializers.Serializer):
     items = OrderItemQuantitySerializer(many=True, help_text="The units that shipped.")
     tracking_company = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=Shipment._meta.get_field("tracking_company").max_length
+        required=False, allow_blank=True, default="", max_length=TRACKING_LIMITS["tracking_company"]
     )
     tracking_number = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=Shipment._meta.get_field("tracking_number").max_length
+        required=False, allow_blank=True, default="", max_length=TRACKING_LIMITS["tracking_number"]
     )
     tracking_url = serializers.URLField(
-        required=False, allow_blank=True, default="", max_length=Shipment._meta.get_field("tracking_url").max_length
+        required=False, allow_blank=True, default="", max_length=TRACKING_LIMITS["tracking_url"]
     )
 
     def validate_items(self, items):

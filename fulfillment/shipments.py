@@ -27,6 +27,9 @@ from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipm
 from .services import DISTRIBUTED, ORCHESTRATED, line_units_settle, order_lines_sum_counters
 
 SELF_FULFILLED = (Sku.FulfillmentModel.THIRD_PARTY, Sku.FulfillmentModel.DIGITAL)
+# How long the tracking an agent records may be (the form and the API refuse longer); what DR
+# sends is stored whatever its length.
+TRACKING_LIMITS = {"tracking_company": 100, "tracking_number": 100, "tracking_url": 500}
 
 
 class ShipmentRefused(Exception):
