@@ -59,3 +59,30 @@ def test_the_extract_is_what_the_script_makes_from_drs_file(tmp_path):
     if commit != extract()["source"]["commit"]:
         pytest.skip(f"the clone is at {commit}; the extract was made from {extract()['source']['commit']}")
     assert json.loads(extractor.render(extractor.extract(spec, commit=commit))) == extract()
+
+
+def test_openapi_nullable_becomes_json_schema_null():
+    """OpenAPI 3.0 has no null type: `nullable: true` admits null, its absence refuses it."""
+    from .schemas import contract
+
+    the_contract = contract()
+    # FulfillmentRequestItem.quantity is a nullable integer; FulfillmentRequest.orderId a plain string.
+    body = {"orderId": "1", "items": [{"itemId": "2", "quantity": None, "cancelQuantity": 1}]}
+    assert the_contract.request_errors("POST", "/fulfillments", body) == []
+    assert the_contract.request_errors("POST", "/fulfillments", {**body, "orderId": None}) == [
+        "POST /fulfillments request: orderId: None is not of type 'string'"
+    ]
+    # A nullable enum (signatureRequiredType) takes null besides its values, and nothing else.
+    choice = {"id": "SG", "signatureRequiredType": None}
+    assert the_contract.schema_errors("GlobalFulfillmentShippingChoice", choice, answer=False) == []
+    assert the_contract.schema_errors("GlobalFulfillmentShippingChoice", {**choice, "signatureRequiredType": "x"})
+
+
+def test_read_only_fields_may_not_be_sent():
+    """FulfillmentRequestItem.skuId is readOnly: DR fills it, a request may not carry it."""
+    from .schemas import contract
+
+    body = {"orderId": "1", "items": [{"itemId": "2", "quantity": 1, "skuId": "dist-1"}]}
+    assert contract().request_errors("POST", "/fulfillments", body) == [
+        "POST /fulfillments request: items[0]: Additional properties are not allowed ('skuId' was unexpected)"
+    ]
