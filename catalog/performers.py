@@ -18,8 +18,10 @@ class SkuPushPerformer(Performer):
     - to orchestrated: an inventory item we made for the distributed model is deleted first, then
       the SKU is sent with managedFulfillment and DR creates and keeps its own same-id item (ours
       would otherwise stand in the way of DR's, with our values instead of DR's stock);
-    - away from orchestrated: the SKU is sent with managedFulfillment null, which makes DR delete
-      its item; distributed then creates ours, third party and digital have none;
+    - away from orchestrated: first the update request DR's page documents, managedFulfillment
+      null, which makes DR delete its item; then the SKU without managedFulfillment (the upsert
+      body never carries null, which SkuUpsertRequest does not allow); distributed then creates
+      ours, third party and digital have none;
     - from distributed to third party or digital: our inventory item is deleted (nothing at DR may
       fulfil from it any more), then the SKU is sent.
 
@@ -36,11 +38,22 @@ class SkuPushPerformer(Performer):
         ours_at_dr = sku.pushed_model == Sku.FulfillmentModel.DISTRIBUTED
         if ours_at_dr and not sku.has_inventory_item_of_ours:
             _delete_inventory_item(client, sku.sku_id)
+        managed_at_dr = sku.pushed_model == Sku.FulfillmentModel.ORCHESTRATED
+        if managed_at_dr and "managedFulfillment" not in body:
+            with contextlib.suppress(dr_errors.NotFound):
+                client.post(f"/skus/{sku.sku_id}", dr_mapping.UNMANAGE_BODY)
         dr_sku = client.put(f"/skus/{sku.sku_id}", body)
         dr_item = None
         if sku.has_inventory_item_of_ours:
             dr_item = _upsert_inventory_item(client, sku, known_at_dr=ours_at_dr)
-        return {"pushed": body, "model": sku.fulfillment_model, "sku": dr_sku, "inventoryItem": dr_item}
+        item_body = dr_mapping.inventory_item_body(sku) if dr_item is not None else None
+        return {
+            "pushed": body,
+            "itemPushed": item_body,
+            "model": sku.fulfillment_model,
+            "sku": dr_sku,
+            "inventoryItem": dr_item,
+        }
 
     def on_done(self, instruction, result):
         if "pushed" not in result:
@@ -48,7 +61,10 @@ class SkuPushPerformer(Performer):
         sku = Sku.objects.select_for_update().filter(sku_id=instruction.payload["sku_id"]).first()
         if sku is None:
             return
-        if dr_mapping.sku_body(sku) != result["pushed"] or sku.fulfillment_model != result["model"]:
+        item_edited = (
+            result.get("itemPushed") is not None and dr_mapping.inventory_item_body(sku) != result["itemPushed"]
+        )
+        if dr_mapping.sku_body(sku) != result["pushed"] or item_edited or sku.fulfillment_model != result["model"]:
             # Edited while the push was on its way: the newer values are queued in another push
             # (or, with automatic pushes off, the SKU stays out of sync).
             return

@@ -6,9 +6,13 @@ import re
 from dataclasses import dataclass
 
 #: 409 codes that mean the effect we asked for already holds at DR for the whole request:
-#: `order_fulfilled` is the one DR documents for POST /fulfillments; the others are those DR's own
-#: Salesforce connector handles.
-ALREADY_DONE_CODES = frozenset({"order_fulfilled", "order_complete", "order_cancelled"})
+#: - `order_fulfilled`: DR's page order-management/informing-digital-river-of-a-fulfillment.md (a 409
+#:   to POST /fulfillments);
+#: - `order_already_complete` ("The specified orderId is already complete"): the error-code table of
+#:   DR's OpenAPI file (`.gitbook/assets/2021-12-13.json`, info.description, "Error codes"), which
+#:   names no status for it; a conflict is where it can come from;
+#: - the others are those DR's own Salesforce connector handles.
+ALREADY_DONE_CODES = frozenset({"order_fulfilled", "order_already_complete", "order_complete", "order_cancelled"})
 #: 409 codes that settle one line of a request, the one the error names (DR's Salesforce connector
 #: expects one such error per answer): the other lines are still owed and must be sent again.
 LINE_SETTLED_CODES = frozenset({"item_fulfilled", "item_cancelled"})

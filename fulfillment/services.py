@@ -58,10 +58,18 @@ def fulfillment_order_ensure(*, order: Order) -> Instruction | None:
     )
 
 
-def fulfillment_order_request(order: Order, lines: list[OrderLine]) -> dict:
+def fulfillment_order_request(order: Order, lines: list[OrderLine], *, reservation_id: str = "") -> dict:
     """The body of POST /fulfillment-orders, mapped from the accepted order (DR's page
     integration-options/checkouts/handling-digital-river-coordinated-fulfillments/global-fulfillments.md,
-    "Creating a fulfillment order")."""
+    "Creating a fulfillment order"); empty values are left out, never sent as null (the spec's
+    GlobalFulfillmentOrderRequest takes strings).
+
+    ``reservationId`` names the reservation that placed a hold on the products ("Attaching a
+    reservation"; reserving-inventory-items.md): it is sent only when one was made. This app makes
+    none and the accepted order carries no reservation id (its checkoutId is only what a storefront
+    that reserved would have used as the reservation's id), so in practice it is left out and DR
+    allocates the inventory items itself, as the page says it does without one.
+    """
     ship_to = order.ship_to or {}
     body = {
         "upstreamId": order.dr_order_id,
@@ -83,7 +91,7 @@ def fulfillment_order_request(order: Order, lines: list[OrderLine]) -> dict:
         "name": ship_to.get("name"),
         "email": order.email,
         "phone": ship_to.get("phone"),
-        "reservationId": order.checkout_id,
+        "reservationId": reservation_id,
     }
     return {key: value for key, value in body.items() if value not in (None, "")}
 

@@ -34,7 +34,11 @@ class ApiError(Exception):
 def error_response(status: int, errors: list[tuple[str, str | None, str]]) -> JsonResponse:
     body = {
         "type": STATUS_TYPES.get(status, "bad_request" if status < 500 else "internal_server_error"),
-        "errors": [{"code": code, "parameter": parameter, "message": message} for code, parameter, message in errors],
+        # The spec's Error.parameter is a string: an error about no parameter leaves it out.
+        "errors": [
+            {"code": code, **({"parameter": parameter} if parameter is not None else {}), "message": message}
+            for code, parameter, message in errors
+        ],
     }
     return JsonResponse(body, status=status)
 

@@ -21,6 +21,7 @@ from digitalriver.services.outbox import outbox_sweep
 from sandbox.delivery import deliver_due
 from sandbox.models import Order as SandboxOrder
 from sandbox.services.orders import Line, order_place
+from tests.contract.hooks import dr_contract, dr_contract_off  # noqa: F401 (fixtures: DR's spec at the edges)
 
 
 @pytest.fixture(autouse=True)

@@ -31,9 +31,10 @@ class Sku(models.Model):
         return bool(self.data.get("physical"))
 
     def as_dr(self) -> dict:
+        # An unmanaged SKU has no managedFulfillment at all (the spec allows only "DRGlobalFulfillment").
         return {
             "id": self.dr_id,
-            **self.data,
+            **{key: value for key, value in self.data.items() if value is not None},
             "createdTime": dr_time(self.created_time),
             "updatedTime": dr_time(self.updated_time),
             "liveMode": False,
@@ -89,6 +90,7 @@ class InventoryLevel(models.Model):
             "inventoryItemId": self.inventory_item.dr_id,
             "available": self.available_quantity > 0 or bool(self.inventory_item.data.get("allowOversell")),
             "availableQuantity": self.available_quantity,
-            "availableTime": dr_time(self.available_time),
+            # Left out when unknown: the spec's availableTime is a date-time string, never null.
+            **({"availableTime": dr_time(self.available_time)} if self.available_time else {}),
             "updatedTime": dr_time(self.updated_time),
         }

@@ -86,7 +86,7 @@ class Order(models.Model):
             "items": [item.as_dr(expand=expand) for item in items],
             "state": self.state,
             "stateTransitions": self.state_transitions,
-            "fraudState": self.fraud_state,
+            **({"fraudState": self.fraud_state} if self.fraud_state else {}),
             "sellingEntity": {"id": "DR_INC-ENTITY", "name": "Digital River Inc."},
             "metadata": self.metadata,
             "liveMode": False,
@@ -148,9 +148,10 @@ class OrderItem(models.Model):
         return self.quantity - self.fulfilled_quantity - self.cancelled_quantity
 
     def as_dr(self, *, expand: bool = False) -> dict:
-        details = dict(self.product_details)
-        if not expand:
-            details.pop("physical", None)
+        # The spec's ProductDetails; `physical` only when the order is read with expand=true.
+        details = {key: value for key, value in self.product_details.items() if key in PRODUCT_DETAILS}
+        if expand and "physical" in self.product_details:
+            details["physical"] = self.product_details["physical"]
         return {
             "id": self.dr_id,
             "skuId": self.sku_id,
@@ -161,6 +162,11 @@ class OrderItem(models.Model):
             "state": self.state,
             "metadata": {},
         }
+
+
+PRODUCT_DETAILS = frozenset(
+    {"id", "skuGroupId", "name", "description", "url", "countryOfOrigin", "image", "weight", "weightUnit", "partNumber"}
+)
 
 
 class Source(models.Model):
@@ -220,9 +226,9 @@ class Charge(models.Model):
             return [op.as_dr() for op in operations if op.kind == kind]
 
         return {
+            # No updatedTime: the spec's Charge has none, nor do the charges shown on DR's pages.
             "id": self.dr_id,
             "createdTime": dr_time(self.created_time),
-            "updatedTime": dr_time(self.updated_time),
             "currency": self.currency,
             "amount": money(self.amount),
             "state": self.state,
@@ -271,7 +277,8 @@ class ChargeOperation(models.Model):
             "amount": money(self.amount),
             "state": self.state,
         }
-        if self.fulfillment_id:
+        if self.fulfillment_id and self.kind == self.Kind.CAPTURE:
+            # Documented on captures only (order-management/informing-digital-river-of-a-fulfillment.md).
             body["fulfillmentId"] = self.fulfillment_id
         if self.failure_code:
             body["failureCode"] = self.failure_code

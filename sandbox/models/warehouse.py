@@ -40,10 +40,11 @@ class FulfillmentOrder(models.Model):
         self.updated_time = timezone.now()
 
     def as_dr(self) -> dict:
+        # No updatedTime: the spec's GlobalFulfillmentOrder has none (a client orders snapshots by
+        # the event's createdTime).
         return {
             "id": self.dr_id,
             "createdTime": dr_time(self.created_time),
-            "updatedTime": dr_time(self.updated_time),
             "upstreamId": self.upstream_id,
             **self.data,
             "state": self.state,
@@ -192,9 +193,9 @@ class FulfillmentCancellation(models.Model):
 
     def as_dr(self) -> dict:
         return {
+            # No updatedTime: the spec's GlobalFulfillmentCancellationResponse has none.
             "id": self.dr_id,
             "createdTime": dr_time(self.created_time),
-            "updatedTime": dr_time(self.updated_time),
             "fulfillmentOrderId": self.fulfillment_order.dr_id,
             "upstreamId": self.upstream_id,
             "reason": self.reason,

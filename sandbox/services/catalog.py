@@ -22,6 +22,10 @@ MANAGED = "DRGlobalFulfillment"
 # Every other code plays a physical good, as DR's managed physical example 4323.310_A is.
 DIGITAL_TAX_CODES = frozenset({"4512.2", "4512.3", "4500.2", "4512.100"})
 
+# What a SKU request may carry: the spec's SkuUpsertRequest (DR's OpenAPI file, version
+# 2021-12-13), plus itemBreadcrumb, which DR's page product-management/creating-and-updating-skus.md
+# documents. allowOversell is not among them from version 2021-12-13 (the same page, #allow-oversell):
+# a SKU body carrying it is refused like any unknown field, `400 unknown_parameter`.
 SKU_FIELDS = frozenset(
     {
         "name",
@@ -39,16 +43,13 @@ SKU_FIELDS = frozenset(
         "image",
         "url",
         "itemBreadcrumb",
-        "allowOversell",
         "metadata",
-        "fulfill",
     }
 )
 READ_ONLY = frozenset({"id", "physical", "createdTime", "updatedTime", "liveMode"})
-INVENTORY_FIELDS = frozenset(
-    {"partNumber", "manufacturerId", "eccn", "hsCode", "countryOfOrigin", "allowOversell", "metadata", "name"}
-)
-SHARED_FIELDS = ("manufacturerId", "partNumber", "countryOfOrigin", "eccn", "hsCode", "allowOversell")
+# The spec's InventoryItemRequest / InventoryItemUpdateRequest.
+INVENTORY_FIELDS = frozenset({"partNumber", "manufacturerId", "eccn", "hsCode", "countryOfOrigin", "allowOversell"})
+SHARED_FIELDS = ("manufacturerId", "partNumber", "countryOfOrigin", "eccn", "hsCode")
 
 DEFAULT_LOCATION = "sandbox-warehouse-1"
 DEFAULT_STOCK = 100
@@ -74,7 +75,8 @@ def _unknown(body: dict, allowed: frozenset) -> None:
     errors = Errors()
     for key in body:
         if key not in allowed and key not in READ_ONLY:
-            errors.add("unknown_parameter", key, f"'{key}' is not a known parameter.")
+            # DR's words for it (integration-options/checkouts/creating-checkouts/describing-the-items/README.md).
+            errors.add("unknown_parameter", key, f"'{key}' is an unknown parameter.")
     errors.raise_if_any()
 
 
@@ -125,8 +127,6 @@ def validate_sku(data: dict) -> dict:
         or any(not part.strip() for trail in breadcrumb.split(";") for part in trail.split(">"))
     ):
         errors.invalid("itemBreadcrumb", "'itemBreadcrumb' must look like 'A > B', several joined by ';'.")
-    if "allowOversell" in data and not isinstance(data["allowOversell"], bool):
-        errors.invalid("allowOversell", "'allowOversell' must be true or false.")
     if "metadata" in data and not isinstance(data["metadata"], dict):
         errors.invalid("metadata", "'metadata' must be an object.")
     if "url" in data and (not isinstance(data["url"], str) or not data["url"].startswith(("http://", "https://"))):
@@ -199,7 +199,7 @@ def _sku_save(sku: Sku, data: dict) -> Sku:
     if data.get("managedFulfillment") == MANAGED:
         if item is None:
             item = InventoryItem(dr_id=sku.dr_id, created_time=now)
-        item.data = {**{k: v for k, v in item.data.items() if k not in SHARED_FIELDS}, **shared, "name": data["name"]}
+        item.data = {**{k: v for k, v in item.data.items() if k not in SHARED_FIELDS}, **shared}
         item.managed = True
         item.updated_time = now
         item.save()

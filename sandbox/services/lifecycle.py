@@ -11,10 +11,11 @@ class OrderError(ValueError):
     """A request the order's state or contents forbid; the message names the problem."""
 
 
-# DR's stateTransitions keys are camelCase state names.
+# DR's stateTransitions keys are the state names themselves, snake_case (the spec's
+# OrderStateTransitions; the order examples of DR's pages, e.g. "pending_payment").
 TRANSITION_KEYS = {
-    "pending_payment": "pendingPayment",
-    "in_review": "inReview",
+    "pending_payment": "pending_payment",
+    "in_review": "in_review",
     "accepted": "accepted",
     "blocked": "blocked",
     "fulfilled": "fulfilled",

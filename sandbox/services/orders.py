@@ -106,7 +106,7 @@ def order_place(
             total_tax=total_tax,
             total_shipping=SHIPPING_AMOUNT,
             total_amount=total,
-            state_transitions={"pendingPayment": dr_time(now)},
+            state_transitions={"pending_payment": dr_time(now)},
             created_time=now,
             updated_time=now,
         )
@@ -180,8 +180,9 @@ def _price(line: Line) -> tuple[Sku, int, Decimal, Decimal]:
         raise OrderError(f"SKU {line.sku_id!r} was never pushed to the sandbox")
     if not isinstance(line.quantity, int) or line.quantity < 1:
         raise OrderError(f"quantity of {line.sku_id!r} must be a positive integer")
-    if sku.physical and not sku.data.get("allowOversell"):
-        item = InventoryItem.objects.filter(dr_id=sku.dr_id).first()
+    # Overselling is the inventory item's to allow (a SKU has no allowOversell from 2021-12-13).
+    item = InventoryItem.objects.filter(dr_id=sku.dr_id).first() if sku.physical else None
+    if sku.physical and not (item is not None and item.data.get("allowOversell")):
         stock = sum(level.available_quantity for level in item.levels.all()) if item else None
         if stock is not None and stock < line.quantity:
             raise OrderError(f"out_of_inventory: only {stock} of {line.sku_id!r} in stock")

@@ -163,10 +163,11 @@ def check_requests(order: Order, requests: list[Request]) -> None:
             raise conflict("item_fulfilled", f"{request.parameter}.itemId", f"Resource '{item.dr_id}' is fulfilled.")
         asked[item.pk] = asked.get(item.pk, 0) + request.quantity + request.cancel_quantity
         if asked[item.pk] > item.open_quantity:
+            # DR's own words, as its Salesforce connector shows them (DR's pages document no body).
             raise conflict(
                 "quantity_too_large",
-                f"{request.parameter}.quantity",
-                f"Quantity {asked[item.pk]} is larger than the {item.open_quantity} open units of item '{item.dr_id}'.",
+                "quantity",
+                "Sum of quantity and cancelQuantity may not exceed sku quantity of the order.",
             )
 
 

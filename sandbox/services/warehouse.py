@@ -179,9 +179,17 @@ def fulfillment_order_create_managed(*, order: Order) -> FulfillmentOrder | None
 
 def _emit_fulfillment_order(fulfillment_order: FulfillmentOrder, event_type: str, previous: dict) -> None:
     fulfillment_order = FulfillmentOrder.objects.get(pk=fulfillment_order.pk)
-    event_emit(
-        type=event_type, obj=fulfillment_order.as_dr(), previous=previous, order_id=fulfillment_order.upstream_id
-    )
+    obj = fulfillment_order.as_dr()
+    if event_type == "fulfillment_order.backordered":
+        # Each backordered item also says what was ordered and the total backordered so far
+        # (global-fulfillments.md#backordered-events). The sandbox's `backordered` stays the line's
+        # running count, like every other fulfillment-order event; for one backorder of a line the
+        # page's "units that triggered this event" is the same number.
+        for item in obj["items"]:
+            if item["backordered"]:
+                item["ordered"] = item["quantity"]
+                item["totalBackordered"] = item["backordered"]
+    event_emit(type=event_type, obj=obj, previous=previous, order_id=fulfillment_order.upstream_id)
 
 
 # --- warehouse actions ------------------------------------------------------------------------

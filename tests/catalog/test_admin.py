@@ -43,8 +43,6 @@ def dr_sku_of(sku: Sku, **overrides) -> dict:
         "manufacturerId": sku.manufacturer_id,
         "weight": float(sku.weight),
         "weightUnit": sku.weight_unit,
-        "allowOversell": sku.allow_oversell,
-        "managedFulfillment": None,
     }
     return dr_payload("sku", {**ours, **overrides})
 

@@ -1,5 +1,6 @@
 """Pushing SKUs to DR through the outbox, against the sandbox over HTTP, checked in its stored state."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -7,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from catalog.models import Sku
-from catalog.services import PUSH_KIND, sku_delete, sku_update, skus_change_model, skus_push
-from digitalriver.models import Instruction
+from catalog.services import PUSH_KIND, sku_check_drift, sku_delete, sku_update, skus_change_model, skus_push
+from digitalriver.models import ApiCall, Instruction
 
 from .fixtures_flow import (
     SHARED_KEYS,
@@ -64,22 +65,36 @@ def test_distributed_push_sends_the_sku_and_an_inventory_item_sharing_its_attrib
         "allowOversell": True,
     }
     assert {key: stored_item.data.get(key) for key in SHARED_KEYS} == expected
-    assert {key: stored_sku.get(key) for key in SHARED_KEYS} == expected
+    # allowOversell is the item's alone from API version 2021-12-13
+    # (product-management/creating-and-updating-skus.md#allow-oversell): never in the SKU body.
+    del expected["allowOversell"]
+    assert {key: stored_sku.get(key) for key in SHARED_KEYS if key != "allowOversell"} == expected
+    assert "allowOversell" not in stored_sku
+    assert "allowOversell" not in sku.pushed_values and "managedFulfillment" not in sku.pushed_values
     # A new pair costs two calls: the SKU upsert and the item's creation.
     assert dr_calls("PUT", "/skus/WIDGET-1") == 1 and dr_calls("POST", "/inventory-items") == 1
 
 
-def test_a_cleared_shared_attribute_is_removed_from_the_inventory_item_too():
+def test_a_cleared_shared_attribute_leaves_the_sku_and_the_drift_check_shows_the_item_keeping_it():
+    """DR documents no way to clear an inventory item's attribute (its update takes strings, never
+    null), so a cleared value is left out of the update: the SKU loses it (the upsert replaces the
+    SKU), the item keeps DR's old value, and the drift check names it."""
     sku = push(make_sku())
     sku_update(sku=sku, values={"hs_code": "", "manufacturer_id": "", "allow_oversell": False})
     send_due()
     assert refresh(sku).sync_state == State.SYNCED
     stored_sku, stored_item = dr_sku("WIDGET-1"), dr_item("WIDGET-1").data
     for key in ("hsCode", "manufacturerId"):
-        assert key not in stored_sku and key not in stored_item
+        assert key not in stored_sku
+    assert stored_item["hsCode"] == "8471.30.0100" and stored_item["manufacturerId"] == "MFR-1"
     assert stored_item["allowOversell"] is False
-    # The item existed, so it was updated in place rather than created again.
+    # The item existed, so it was updated in place rather than created again, with no null in it.
     assert dr_calls("POST", "/inventory-items/WIDGET-1") == 1
+    update = ApiCall.objects.get(method="POST", path="/inventory-items/WIDGET-1")
+    assert None not in json.loads(update.request_body).values()
+    rows = {row["field"]: row for row in sku_check_drift(sku=refresh(sku)).rows}
+    assert set(rows) == {"hsCode", "manufacturerId"}
+    assert rows["hsCode"] == {"field": "hsCode", "ours": None, "sku": None, "inventory_item": "8471.30.0100"}
 
 
 def test_orchestrated_push_sends_managed_fulfillment_and_dr_creates_the_inventory_item():
@@ -120,6 +135,12 @@ def test_changing_model_distributed_to_orchestrated_to_third_party_and_back():
     assert refresh(sku).sync_state == State.SYNCED
     assert dr_sku("WIDGET-1")["managedFulfillment"] is None
     assert dr_item("WIDGET-1") is None
+    # DR's documented way out of managed fulfillment: an update request with managedFulfillment null
+    # (product-management/creating-and-updating-skus.md), then the upsert without the key.
+    unmanage = ApiCall.objects.get(method="POST", path="/skus/WIDGET-1")
+    assert json.loads(unmanage.request_body) == {"managedFulfillment": None}
+    last_put = ApiCall.objects.filter(method="PUT", path="/skus/WIDGET-1").latest("pk")
+    assert unmanage.pk < last_put.pk and "managedFulfillment" not in json.loads(last_put.request_body)
 
     skus_change_model(skus=[sku], model=Sku.FulfillmentModel.DISTRIBUTED)
     send_due()

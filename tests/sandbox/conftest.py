@@ -154,7 +154,6 @@ def sku_body(**overrides) -> dict:
         "manufacturerId": "MFR-1",
         "weight": 12,
         "weightUnit": "oz",
-        "allowOversell": False,
     }
     body.update(overrides)
     return {key: value for key, value in body.items() if value is not None}
