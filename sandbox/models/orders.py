@@ -56,7 +56,7 @@ class Order(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self, *, expand: bool = False, with_payment: bool = True) -> dict:
@@ -140,7 +140,7 @@ class OrderItem(models.Model):
             )
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     @property
@@ -170,7 +170,7 @@ class Source(models.Model):
     data = models.JSONField(default=dict)
     created_time = models.DateTimeField(default=timezone.now)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:
@@ -207,7 +207,7 @@ class Charge(models.Model):
     created_time = models.DateTimeField(default=timezone.now)
     updated_time = models.DateTimeField(default=timezone.now)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def total(self, kind: str, state: str = "complete") -> "Decimal":
@@ -216,7 +216,7 @@ class Charge(models.Model):
     def as_dr(self) -> dict:
         operations = list(self.operations.all())
 
-        def listing(kind):
+        def listing(kind: str) -> list[dict]:
             return [op.as_dr() for op in operations if op.kind == kind]
 
         return {
@@ -260,7 +260,7 @@ class ChargeOperation(models.Model):
     class Meta:
         ordering = ["id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:
@@ -290,7 +290,7 @@ class Fulfillment(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:

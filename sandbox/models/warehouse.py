@@ -26,7 +26,7 @@ class FulfillmentOrder(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def refresh_state(self) -> None:
@@ -81,7 +81,7 @@ class FulfillmentOrderItem(models.Model):
             )
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     @property
@@ -130,7 +130,7 @@ class Shipment(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:
@@ -156,7 +156,7 @@ class ShipmentItem(models.Model):
     class Meta:
         ordering = ["id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:
@@ -187,7 +187,7 @@ class FulfillmentCancellation(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:
@@ -215,7 +215,7 @@ class CancellationItem(models.Model):
     class Meta:
         ordering = ["id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.fulfillment_order_item.dr_id} x{self.quantity}"
 
     def as_dr(self) -> dict:
