@@ -6,8 +6,10 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEV_ENV := DJANGO_DEBUG=1 DR_SANDBOX=1 DR_API_BASE_URL=http://$(HOST):$(PORT)/sandbox/api
+# mypy's Django plugin loads the settings, which need the development environment (and the sandbox app).
+MYPY := DJANGO_DEBUG=1 DR_SANDBOX=1 $(BIN)/mypy
 
-.PHONY: run test test-celery test-chaos browser-deps lint bench install migrate clean
+.PHONY: run test test-celery test-chaos browser-deps lint typecheck bench install migrate clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install python3.11"; exit 1; }
@@ -53,6 +55,10 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MYPY)
+
+typecheck: install
+	$(MYPY)
 
 clean:
-	rm -rf $(VENV) db.sqlite3* staticfiles .pytest_cache
+	rm -rf $(VENV) db.sqlite3* staticfiles .pytest_cache .mypy_cache

@@ -3,8 +3,10 @@ does not keep (it has no fulfilled or cancelled quantity per item), which we kee
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from functools import reduce
 from operator import or_
+from typing import Any
 
 from django.db import models
 from django.db.models import F, Q
@@ -12,7 +14,7 @@ from django.utils import timezone
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_description
 
-MONEY = {"max_digits": 14, "decimal_places": 2, "default": 0}
+MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 2, "default": 0}
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class Order(FSMModelMixin, models.Model):
             ("record_shipment", "Can record a shipment of third-party and digital lines"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Order {self.dr_order_id}"
 
     @property
@@ -137,7 +139,7 @@ class Order(FSMModelMixin, models.Model):
 
     @fsm_log_description
     @transition(field=state, source="*", target=RETURN_VALUE(*State.values))
-    def follow_dr(self, *, state: str, at, description=None):
+    def follow_dr(self, *, state: str, at: datetime | None, description: str | None = None) -> str:
         """DR moved the order; the service has already refused any move backwards."""
         self.state_changed_at = at
         return state
@@ -176,7 +178,7 @@ class OrderLine(models.Model):
             models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.dr_sku_id} x {self.quantity}"
 
     @property
@@ -204,7 +206,7 @@ class Charge(models.Model):
     class Meta:
         ordering = ["order", "id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.dr_charge_id} {self.amount} {self.currency} ({self.state})"
 
 
@@ -231,5 +233,5 @@ class ChargeOperation(models.Model):
         constraints = [models.UniqueConstraint(fields=["charge", "kind", "dr_id"], name="charge_operation_unique")]
         indexes = [models.Index(fields=["kind", "dr_created_at"])]  # the dashboard's captures per hour
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount} ({self.state})"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Sum
@@ -10,6 +12,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.models import Sku
+from core.types import JSONObject
 from digitalriver.client import calls_about, get_client
 
 from .models import Charge, ChargeOperation, Order, OrderLine, order_subject
@@ -19,11 +22,11 @@ from .models import Charge, ChargeOperation, Order, OrderLine, order_subject
 MAIN_PATH = ["pending_payment", "in_review", "accepted", "fulfilled", "complete"]
 
 
-def money(value) -> Decimal:
+def money(value: Any) -> Decimal:
     return Decimal(str(value if value is not None else 0)).quantize(Decimal("0.01"))
 
 
-def dr_time(value):
+def dr_time(value: Any) -> datetime | None:
     return parse_datetime(value) if isinstance(value, str) else None
 
 
@@ -56,7 +59,7 @@ def order_get_or_fetch(*, dr_order_id: str) -> Order:
 
 
 @transaction.atomic
-def order_upsert(*, data: dict) -> Order:
+def order_upsert(*, data: JSONObject) -> Order:
     """Mirror DR's order. An older snapshot than the one we hold changes nothing."""
     dr_order_id = str(data["id"])
     order, created = Order.objects.select_for_update().get_or_create(
@@ -74,7 +77,7 @@ def order_upsert(*, data: dict) -> Order:
     return order
 
 
-def _copy_fields(order: Order, data: dict, updated_at) -> None:
+def _copy_fields(order: Order, data: JSONObject, updated_at: datetime | None) -> None:
     ship_to = data.get("shipTo") or {}
     order.upstream_id = str(data.get("upstreamId") or "")
     order.checkout_id = str(data.get("checkoutId") or "")
@@ -103,7 +106,7 @@ def _copy_fields(order: Order, data: dict, updated_at) -> None:
     order.fetched_at = timezone.now()
 
 
-def _without_client_secrets(value):
+def _without_client_secrets(value: Any) -> Any:
     """DR's order carries payment client secrets (sources, the payment session): never keep them."""
     if isinstance(value, dict):
         return {k: _without_client_secrets(v) for k, v in value.items() if k.lower() != "clientsecret"}
@@ -112,13 +115,13 @@ def _without_client_secrets(value):
     return value
 
 
-def _transition_time(data: dict, state: str):
+def _transition_time(data: JSONObject, state: str) -> datetime | None:
     transitions = data.get("stateTransitions") or {}
     camel = state.split("_")[0] + "".join(part.title() for part in state.split("_")[1:])
     return dr_time(transitions.get(camel) or transitions.get(state))
 
 
-def _follow_state(order: Order, data: dict) -> None:
+def _follow_state(order: Order, data: JSONObject) -> None:
     new_state = data.get("state")
     if new_state not in Order.State.values or new_state == order.state:
         return
@@ -131,9 +134,11 @@ def _follow_state(order: Order, data: dict) -> None:
     order.follow_dr(state=new_state, at=at, description=f"DR: {new_state}")
 
 
-def _upsert_lines(order: Order, items: list[dict]) -> None:
+def _upsert_lines(order: Order, items: list[JSONObject]) -> None:
     existing = {line.dr_item_id: line for line in order.lines.all()}
-    skus = {sku.sku_id: sku for sku in Sku.objects.filter(sku_id__in=[item.get("skuId") for item in items])}
+    skus: dict[str | None, Sku] = {
+        sku.sku_id: sku for sku in Sku.objects.filter(sku_id__in=[item.get("skuId") for item in items])
+    }
     unknown = False
     for item in items:
         line = existing.get(str(item["id"])) or OrderLine(order=order, dr_item_id=str(item["id"]))
@@ -157,7 +162,7 @@ def _upsert_lines(order: Order, items: list[dict]) -> None:
         order.save(update_fields=["unknown_sku", "updated_at"])
 
 
-def charge_upsert(*, order: Order, data: dict) -> Charge:
+def charge_upsert(*, order: Order, data: JSONObject) -> Charge:
     """Mirror a charge and its captures, cancels and refunds; an older snapshot changes nothing."""
     updated_at = dr_time(data.get("updatedTime"))
     charge, created = Charge.objects.select_for_update().get_or_create(

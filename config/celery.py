@@ -1,4 +1,5 @@
 import os
+from typing import Any
 
 from celery import Celery
 from celery.signals import beat_init, worker_init
@@ -12,7 +13,7 @@ app.autodiscover_tasks()
 
 @worker_init.connect
 @beat_init.connect
-def _refuse_to_start_half_configured(**kwargs):
+def _refuse_to_start_half_configured(**kwargs: Any) -> None:
     from core.checks import require_secret_key
 
     require_secret_key()

@@ -6,8 +6,10 @@ must say what it needs.
 
 import os
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, overload
 from urllib.parse import urljoin
 
 import dj_database_url
@@ -31,7 +33,11 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def env_number(name: str, default: float, cast=int):
+@overload
+def env_number(name: str, default: int) -> int: ...
+@overload
+def env_number(name: str, default: float, cast: Callable[[str], float]) -> float: ...
+def env_number(name: str, default: float, cast: Callable[[str], float] = int) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -261,7 +267,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 OUTBOX_SWEEP_SECONDS = env_number("DR_OUTBOX_SWEEP_SECONDS", 30)
-CELERY_BEAT_SCHEDULE = {
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "outbox-sweep": {"task": "digitalriver.tasks.sweep_outbox", "schedule": OUTBOX_SWEEP_SECONDS},
     "inbox-sweep": {"task": "digitalriver.tasks.sweep_inbox", "schedule": 60},
     "catalog-drift-daily": {"task": "catalog.tasks.check_drift_all", "schedule": crontab(hour=3, minute=0)},

@@ -1,17 +1,23 @@
 """Admin pieces every app uses: read-only pages for mirrored and logged data, JSON a person can read
 with secrets redacted, and the confirmation page in front of a bulk action."""
 
+from __future__ import annotations
+
 import json
+from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.db.models import Model, QuerySet
+from django.forms import Form
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from .redaction import redact_json, redact_text
 
 
-def pretty_json(value) -> str:
+def pretty_json(value: Any) -> str:
     """JSON for a person to read, with secrets and card numbers redacted: what DR sent is kept as it
     came (a webhook body, an order's raw copy), but a payment clientSecret is not for the admin."""
     if isinstance(value, str):
@@ -25,17 +31,26 @@ def pretty_json(value) -> str:
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Mirrored and logged data: visible, never edited by hand."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
-def confirm_action(modeladmin, request, queryset, *, action: str, title: str, question: str, form=None):
+def confirm_action(
+    modeladmin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    *,
+    action: str,
+    title: str,
+    question: str,
+    form: Form | None = None,
+) -> TemplateResponse | None:
     """Render the admin's standard confirmation page for a bulk action; None once confirmed.
 
     ``form`` asks for the action's parameters on the same page (bind it to request.POST once

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
@@ -6,13 +8,13 @@ class CoreConfig(AppConfig):
     name = "core"
     verbose_name = "Core"
 
-    def ready(self):
+    def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the project-wide system checks)
 
         post_migrate.connect(_sync_roles, sender=self)
 
 
-def _sync_roles(**kwargs):
+def _sync_roles(**kwargs: Any) -> None:
     """After every migrate and every flush of a test database, the roles are whole again."""
     from .roles import roles_sync
 

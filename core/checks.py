@@ -1,7 +1,11 @@
 """What every process that serves or works must have before it starts."""
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import CheckMessage, Error, register
 from django.core.exceptions import ImproperlyConfigured
 
 MISSING_SECRET_KEY = "DJANGO_SECRET_KEY is required unless DJANGO_DEBUG=1"
@@ -21,6 +25,6 @@ def require_secret_key() -> None:
 
 
 @register(deploy=True)
-def secret_key_check(app_configs, **kwargs):
+def secret_key_check(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """`manage.py check --deploy` says it too (a deploy check, so code-only commands still run)."""
     return [] if secret_key_is_set() else [Error(MISSING_SECRET_KEY, id="config.E001")]

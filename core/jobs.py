@@ -9,6 +9,7 @@ rows it was meant to handle.
 import logging
 import queue
 import threading
+from typing import Any
 
 from celery import Task
 from django.conf import settings
@@ -16,20 +17,21 @@ from django.db import close_old_connections, transaction
 
 logger = logging.getLogger(__name__)
 
-_pending: queue.Queue = queue.Queue()
+_pending: queue.Queue[tuple[Task, tuple[Any, ...]]] = queue.Queue()
 _worker_lock = threading.Lock()
 _worker: threading.Thread | None = None
 
 
-def enqueue_on_commit(task: Task, *args, countdown: float = 0) -> None:
+def enqueue_on_commit(task: Task, *args: Any, countdown: float = 0) -> None:
     """Run ``task(*args)`` after commit, no sooner than ``countdown`` seconds (inline: at once)."""
     transaction.on_commit(lambda: run_task(task, *args, countdown=countdown))
 
 
-def run_task(task: Task, *args, countdown: float = 0) -> None:
+def run_task(task: Task, *args: Any, countdown: float = 0) -> None:
     mode = settings.TASKS_MODE
     if mode == "celery":
-        task.apply_async(args=args, countdown=countdown or None)
+        # None is Celery's own default (no delay); celery-types only admits a float.
+        task.apply_async(args=args, countdown=countdown or None)  # type: ignore[arg-type]
     elif mode == "inline":
         task.apply(args=args, throw=True)
     elif countdown:
@@ -40,7 +42,7 @@ def run_task(task: Task, *args, countdown: float = 0) -> None:
         _put(task, args)
 
 
-def _put(task: Task, args: tuple) -> None:
+def _put(task: Task, args: tuple[Any, ...]) -> None:
     _ensure_worker()
     _pending.put((task, args))
 

@@ -70,7 +70,7 @@ def mask_card_numbers(text: str) -> str:
     return _PAN.sub(_mask_pan, text) if any(char.isdigit() for char in text) else text
 
 
-def _mask_pan(match: re.Match) -> str:
+def _mask_pan(match: re.Match[str]) -> str:
     digits = [int(char) for char in match.group(0) if char.isdigit()]
     if not 13 <= len(digits) <= 19:
         return match.group(0)
@@ -78,7 +78,7 @@ def _mask_pan(match: re.Match) -> str:
     return REDACTED if checksum % 10 == 0 else match.group(0)
 
 
-def redact_json(value: Any, secrets: Iterable[str] = (), **dumps) -> str:
+def redact_json(value: Any, secrets: Iterable[str] = (), **dumps: Any) -> str:
     """``value`` as JSON text (``dumps`` are json.dumps options) with secrets and card numbers redacted."""
     return _redact_secrets(json.dumps(redact_data(value), ensure_ascii=False, **dumps), secrets)
 
@@ -104,7 +104,7 @@ def _redact_secrets(text: str, secrets: Iterable[str]) -> str:
     return _BEARER.sub(REDACTED, text)
 
 
-def _redact_pair(match: re.Match) -> str:
+def _redact_pair(match: re.Match[str]) -> str:
     return f'{match["head"]}"{REDACTED}"' if is_secret_key(match["key"]) else match.group(0)
 
 

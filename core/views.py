@@ -3,14 +3,14 @@
 from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views import View
 
 
 class HealthView(View):
     http_method_names = ["get", "head"]
 
-    def get(self, request):
+    def get(self, request: HttpRequest) -> JsonResponse:
         checks = {"database": _database_status(), "broker": _broker_status()}
         healthy = all(check in ("ok", "in-process") for check in checks.values())
         return JsonResponse({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)

@@ -92,7 +92,7 @@ def order_page(*, order: Order, timeline_limit: int) -> OrderPage:
             Prefetch("lines", queryset=FulfillmentOrderLine.objects.select_related("order_line"))
         )
     )
-    shipments = list(
+    shipments: list[Shipment] = list(
         order.shipments.annotate(tracking_link=LINKABLE_TRACKING_URL).prefetch_related(
             Prefetch("items", queryset=ShipmentItem.objects.select_related("order_line").order_by("id"))
         )
@@ -216,6 +216,7 @@ def cancellation_progress(request: CancellationRequest) -> CancellationProgress:
             released = ProgressStep("DR refused", REFUSED)
         return CancellationProgress(request, (ProgressStep("Requested", DONE), released), requester(request))
     accepted, asked = accepted_of_asked(request)
+    steps: tuple[ProgressStep, ...]
     if state == State.FAILED:
         steps = (ProgressStep("Requested", DONE), ProgressStep("DR refused", REFUSED))
     elif state in (State.REQUESTED, State.SUBMITTED):

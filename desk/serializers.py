@@ -10,8 +10,11 @@ shipment is the services' call (409). Item ids are checked against the order giv
 serializer's context, so an unknown item is a malformed request for both APIs alike.
 """
 
+from typing import Any, cast
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import Field
 
 from commerce.models import ATTENTION_FLAGS, Charge, ChargeOperation, Order, OrderLine
 from fulfillment.models import (
@@ -26,7 +29,7 @@ from fulfillment.shipments import TRACKING_LIMITS
 
 
 class ReadOnlyModelSerializer(serializers.ModelSerializer):
-    def get_fields(self):
+    def get_fields(self) -> dict[str, Field]:
         fields = super().get_fields()
         for field in fields.values():
             field.read_only = True
@@ -36,7 +39,7 @@ class ReadOnlyModelSerializer(serializers.ModelSerializer):
 class OrderFlagsSerializer(serializers.Serializer):
     needs_attention = serializers.BooleanField(read_only=True, help_text="Any of the flags above.")
 
-    def get_fields(self):
+    def get_fields(self) -> dict[str, Field]:
         flags = {
             flag.field: serializers.BooleanField(read_only=True, help_text=flag.meaning) for flag in ATTENTION_FLAGS
         }
@@ -156,7 +159,8 @@ class ChargeSerializer(ReadOnlyModelSerializer):
     def _operations(self, charge: Charge, kind: str) -> list[dict]:
         # Filtered in Python so that the prefetched operations serve all three lists.
         operations = [operation for operation in charge.operations.all() if operation.kind == kind]
-        return ChargeOperationSerializer(operations, many=True).data
+        # many=True makes a ListSerializer, whose data is a list; the stubs only know the one-object form.
+        return cast("list[dict]", ChargeOperationSerializer(operations, many=True).data)
 
     @extend_schema_field(ChargeOperationSerializer(many=True))
     def get_captures(self, charge: Charge) -> list[dict]:
@@ -234,7 +238,7 @@ class WholeNumberField(serializers.IntegerField):
 
     default_error_messages = {"invalid": "A whole number is required, e.g. 1 (not a string or a fraction)."}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> int:
         if not isinstance(data, int) or isinstance(data, bool):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -245,7 +249,7 @@ class StrictBooleanField(serializers.BooleanField):
 
     default_error_messages = {"invalid": "Must be a valid boolean: true or false in JSON, not a string or a number."}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> bool:
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
@@ -255,14 +259,14 @@ class OrderItemQuantitySerializer(serializers.Serializer):
     item_id = serializers.CharField(max_length=64, help_text="The DR order item id (a line of this order).")
     quantity = WholeNumberField(min_value=1, help_text="How many units of that line.")
 
-    def validate_item_id(self, value):
+    def validate_item_id(self, value: str) -> str:
         order = self.context["order"]
         if not order.lines.filter(dr_item_id=value).exists():
             raise serializers.ValidationError(f"Order {order.dr_order_id} has no item {value}.")
         return value
 
 
-def each_item_once(items: list) -> list:
+def each_item_once(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """At least one item, none twice: one entry per line with its total keeps the counts plain."""
     # Checked here rather than with allow_empty=False, whose error DRF nests under items.non_field_errors.
     if not items:
@@ -290,10 +294,10 @@ class CancellationInputSerializer(serializers.Serializer):
         help_text="Why, in the agent's words; sent to DR with a warehouse cancellation.",
     )
 
-    def validate_items(self, items):
+    def validate_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return each_item_once(items)
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["all"] and "items" in attrs:
             raise serializers.ValidationError({"all": ['Send either "items" or "all": true, not both.']})
         if not attrs["all"] and "items" not in attrs:
@@ -302,7 +306,7 @@ class CancellationInputSerializer(serializers.Serializer):
             )
         return attrs
 
-    def service_arguments(self) -> dict:
+    def service_arguments(self) -> dict[str, Any]:
         """The validated request as `order_cancel` takes it."""
         data = self.validated_data
         items = [(item["item_id"], item["quantity"]) for item in data.get("items", [])]
@@ -376,7 +380,7 @@ class CancellationRequestSerializer(serializers.ModelSerializer):
             {"state": change.state, "at": change.timestamp, "description": change.description or ""}
             for change in self.context["state_changes"].get(request.pk, [])
         ]
-        return StateChangeSerializer([asked, *moves], many=True).data
+        return cast("list", StateChangeSerializer([asked, *moves], many=True).data)
 
 
 class OrderCancellationsSerializer(serializers.Serializer):
@@ -396,10 +400,10 @@ class ShipmentInputSerializer(serializers.Serializer):
         required=False, allow_blank=True, default="", max_length=TRACKING_LIMITS["tracking_url"]
     )
 
-    def validate_items(self, items):
+    def validate_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return each_item_once(items)
 
-    def service_arguments(self) -> dict:
+    def service_arguments(self) -> dict[str, Any]:
         """The validated request as `shipment_plan` takes it."""
         data = self.validated_data
         return {
@@ -431,5 +435,5 @@ class RecordedShipmentSerializer(serializers.ModelSerializer):
         fields = ("id", "tracking_company", "tracking_number", "tracking_url", "shipped_at", "items", "capture")
         read_only_fields = fields
 
-    def get_capture(self, shipment) -> str:
+    def get_capture(self, shipment: Shipment) -> str:
         return "queued"

@@ -5,15 +5,18 @@ queries are the same however long the story."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Model, Prefetch, QuerySet
 from django.urls import reverse
 from django_fsm_log.models import StateLog
 
 from commerce.models import Order, OrderLine, order_subject, units_of
+from core.types import JSONObject
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
 from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
 from fulfillment.models import CancellationLine, CancellationRequest, Notification, Shipment, ShipmentItem
@@ -73,7 +76,7 @@ class TimelineEntry:
         return SOURCE_LABELS[self.source]
 
 
-def line_names(lines) -> dict[str, str]:
+def line_names(lines: Iterable[OrderLine]) -> dict[str, str]:
     """DR item id -> what the customer bought, to speak of goods rather than ids."""
     return {line.dr_item_id: line.name or line.dr_sku_id for line in lines}
 
@@ -103,21 +106,24 @@ def order_timeline(
     return entries[:limit] if limit else entries
 
 
-def _newest(queryset: QuerySet, field: str, limit: int | None) -> QuerySet:
+_Rows = TypeVar("_Rows", bound=QuerySet[Any])
+
+
+def _newest(queryset: _Rows, field: str, limit: int | None) -> _Rows:
     queryset = queryset.order_by(f"-{field}", "-pk")
     return queryset[:limit] if limit else queryset
 
 
-def _admin_link(label: str, model, pk) -> tuple[str, str]:
+def _admin_link(label: str, model: type[Model], pk: int) -> tuple[str, str]:
     meta = model._meta
     return label, reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[pk])
 
 
-def _joined(*parts) -> str:
+def _joined(*parts: object) -> str:
     return " · ".join(str(part) for part in parts if part)
 
 
-def _order_transitions(order: Order, limit: int | None):
+def _order_transitions(order: Order, limit: int | None) -> Iterator[TimelineEntry]:
     labels = dict(Order.State.choices)
     for log in _newest(StateLog.objects.for_(order).select_related("by"), "timestamp", limit):
         was = labels.get(log.source_state, log.source_state)
@@ -151,7 +157,7 @@ def _listed(phrases: list[str]) -> str:
     return phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} and {phrases[-1]}"
 
 
-def units_of_item(item: dict, quantity_key: str, line_key: str, names: dict[str, str]) -> str:
+def units_of_item(item: JSONObject, quantity_key: str, line_key: str, names: dict[str, str]) -> str:
     """'2 units of Widget' for an item of a payload, named after the order line it points at."""
     name = names.get(str(item.get(line_key)), item.get("inventoryItemId") or "an item")
     return units_of(int(item.get(quantity_key) or 0), name)
@@ -188,7 +194,7 @@ def describe_instruction(instruction: Instruction, names: dict[str, str]) -> Ins
     return InstructionWords(generic, generic)
 
 
-def _instruction_entries(subject: str, names: dict[str, str], limit: int | None):
+def _instruction_entries(subject: str, names: dict[str, str], limit: int | None) -> Iterator[TimelineEntry]:
     instructions = {row.pk: row for row in _newest(Instruction.objects.filter(subject=subject), "created_at", limit)}
     for instruction in instructions.values():
         waiting = instruction.state in (Instruction.State.PENDING, Instruction.State.RETRY_WAIT)
@@ -235,7 +241,7 @@ def _instruction_entries(subject: str, names: dict[str, str], limit: int | None)
         )
 
 
-def _attempt_entries(subject: str, names: dict[str, str], limit: int | None):
+def _attempt_entries(subject: str, names: dict[str, str], limit: int | None) -> Iterator[TimelineEntry]:
     attempts = Attempt.objects.filter(instruction__subject=subject).select_related("instruction")
     for attempt in _newest(attempts, "started_at", limit):
         words = describe_instruction(attempt.instruction, names)
@@ -324,16 +330,16 @@ CANCELLATION_EVENTS = {
 }
 
 
-def _cancellation_entries(order: Order, limit: int | None):
+def _cancellation_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry]:
     """Customer service's cancellation requests, and what the warehouse and DR made of them."""
-    requests = _newest(
+    newest = _newest(
         CancellationRequest.objects.filter(order=order)
         .select_related("requested_by")
         .prefetch_related(CANCELLATION_LINES, REQUESTED_BY_GROUPS),
         "created_at",
         limit,
     )
-    requests = {request.pk: request for request in requests}
+    requests = {request.pk: request for request in newest}
     for request in requests.values():
         who = requester(request)
         asked = (
@@ -377,12 +383,16 @@ def _cancellation_entries(order: Order, limit: int | None):
 
 def _cancellation_tone(state: str) -> str:
     State = CancellationRequest.State
-    return {State.REJECTED: ERROR, State.FAILED: ERROR, State.PARTIALLY_ACCEPTED: WARNING, State.RELEASED: OK}.get(
-        state, ""
-    )
+    tones: dict[str, str] = {
+        State.REJECTED: ERROR,
+        State.FAILED: ERROR,
+        State.PARTIALLY_ACCEPTED: WARNING,
+        State.RELEASED: OK,
+    }
+    return tones.get(state, "")
 
 
-def _email_entries(order: Order, limit: int | None):
+def _email_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry]:
     """Each email about the order: sent, failing (with the mail server's error), or waiting to be sent."""
     for email in _newest(Notification.objects.filter(order=order).defer("body"), "created_at", limit):
         if email.sent_at:
@@ -404,7 +414,7 @@ def _email_entries(order: Order, limit: int | None):
         )
 
 
-def _shipment_entries(order: Order, limit: int | None):
+def _shipment_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry]:
     """Each shipment with its goods and tracking: the warehouse's, DR's, or one customer service recorded."""
     shipments = (
         Shipment.objects.filter(order=order)
@@ -431,7 +441,7 @@ def _shipment_entries(order: Order, limit: int | None):
         )
 
 
-def _event_entries(order: Order, limit: int | None):
+def _event_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry]:
     events = WebhookEvent.objects.filter(order_id=order.dr_order_id).defer("body", "payload", "headers", "traceback")
     for event in _newest(events, "received_at", limit):
         tone = {WebhookEvent.State.FAILED: ERROR, WebhookEvent.State.RECEIVED: WARNING}.get(event.state, "")
@@ -449,7 +459,7 @@ def _event_entries(order: Order, limit: int | None):
         )
 
 
-def _call_entries(subject: str, limit: int | None):
+def _call_entries(subject: str, limit: int | None) -> Iterator[TimelineEntry]:
     calls = ApiCall.objects.filter(subject=subject).defer("request_body", "response_body")
     for call in _newest(calls, "started_at", limit):
         target = f"{call.method} {call.path}" + (f"?{call.query}" if call.query else "")

@@ -1,4 +1,11 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
@@ -7,6 +14,9 @@ from core.admin import ReadOnlyAdmin, confirm_action, pretty_json
 from .models import ApiCall, Attempt, Instruction, WebhookEvent
 from .services.inbox import webhook_events_replay
 from .services.outbox import instructions_cancel, instructions_retry_now
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldOpts, _FieldsetSpec
 
 
 @admin.register(WebhookEvent)
@@ -19,9 +29,9 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     actions = ["replay"]
 
-    def get_fieldsets(self, request, obj=None):
-        failure = ("Failure", {"fields": ("error", "traceback_pretty")})
-        rest = [
+    def get_fieldsets(self, request: HttpRequest, obj: WebhookEvent | None = None) -> _FieldsetSpec:
+        failure: tuple[str | None, _FieldOpts] = ("Failure", {"fields": ("error", "traceback_pretty")})
+        rest: _FieldsetSpec = [
             (None, {"fields": ("dr_event_id", "type", "state", "source", "order_id", "live_mode")}),
             ("Times", {"fields": ("dr_created_at", "received_at", "processed_at", "attempts")}),
             ("Payload", {"fields": ("payload_pretty", "headers_pretty")}),
@@ -30,29 +40,29 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         return [failure, *rest] if obj is not None and obj.error else rest
 
     @admin.display(description="error")
-    def short_error(self, obj):
+    def short_error(self, obj: WebhookEvent) -> str:
         return obj.error.splitlines()[0][:120] if obj.error else ""
 
     @admin.display(description="payload")
-    def payload_pretty(self, obj):
+    def payload_pretty(self, obj: WebhookEvent) -> str:
         return pretty_json(obj.body)
 
     @admin.display(description="traceback")
-    def traceback_pretty(self, obj):
+    def traceback_pretty(self, obj: WebhookEvent) -> str:
         return format_html('<pre class="dr-json">{}</pre>', obj.traceback) if obj.traceback else "-"
 
     @admin.display(description="headers")
-    def headers_pretty(self, obj):
+    def headers_pretty(self, obj: WebhookEvent) -> str:
         return pretty_json(obj.headers)
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [*[f.name for f in self.model._meta.fields], "payload_pretty", "headers_pretty", "traceback_pretty"]
 
-    def has_replay_permission(self, request):
+    def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("digitalriver.replay_webhookevent")
 
     @admin.action(description="Replay the selected events", permissions=["replay"])
-    def replay(self, request, queryset):
+    def replay(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         count = webhook_events_replay(events=queryset, by=request.user)
         skipped = queryset.count() - count
         self.message_user(
@@ -79,7 +89,7 @@ class AttemptInline(admin.TabularInline):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Attempt | None = None) -> bool:
         return False
 
 
@@ -107,27 +117,27 @@ class InstructionAdmin(ReadOnlyAdmin):
         ("Payload", {"fields": ("payload_pretty", "created_at", "updated_at")}),
     )
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [*[f.name for f in self.model._meta.fields], "payload_pretty", "result_pretty"]
 
     @admin.display(description="payload")
-    def payload_pretty(self, obj):
+    def payload_pretty(self, obj: Instruction) -> str:
         return pretty_json(obj.payload)
 
     @admin.display(description="DR's answer")
-    def result_pretty(self, obj):
+    def result_pretty(self, obj: Instruction) -> str:
         return pretty_json(obj.result) if obj.result is not None else "-"
 
-    def has_operate_permission(self, request):
+    def has_operate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("digitalriver.operate_instruction")
 
     @admin.action(description="Retry the selected instructions now", permissions=["operate"])
-    def retry_now(self, request, queryset):
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[Instruction]) -> None:
         count = instructions_retry_now(instructions=queryset, by=request.user)
         self.message_user(request, f"{count} instruction(s) queued to send now.", messages.SUCCESS)
 
     @admin.action(description="Cancel the selected instructions (they will not be sent)", permissions=["operate"])
-    def cancel_instructions(self, request, queryset):
+    def cancel_instructions(self, request: HttpRequest, queryset: QuerySet[Instruction]) -> TemplateResponse | None:
         response = confirm_action(
             self,
             request,
@@ -141,6 +151,7 @@ class InstructionAdmin(ReadOnlyAdmin):
             return response
         count = instructions_cancel(instructions=queryset, by=request.user)
         self.message_user(request, f"{count} instruction(s) cancelled.", messages.WARNING)
+        return None
 
 
 @admin.register(ApiCall)
@@ -180,13 +191,13 @@ class ApiCallAdmin(ReadOnlyAdmin):
         ("Bodies", {"fields": ("request_pretty", "response_pretty")}),
     )
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [*[f.name for f in self.model._meta.fields], "request_pretty", "response_pretty"]
 
     @admin.display(description="request body")
-    def request_pretty(self, obj):
+    def request_pretty(self, obj: ApiCall) -> str:
         return pretty_json(obj.request_body) if obj.request_body else "-"
 
     @admin.display(description="response body")
-    def response_pretty(self, obj):
+    def response_pretty(self, obj: ApiCall) -> str:
         return pretty_json(obj.response_body) if obj.response_body else "-"

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.core.signals import setting_changed
 
@@ -6,11 +8,11 @@ class DigitalRiverConfig(AppConfig):
     name = "digitalriver"
     verbose_name = "Digital River integration"
 
-    def ready(self):
+    def ready(self) -> None:
         setting_changed.connect(_forget_client_on_dr_setting)
 
 
-def _forget_client_on_dr_setting(*, setting, **kwargs):
+def _forget_client_on_dr_setting(*, setting: str, **kwargs: Any) -> None:
     if setting.startswith("DR_"):
         from .client import reset_client
 

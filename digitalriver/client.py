@@ -16,7 +16,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from core.redaction import redact_data, redact_text
+from core.types import JSONObject
 
 from . import errors
 from .models import ApiCall
@@ -55,7 +56,7 @@ def forget_last_request_id() -> None:
 
 
 @contextlib.contextmanager
-def calls_about(subject: str):
+def calls_about(subject: str) -> Iterator[None]:
     """Tag every call made inside the block with a subject ("order:…"), for the order timeline."""
     token = _call_subject.set(subject)
     try:
@@ -79,7 +80,9 @@ class RateLimiter:
     _EPSILON = 1e-9
     _MIN_SLEEP = 1e-4
 
-    def __init__(self, rate: float, *, clock=time.monotonic, sleep=time.sleep):
+    def __init__(
+        self, rate: float, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         if rate <= 0:
             raise ImproperlyConfigured("DR_RATE_LIMIT_PER_SECOND must be positive")
         self.rate = rate
@@ -131,9 +134,9 @@ class DigitalRiverClient:
         retry_after_cap: float = 30.0,
         application_id: str = "",
         session: requests.Session | None = None,
-        sleep=time.sleep,
-        clock=time.monotonic,
-    ):
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not secret_key:
             raise ImproperlyConfigured("DR_SECRET_KEY is not set")
         self.base_url = base_url.rstrip("/")
@@ -161,22 +164,24 @@ class DigitalRiverClient:
             self.session.headers["upstream-application-id"] = application_id
 
     # --- verbs -----------------------------------------------------------------------------------
-    def get(self, path: str, params: dict | None = None, *, while_a_person_waits: bool = False) -> Any:
+    def get(self, path: str, params: dict[str, Any] | None = None, *, while_a_person_waits: bool = False) -> Any:
         """``while_a_person_waits``: a page is rendering, so fail fast (no retries, a short timeout)."""
         if while_a_person_waits:
             return self.request("GET", path, params=params, retries=0, timeout=INTERACTIVE_TIMEOUT_SECONDS).data
         return self.request("GET", path, params=params).data
 
-    def put(self, path: str, body: dict) -> Any:
+    def put(self, path: str, body: JSONObject) -> Any:
         return self.request("PUT", path, json_body=body).data
 
-    def post(self, path: str, body: dict) -> Any:
+    def post(self, path: str, body: JSONObject) -> Any:
         return self.request("POST", path, json_body=body).data
 
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path).data
 
-    def paginate(self, path: str, params: dict | None = None, *, page_size: int = 100) -> Iterator[dict]:
+    def paginate(
+        self, path: str, params: dict[str, Any] | None = None, *, page_size: int = 100
+    ) -> Iterator[JSONObject]:
         """Every object of a list endpoint, following hasMore/startingAfter page by page."""
         query = dict(params or {})
         query.setdefault("limit", page_size)
@@ -194,8 +199,8 @@ class DigitalRiverClient:
         method: str,
         path: str,
         *,
-        params: dict | None = None,
-        json_body: dict | None = None,
+        params: dict[str, Any] | None = None,
+        json_body: JSONObject | None = None,
         retries: int | None = None,
         timeout: float | None = None,
     ) -> Response:
@@ -229,7 +234,7 @@ class DigitalRiverClient:
         return delay
 
     def _send_once(
-        self, method: str, path: str, params: dict | None, json_body: dict | None, timeout: float
+        self, method: str, path: str, params: dict[str, Any] | None, json_body: JSONObject | None, timeout: float
     ) -> Response:
         url = f"{self.base_url}/{path.lstrip('/')}"
         body_text = json.dumps(json_body, separators=(",", ":")) if json_body is not None else None
@@ -237,6 +242,7 @@ class DigitalRiverClient:
         _last_request_id.set("")
         started_at = timezone.now()
         started = time.monotonic()
+        error: errors.DigitalRiverError | None
         try:
             raw = self.session.request(
                 method, url, params=params, data=body_text, timeout=(min(self.connect_timeout, timeout), timeout)
@@ -272,7 +278,18 @@ class DigitalRiverClient:
             raise error
         return Response(status=raw.status_code, data=data, request_id=request_id, headers=dict(raw.headers))
 
-    def _log(self, method, path, params, body_text, started_at, started, *, raw=None, error=None) -> None:
+    def _log(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        body_text: str | None,
+        started_at: datetime,
+        started: float,
+        *,
+        raw: requests.Response | None = None,
+        error: errors.DigitalRiverError | None = None,
+    ) -> None:
         limit = settings.DR_API_CALL_BODY_LIMIT
         secrets = (self._secret_key,)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 #: 409 codes that mean the effect we asked for already holds at DR for the whole request:
 #: - `order_fulfilled`: DR's page order-management/informing-digital-river-of-a-fulfillment.md (a 409
@@ -24,7 +25,7 @@ class ErrorDetail:
     parameter: str
     message: str
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = f" ({self.parameter})" if self.parameter else ""
         return f"{self.code}{where}: {self.message}" if self.message else f"{self.code}{where}"
 
@@ -46,7 +47,7 @@ class DigitalRiverError(Exception):
         request_id: str = "",
         method: str = "",
         path: str = "",
-    ):
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -65,7 +66,7 @@ class DigitalRiverError(Exception):
         codes = self.codes
         return codes[0] if codes else (self.error_type or "")
 
-    def __str__(self):
+    def __str__(self) -> str:
         status = f"{self.status} " if self.status else ""
         return f"{self.method} {self.path}: {status}{self.message}".strip()
 
@@ -73,7 +74,7 @@ class DigitalRiverError(Exception):
 class ApiError(DigitalRiverError):
     """DR answered with an error status. ``retry_after``: seconds DR asked us to wait, if it said."""
 
-    def __init__(self, *args, retry_after: float | None = None, **kwargs):
+    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.retry_after = retry_after
 
@@ -136,7 +137,7 @@ class ConnectionFailed(TransportError):
     """The connection failed. If it could not be made, the request never reached DR; if it broke
     after the request went out (reset, dropped, a cut-off answer), DR may have acted on it."""
 
-    def __init__(self, *args, reached_server: bool = False, **kwargs):
+    def __init__(self, *args: Any, reached_server: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.effect_uncertain = reached_server
 
@@ -144,7 +145,7 @@ class ConnectionFailed(TransportError):
 class Timeout(TransportError):
     """A connect timeout never reached DR; a read timeout may have had its effect."""
 
-    def __init__(self, *args, reached_server: bool = True, **kwargs):
+    def __init__(self, *args: Any, reached_server: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.effect_uncertain = reached_server
 

@@ -3,10 +3,17 @@
 Transitions change local state only; the services decide when to call them and do the I/O.
 """
 
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
 from django.db import models
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
+
+from core.types import Actor, JSONObject
 
 
 class WebhookEvent(FSMModelMixin, models.Model):
@@ -48,18 +55,18 @@ class WebhookEvent(FSMModelMixin, models.Model):
         indexes = [models.Index(fields=["state", "received_at"]), models.Index(fields=["order_id", "received_at"])]
         permissions = [("replay_webhookevent", "Can replay webhook events")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.type} {self.dr_event_id}"
 
     @property
-    def data_object(self) -> dict:
+    def data_object(self) -> JSONObject:
         data = self.payload.get("data") if isinstance(self.payload, dict) else None
         obj = data.get("object") if isinstance(data, dict) else None
         return obj if isinstance(obj, dict) else {}
 
     @fsm_log_description
     @transition(field=state, source=State.RECEIVED, target=State.PROCESSED)
-    def mark_processed(self, description=None):
+    def mark_processed(self, description: str | None = None) -> None:
         self.processed_at = timezone.now()
         self.lease_expires_at = None
         self.error = ""
@@ -67,7 +74,7 @@ class WebhookEvent(FSMModelMixin, models.Model):
 
     @fsm_log_description
     @transition(field=state, source=State.RECEIVED, target=State.IGNORED)
-    def mark_ignored(self, description=None):
+    def mark_ignored(self, description: str | None = None) -> None:
         self.processed_at = timezone.now()
         self.lease_expires_at = None
         self.error = ""
@@ -75,7 +82,7 @@ class WebhookEvent(FSMModelMixin, models.Model):
 
     @fsm_log_description
     @transition(field=state, source=State.RECEIVED, target=State.FAILED)
-    def mark_failed(self, *, error: str, traceback: str, description=None):
+    def mark_failed(self, *, error: str, traceback: str, description: str | None = None) -> None:
         self.lease_expires_at = None
         self.error = error
         self.traceback = traceback
@@ -83,7 +90,7 @@ class WebhookEvent(FSMModelMixin, models.Model):
     @fsm_log_by
     @fsm_log_description
     @transition(field=state, source=[State.FAILED, State.IGNORED, State.PROCESSED], target=State.RECEIVED)
-    def replay(self, by=None, description=None):
+    def replay(self, by: Actor = None, description: str | None = None) -> None:
         self.processed_at = None
 
 
@@ -127,11 +134,11 @@ class Instruction(FSMModelMixin, models.Model):
         indexes = [models.Index(fields=["state", "next_attempt_at"]), models.Index(fields=["subject", "created_at"])]
         permissions = [("operate_instruction", "Can retry or cancel instructions")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.kind} {self.subject}"
 
     @transition(field=state, source=[State.PENDING, State.RETRY_WAIT, State.SENDING], target=State.SENDING)
-    def claim(self, *, token, lease_expires_at):
+    def claim(self, *, token: uuid.UUID, lease_expires_at: datetime) -> None:
         """SENDING -> SENDING is a re-claim of a row whose sender died and whose lease ran out."""
         if self.state == self.State.SENDING:
             self.effect_uncertain = True
@@ -141,7 +148,7 @@ class Instruction(FSMModelMixin, models.Model):
 
     @fsm_log_description
     @transition(field=state, source=State.SENDING, target=State.DONE)
-    def mark_done(self, *, result, description=None):
+    def mark_done(self, *, result: JSONObject | None, description: str | None = None) -> None:
         self.result = result
         self.finished_at = timezone.now()
         self.last_error = ""
@@ -149,7 +156,7 @@ class Instruction(FSMModelMixin, models.Model):
         self._release()
 
     @transition(field=state, source=State.SENDING, target=State.RETRY_WAIT)
-    def schedule_retry(self, *, at, error: str, code: str, uncertain: bool):
+    def schedule_retry(self, *, at: datetime, error: str, code: str, uncertain: bool) -> None:
         self.next_attempt_at = at
         self.last_error = error
         self.last_error_code = code
@@ -158,7 +165,7 @@ class Instruction(FSMModelMixin, models.Model):
 
     @fsm_log_description
     @transition(field=state, source=State.SENDING, target=State.FAILED)
-    def mark_failed(self, *, error: str, code: str, uncertain: bool = False, description=None):
+    def mark_failed(self, *, error: str, code: str, uncertain: bool = False, description: str | None = None) -> None:
         self.last_error = error
         self.last_error_code = code
         self.effect_uncertain = self.effect_uncertain or uncertain
@@ -168,7 +175,7 @@ class Instruction(FSMModelMixin, models.Model):
     @fsm_log_by
     @fsm_log_description
     @transition(field=state, source=[State.FAILED, State.RETRY_WAIT, State.PENDING], target=State.PENDING)
-    def retry_now(self, by=None, description=None):
+    def retry_now(self, by: Actor = None, description: str | None = None) -> None:
         self.attempts_before_retry = self.attempts
         self.next_attempt_at = timezone.now()
         self.finished_at = None
@@ -176,14 +183,14 @@ class Instruction(FSMModelMixin, models.Model):
     @fsm_log_by
     @fsm_log_description
     @transition(field=state, source=[State.PENDING, State.RETRY_WAIT, State.FAILED], target=State.CANCELLED)
-    def cancel(self, by=None, description=None):
+    def cancel(self, by: Actor = None, description: str | None = None) -> None:
         self.finished_at = timezone.now()
 
     @property
     def attempts_since_retry(self) -> int:
         return self.attempts - self.attempts_before_retry
 
-    def _release(self):
+    def _release(self) -> None:
         self.claim_token = None
         self.lease_expires_at = None
 
@@ -214,7 +221,7 @@ class Attempt(models.Model):
             models.UniqueConstraint(fields=["instruction", "number"], name="attempt_unique_number"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.instruction} #{self.number}: {self.get_outcome_display()}"
 
 
@@ -239,7 +246,7 @@ class ApiCall(models.Model):
         verbose_name = "API call"
         indexes = [models.Index(fields=["subject", "started_at"])]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.method} {self.path} → {self.status or 'no answer'}"
 
     @property

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from core.types import JSONObject
 
 if TYPE_CHECKING:
     from .client import DigitalRiverClient
@@ -79,12 +81,12 @@ class Performer(ABC):
     already_done_codes: frozenset[str] = frozenset()
 
     @abstractmethod
-    def perform(self, instruction: Instruction, client: DigitalRiverClient) -> dict[str, Any]: ...
+    def perform(self, instruction: Instruction, client: DigitalRiverClient) -> JSONObject: ...
 
-    def find_existing_effect(self, instruction: Instruction, client: DigitalRiverClient) -> dict | None:
+    def find_existing_effect(self, instruction: Instruction, client: DigitalRiverClient) -> JSONObject | None:
         return None
 
-    def on_done(self, instruction: Instruction, result: dict[str, Any]) -> None:
+    def on_done(self, instruction: Instruction, result: JSONObject) -> None:
         return None
 
     def on_failed(self, instruction: Instruction) -> None:

@@ -1,9 +1,13 @@
+from collections.abc import Sequence
+
 from django.db.models import Q, QuerySet
 
 from .models import WebhookEvent
 
 
-def webhook_events_matching(*, failed_only: bool = False, event_type: str | None = None, ids=()) -> QuerySet:
+def webhook_events_matching(
+    *, failed_only: bool = False, event_type: str | None = None, ids: Sequence[str] = ()
+) -> QuerySet[WebhookEvent]:
     events = WebhookEvent.objects.all()
     if failed_only:
         events = events.filter(state=WebhookEvent.State.FAILED)

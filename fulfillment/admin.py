@@ -1,10 +1,17 @@
 """Fulfillment orders, shipments and DR's fulfillment records as DR reported them: read-only, found by
 DR's ids or the order's, each leading back to the order page where customer service reads them."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from commerce.models import Order
 from core.admin import ReadOnlyAdmin, pretty_json
 
 from .models import (
@@ -25,27 +32,27 @@ class ReadOnlyInline(admin.TabularInline):
     can_delete = False
     show_change_link = False
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         return self.fields
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
 class ReadOnlyLineInline(ReadOnlyInline):
     """Rows about an order line, named after what the customer bought."""
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[FulfillmentOrderLine | ShipmentItem | CancellationLine]:
         return super().get_queryset(request).select_related("order_line")
 
     @admin.display(description="item")
-    def item(self, obj):
+    def item(self, obj: FulfillmentOrderLine | ShipmentItem | CancellationLine) -> str:
         return obj.order_line.name or obj.order_line.dr_sku_id
 
 
@@ -77,12 +84,12 @@ class CancellationLineInline(ReadOnlyLineInline):
     fields = ("item", "quantity", "quantity_accepted", "quantity_released", "fulfillment_order_line")
 
 
-def order_link(order) -> str:
+def order_link(order: Order) -> str:
     url = reverse("admin:commerce_order_change", args=[order.pk])
     return format_html('<a href="{}">{}</a>', url, order.dr_order_id)
 
 
-def tracking_link(record) -> str:
+def tracking_link(record: Shipment | DrFulfillment) -> str:
     """'UPS 1Z…' linked to the carrier's page when DR gave a web address for it."""
     number = record.tracking_number or "track"
     if record.tracking_url.startswith(TRACKABLE_SCHEMES):
@@ -102,15 +109,15 @@ class MirrorAdmin(ReadOnlyAdmin):
     list_per_page = 50
     show_full_result_count = False
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [*[field.name for field in self.model._meta.fields], "order_page", "raw_pretty"]
 
     @admin.display(description="order", ordering="order__dr_order_id")
-    def order_page(self, obj):
+    def order_page(self, obj: FulfillmentOrder | Shipment | DrFulfillment) -> str:
         return order_link(obj.order)
 
     @admin.display(description="DR's copy")
-    def raw_pretty(self, obj):
+    def raw_pretty(self, obj: FulfillmentOrder | Shipment | DrFulfillment) -> str:
         return pretty_json(obj.raw)
 
 
@@ -140,11 +147,11 @@ class ShipmentAdmin(MirrorAdmin):
         ("DR's copy", {"fields": ("raw_pretty",), "classes": ("collapse",)}),
     )
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [*super().get_readonly_fields(request, obj), "tracking"]
 
     @admin.display(description="tracking")
-    def tracking(self, obj):
+    def tracking(self, obj: Shipment) -> str:
         return tracking_link(obj)
 
 
@@ -167,15 +174,15 @@ class DrFulfillmentAdmin(MirrorAdmin):
         ("DR's copy", {"fields": ("raw_pretty",), "classes": ("collapse",)}),
     )
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [*super().get_readonly_fields(request, obj), "tracking", "items_pretty"]
 
     @admin.display(description="tracking")
-    def tracking(self, obj):
+    def tracking(self, obj: DrFulfillment) -> str:
         return tracking_link(obj)
 
     @admin.display(description="items (captured quantity, released cancelQuantity)")
-    def items_pretty(self, obj):
+    def items_pretty(self, obj: DrFulfillment) -> str:
         return pretty_json(obj.items)
 
 
@@ -196,11 +203,11 @@ class CancellationRequestAdmin(ReadOnlyAdmin):
         ("Digital River", {"fields": ("dr_cancellation_id", "fulfillment_order", "instruction")}),
     )
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [*[field.name for field in self.model._meta.fields], "order_page"]
 
     @admin.display(description="order", ordering="order__dr_order_id")
-    def order_page(self, obj):
+    def order_page(self, obj: CancellationRequest) -> str:
         return order_link(obj.order)
 
 
@@ -217,9 +224,9 @@ class NotificationAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     fields = ("order_page", "kind", "to", "subject", "body", "created_at", "sent_at", "attempts", "error", "key")
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         return self.fields
 
     @admin.display(description="order", ordering="order__dr_order_id")
-    def order_page(self, obj):
+    def order_page(self, obj: Notification) -> str:
         return order_link(obj.order)

@@ -1,5 +1,6 @@
 """One function per DR event type; each hands the event's object to a service."""
 
+from digitalriver.models import WebhookEvent
 from digitalriver.registry import event_handler
 
 from . import cancellations, services, shipments
@@ -17,22 +18,22 @@ ORDER_EVENTS = (
 
 
 @event_handler(*ORDER_EVENTS)
-def order_changed(event):
+def order_changed(event: WebhookEvent) -> None:
     services.order_mirror(data=event.data_object)
 
 
 @event_handler("fulfillment_order.pending", "fulfillment_order.backordered", "fulfillment_order.cancelled")
-def fulfillment_order_changed(event):
+def fulfillment_order_changed(event: WebhookEvent) -> None:
     services.fulfillment_order_event(event_type=event.type, data=event.data_object, as_of=event.dr_created_at)
 
 
 @event_handler("fulfillment_order.shipped")
-def fulfillment_order_shipped(event):
+def fulfillment_order_shipped(event: WebhookEvent) -> None:
     shipments.warehouse_shipment_mirror(data=event.data_object)
 
 
 @event_handler("fulfillment.created")
-def fulfillment_created(event):
+def fulfillment_created(event: WebhookEvent) -> None:
     shipments.dr_fulfillment_mirror(data=event.data_object)
 
 
@@ -43,12 +44,12 @@ def fulfillment_created(event):
     "order.charge.failed",
     "order.charge.reauth.failed",
 )
-def charge_changed(event):
+def charge_changed(event: WebhookEvent) -> None:
     services.charge_reported(event_type=event.type, data=event.data_object)
 
 
 @event_handler(
     "fulfillment_cancellation.created", "fulfillment_cancellation.accepted", "fulfillment_cancellation.rejected"
 )
-def fulfillment_cancellation_changed(event):
+def fulfillment_cancellation_changed(event: WebhookEvent) -> None:
     cancellations.cancellation_answered(data=event.data_object)

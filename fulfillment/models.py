@@ -33,7 +33,7 @@ class FulfillmentOrder(models.Model):
     class Meta:
         ordering = ["order", "id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Fulfillment order {self.dr_fulfillment_order_id}"
 
 
@@ -62,7 +62,7 @@ class FulfillmentOrderLine(models.Model):
             )
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.inventory_item_id} x {self.quantity}"
 
 
@@ -100,7 +100,7 @@ class Shipment(models.Model):
             )
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Shipment {self.dr_shipment_id or self.pk}"
 
 
@@ -110,7 +110,7 @@ class ShipmentItem(models.Model):
     dr_shipment_item_id = models.CharField(max_length=None, blank=True)
     quantity = models.PositiveIntegerField()
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.order_line.dr_sku_id} x {self.quantity}"
 
 
@@ -132,7 +132,7 @@ class DrFulfillment(models.Model):
         ordering = ["order", "dr_created_at", "id"]
         verbose_name = "DR fulfillment"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_fulfillment_id
 
 
@@ -175,12 +175,12 @@ class CancellationRequest(FSMModelMixin, models.Model):
             )
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Cancellation of {self.order.dr_order_id} ({self.get_state_display()})"
 
     @fsm_log_description
     @transition(field=state, source=State.REQUESTED, target=State.SUBMITTED)
-    def mark_submitted(self, *, dr_cancellation_id: str, description=None):
+    def mark_submitted(self, *, dr_cancellation_id: str, description: str | None = None) -> None:
         self.dr_cancellation_id = dr_cancellation_id
 
     @fsm_log_description
@@ -189,7 +189,9 @@ class CancellationRequest(FSMModelMixin, models.Model):
         source=[State.REQUESTED, State.SUBMITTED],
         target=RETURN_VALUE(State.ACCEPTED, State.PARTIALLY_ACCEPTED, State.REJECTED),
     )
-    def mark_answered(self, *, requested: int, accepted: int, dr_cancellation_id: str = "", description=None):
+    def mark_answered(
+        self, *, requested: int, accepted: int, dr_cancellation_id: str = "", description: str | None = None
+    ) -> str:
         self.dr_cancellation_id = self.dr_cancellation_id or dr_cancellation_id
         if accepted == 0:
             return self.State.REJECTED
@@ -201,12 +203,12 @@ class CancellationRequest(FSMModelMixin, models.Model):
         source=[State.REQUESTED, State.ACCEPTED, State.PARTIALLY_ACCEPTED],
         target=State.RELEASED,
     )
-    def mark_released(self, description=None):
+    def mark_released(self, description: str | None = None) -> None:
         return None
 
     @fsm_log_description
     @transition(field=state, source=[State.REQUESTED, State.SUBMITTED], target=State.FAILED)
-    def mark_failed(self, description=None):
+    def mark_failed(self, description: str | None = None) -> None:
         return None
 
 
@@ -220,7 +222,7 @@ class CancellationLine(models.Model):
     quantity_accepted = models.PositiveIntegerField(null=True, blank=True)
     quantity_released = models.PositiveIntegerField(default=0, help_text="Accepted units whose payment is released.")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.order_line.dr_sku_id} x {self.quantity}"
 
 
@@ -241,5 +243,5 @@ class Notification(StoredEmail):
         ordering = ["order", "created_at", "id"]
         indexes = [models.Index(fields=["sent_at", "created_at"])]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.to}"

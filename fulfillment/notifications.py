@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from commerce.models import Order
+from commerce.models import Order, OrderLine
 from core.emails import stored_email_send
 from core.jobs import enqueue_on_commit
 
@@ -51,7 +52,7 @@ def notify_backordered(*, line: FulfillmentOrderLine) -> Notification | None:
     )
 
 
-def notify_cancelled(*, order: Order, released: list, source: str) -> Notification | None:
+def notify_cancelled(*, order: Order, released: list[tuple[OrderLine, int]], source: str) -> Notification | None:
     """``released`` is a list of (OrderLine, units); ``source`` names the release (one email each)."""
     return _write(
         order=order, kind=Kind.CANCELLED, key=f"cancelled:{source}", to=order.email, context={"released": released}
@@ -68,7 +69,7 @@ def notify_capture_failed(*, order: Order, source: str, reason: str = "") -> Not
     )
 
 
-def _write(*, order: Order, kind: str, key: str, to: str, context: dict) -> Notification | None:
+def _write(*, order: Order, kind: str, key: str, to: str, context: dict[str, Any]) -> Notification | None:
     if not _mailable(to) or Notification.objects.filter(key=key).exists():
         return None
     # Plain text: rendered without HTML escaping (the "text" template engine in settings).

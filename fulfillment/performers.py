@@ -3,7 +3,10 @@
 from datetime import timedelta
 
 from commerce.models import Order
+from core.types import JSONObject
+from digitalriver.client import DigitalRiverClient
 from digitalriver.errors import ApiError, Conflict
+from digitalriver.models import Instruction
 from digitalriver.registry import Performer
 
 from . import cancellations, services
@@ -19,10 +22,10 @@ class CreateFulfillmentOrderPerformer(Performer):
 
     kind = CREATE_FULFILLMENT_ORDER
 
-    def perform(self, instruction, client):
+    def perform(self, instruction: Instruction, client: DigitalRiverClient) -> JSONObject:
         return client.post("/fulfillment-orders", instruction.payload)
 
-    def find_existing_effect(self, instruction, client):
+    def find_existing_effect(self, instruction: Instruction, client: DigitalRiverClient) -> JSONObject | None:
         """Ours is the one holding our lines: DR's own fulfillment order of the orchestrated lines
         has the same upstreamId."""
         found = client.get("/fulfillment-orders", {"upstreamIds": instruction.payload["upstreamId"]})
@@ -32,7 +35,7 @@ class CreateFulfillmentOrderPerformer(Performer):
                 return fulfillment_order
         return None
 
-    def on_done(self, instruction, result):
+    def on_done(self, instruction: Instruction, result: JSONObject) -> None:
         if "id" not in result:
             return
         order = Order.objects.get(dr_order_id=instruction.payload["upstreamId"])
@@ -48,11 +51,11 @@ class FulfillmentPerformer(Performer):
 
     kind = POST_FULFILLMENT
 
-    def perform(self, instruction, client):
+    def perform(self, instruction: Instruction, client: DigitalRiverClient) -> JSONObject:
         """A 409 naming one line as already fulfilled or cancelled settles that line only: the
         request is sent again without it until DR takes the rest (or every line is settled)."""
         items = list(instruction.payload.get("items") or [])
-        settled: list[dict] = []
+        settled: list[JSONObject] = []
         while True:
             body = {**instruction.payload, "items": items, "metadata": {"instructionId": str(instruction.pk)}}
             try:
@@ -68,7 +71,7 @@ class FulfillmentPerformer(Performer):
                 continue
             return {**answer, "settledBefore": settled} if settled else answer
 
-    def find_existing_effect(self, instruction, client):
+    def find_existing_effect(self, instruction: Instruction, client: DigitalRiverClient) -> JSONObject | None:
         shipment_id = instruction.payload.get("shipmentId")
         for fulfillment in client.paginate("/fulfillments", {"orderId": instruction.payload["orderId"]}):
             metadata = fulfillment.get("metadata") or {}
@@ -78,10 +81,10 @@ class FulfillmentPerformer(Performer):
                 return fulfillment
         return None
 
-    def on_done(self, instruction, result):
+    def on_done(self, instruction: Instruction, result: JSONObject) -> None:
         services.fulfillment_accepted(payload=instruction.payload, result=result, instruction_id=instruction.pk)
 
-    def on_failed(self, instruction):
+    def on_failed(self, instruction: Instruction) -> None:
         services.fulfillment_refused(
             payload=instruction.payload, instruction_id=instruction.pk, reason=instruction.last_error
         )
@@ -100,10 +103,10 @@ class RequestCancellationPerformer(Performer):
 
     kind = REQUEST_CANCELLATION
 
-    def perform(self, instruction, client):
+    def perform(self, instruction: Instruction, client: DigitalRiverClient) -> JSONObject:
         return client.post("/fulfillment-cancellations", instruction.payload)
 
-    def find_existing_effect(self, instruction, client):
+    def find_existing_effect(self, instruction: Instruction, client: DigitalRiverClient) -> JSONObject | None:
         known = cancellations.cancellation_known_at_dr(instruction=instruction)
         if known is not None:
             return known
@@ -122,7 +125,8 @@ class RequestCancellationPerformer(Performer):
                 return created
         return None
 
-    def _find_in_events(self, instruction, client):
+    def _find_in_events(self, instruction: Instruction, client: DigitalRiverClient) -> JSONObject | None:
+
         since = (instruction.created_at - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
         events = client.paginate("/events", {"types": "fulfillment_cancellation.created", "createdTime[gte]": since})
         for event in events:
@@ -131,8 +135,8 @@ class RequestCancellationPerformer(Performer):
                 return created
         return None
 
-    def on_done(self, instruction, result):
+    def on_done(self, instruction: Instruction, result: JSONObject) -> None:
         cancellations.cancellation_submitted(instruction=instruction, result=result)
 
-    def on_failed(self, instruction):
+    def on_failed(self, instruction: Instruction) -> None:
         cancellations.cancellation_failed(instruction=instruction)

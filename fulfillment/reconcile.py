@@ -27,12 +27,14 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db.models import Max
 from django.utils import timezone
 
 from commerce.models import Order
 from commerce.services import dr_time, order_fetch
+from core.types import JSONObject
 from digitalriver.client import get_client
 from digitalriver.errors import DigitalRiverError, NotFound
 from digitalriver.models import WebhookEvent
@@ -75,7 +77,7 @@ class ReconcileSummary:
     events_already_held: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "events_since": _dr_time(self.events_since) if self.events_since else None}
 
     def lines(self) -> list[str]:
@@ -128,7 +130,7 @@ def _order_reconcile(held: Order) -> bool:
     return _compared(order) != before
 
 
-def _compared(order: Order) -> tuple:
+def _compared(order: Order) -> tuple[Any, ...]:
     return tuple(getattr(order, name) for name in COMPARED_FIELDS)
 
 
@@ -137,7 +139,7 @@ def _compared(order: Order) -> tuple:
 
 def _pull_events(summary: ReconcileSummary, *, now: datetime) -> None:
     summary.events_since = _events_since(now)
-    listed: list[dict] = []
+    listed: list[JSONObject] = []
     types = handled_event_types()
     for start in range(0, len(types), EVENT_TYPES_PER_CALL):
         # Repeated `types=` parameters, the usual form of an array in a query string.

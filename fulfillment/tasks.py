@@ -1,3 +1,5 @@
+from typing import Any
+
 from celery import shared_task
 
 from .notifications import notification_send, notifications_sweep
@@ -5,7 +7,7 @@ from .reconcile import orders_reconcile
 
 
 @shared_task(name="fulfillment.tasks.reconcile_orders")
-def reconcile_orders() -> dict:
+def reconcile_orders() -> dict[str, Any]:
     """The daily reconcile; its summary ends up in the task's log line."""
     return orders_reconcile().as_dict()
 

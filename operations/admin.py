@@ -1,7 +1,12 @@
 """The operations dashboard (a page under /admin/operations/dashboard/) and the log of alerts sent."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -16,13 +21,13 @@ DASHBOARD_PERMISSION = "digitalriver.view_webhookevent"
 
 @admin.register(Dashboard)
 class DashboardAdmin(ReadOnlyAdmin):
-    def has_module_permission(self, request):
+    def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.has_perm(DASHBOARD_PERMISSION)
 
-    def has_view_permission(self, request, obj=None):
+    def has_view_permission(self, request: HttpRequest, obj: Dashboard | None = None) -> bool:
         return self.has_module_permission(request)
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         context = {
@@ -53,5 +58,5 @@ class OperationsAlertAdmin(ReadOnlyAdmin):
     )
 
     @admin.display(description="error")
-    def short_error(self, obj):
+    def short_error(self, obj: OperationsAlert) -> str:
         return obj.error.splitlines()[0][:120] if obj.error else ""

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Model, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -224,7 +225,7 @@ def _failed_captures(since: datetime, until: datetime) -> Section:
     )
 
 
-def _reached_failed(model, since: datetime, until: datetime):
+def _reached_failed(model: type[Model], since: datetime, until: datetime) -> QuerySet[Any, dict[str, Any]]:
     """Ids of rows whose logged transition into "failed" happened in the window."""
     return StateLog.objects.filter(
         content_type=ContentType.objects.get_for_model(model),
@@ -238,7 +239,7 @@ def _interval() -> timedelta:
     return timedelta(minutes=settings.OPERATIONS_ALERT_INTERVAL_MINUTES)
 
 
-def _link(name: str, *args, query: str = "") -> str:
+def _link(name: str, *args: object, query: str = "") -> str:
     """An absolute link when BACKOFFICE_BASE_URL says where the admin is served, a path otherwise."""
     base = settings.BACKOFFICE_BASE_URL
     return base + reverse(name, args=args) + (f"?{query}" if query else "")

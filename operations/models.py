@@ -14,7 +14,7 @@ class Dashboard(models.Model):
         verbose_name = "dashboard"
         verbose_name_plural = "dashboard"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "Operations dashboard"
 
 
@@ -32,5 +32,5 @@ class OperationsAlert(StoredEmail):
         ordering = ["-number"]
         verbose_name = "operations alert"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Alert #{self.number}: {self.subject}"

@@ -4,11 +4,15 @@ of the tables, each on an indexed column (state, flags, times) so it stays fast 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Count, Model
 from django.db.models.functions import TruncHour
+from django.db.models.sql.compiler import SQLCompiler
 from django.urls import reverse
 
 from commerce.models import ATTENTION_FLAGS, ChargeOperation, Order
@@ -16,6 +20,9 @@ from digitalriver.models import Instruction, WebhookEvent
 
 from .charts import BarChart, Bucket, Series
 from .models import OperationsAlert
+
+if TYPE_CHECKING:
+    from django.db.models.sql.compiler import _AsSqlType
 
 OLDEST_SHOWN = 5
 # The daily chart sits beside the hourly one in two fifths of the row.
@@ -45,7 +52,7 @@ CAPTURE_SERIES = (
     Series("pending", "pending at DR", "#e0a526"),
     Series("failed", "failed", "#c8372d"),
 )
-INSTRUCTION_SERIES_OF_STATE = {
+INSTRUCTION_SERIES_OF_STATE: dict[str, str] = {
     Instruction.State.DONE: "done",
     Instruction.State.CANCELLED: "cancelled",
     Instruction.State.PENDING: "waiting",
@@ -62,10 +69,10 @@ class UtcHour(TruncHour):
     a busy week; SQLite's own strftime finds the same hour in C. Other databases truncate natively.
     """
 
-    def __init__(self, expression):
+    def __init__(self, expression: str) -> None:
         super().__init__(expression, tzinfo=UTC)
 
-    def as_sqlite(self, compiler, connection, **extra_context):
+    def as_sqlite(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any) -> _AsSqlType:
         sql, params = compiler.compile(self.lhs)
         return f"strftime('%%Y-%%m-%%d %%H:00:00', {sql})", params
 
@@ -83,7 +90,7 @@ class FlagCount:
 class StuckList:
     of: str  # "events" or "instructions": what the rows are
     title: str
-    rows: list
+    rows: list[Model]
     url: str
     empty: str
 
@@ -106,7 +113,7 @@ class Dashboard:
     stuck: list[StuckList]
     charts: list[ActivityCharts]
     last_alert: OperationsAlert | None = None
-    links: dict = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
 
 
 def dashboard_get(*, now: datetime) -> Dashboard:
@@ -115,7 +122,7 @@ def dashboard_get(*, now: datetime) -> Dashboard:
     hour_start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS - 1)
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=DAYS - 1)
     since = min(hour_start, day_start)
-    window = {"hour_start": hour_start, "first_day": day_start.date()}
+    window: dict[str, Any] = {"hour_start": hour_start, "first_day": day_start.date()}
     return Dashboard(
         now=now,
         flags=order_flag_counts(),
@@ -236,12 +243,14 @@ def captures_per_hour(*, since: datetime) -> dict[datetime, dict[str, int]]:
     return _by_hour(rows, lambda state: state if state in known else "pending")
 
 
-def _state_counts(model, states) -> dict[str, int]:
+def _state_counts(model: type[WebhookEvent | Instruction], states: Sequence[str]) -> dict[str, int]:
     rows = model.objects.filter(state__in=states).values("state").annotate(count=Count("pk")).order_by()
     return {row["state"]: row["count"] for row in rows}
 
 
-def _by_hour(rows, series_of) -> dict[datetime, dict[str, int]]:
+def _by_hour(
+    rows: Iterable[Mapping[str, Any]], series_of: Callable[[str], str | None]
+) -> dict[datetime, dict[str, int]]:
     hours: dict[datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in rows:
         key = series_of(row["state"])
@@ -250,13 +259,21 @@ def _by_hour(rows, series_of) -> dict[datetime, dict[str, int]]:
     return hours
 
 
-def _activity(title: str, unit: str, series, hours: dict, *, hour_start: datetime, first_day: date) -> ActivityCharts:
+def _activity(
+    title: str,
+    unit: str,
+    series: tuple[Series, ...],
+    hours: dict[datetime, dict[str, int]],
+    *,
+    hour_start: datetime,
+    first_day: date,
+) -> ActivityCharts:
     """Both charts come from one per-hour query: the days are sums of their hours."""
     hourly = [
         Bucket(f"{start:%H}:00", dict(hours.get(start, {})))
         for start in (hour_start + timedelta(hours=n) for n in range(HOURS))
     ]
-    days: dict = defaultdict(lambda: defaultdict(int))
+    days: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for hour, counts in hours.items():
         for key, count in counts.items():
             days[hour.date()][key] += count
@@ -278,15 +295,15 @@ def _activity(title: str, unit: str, series, hours: dict, *, hour_start: datetim
     )
 
 
-def _changelist(model, **filters) -> str:
+def _changelist(model: type[Model], **filters: object) -> str:
     opts = model._meta
     url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
     return url + ("?" + "&".join(f"{key}={value}" for key, value in filters.items()) if filters else "")
 
 
-def _with_admin_urls(rows) -> list:
-    rows = list(rows)
-    for row in rows:
+def _with_admin_urls(rows: Iterable[Model]) -> list[Model]:
+    listed: list[Any] = list(rows)  # each row gets an admin_url for the template
+    for row in listed:
         opts = row._meta
         row.admin_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.pk])
-    return rows
+    return listed

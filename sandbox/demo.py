@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -19,8 +20,14 @@ from fulfillment.models import FulfillmentOrder
 
 logger = logging.getLogger(__name__)
 
-COMMON = {"eccn": "EAR99", "country_of_origin": "US", "weight": 2, "weight_unit": "lb", "tax_code": "4512.1"}
-DEMO_SKUS = [
+COMMON: dict[str, Any] = {
+    "eccn": "EAR99",
+    "country_of_origin": "US",
+    "weight": 2,
+    "weight_unit": "lb",
+    "tax_code": "4512.1",
+}
+DEMO_SKUS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("DEMO-KEYBOARD", "Mechanical keyboard", Sku.FulfillmentModel.DISTRIBUTED, {"part_number": "KB-100"}),
     ("DEMO-MOUSE", "Wireless mouse", Sku.FulfillmentModel.DISTRIBUTED, {"part_number": "MS-200"}),
     ("DEMO-MONITOR", "27-inch monitor", Sku.FulfillmentModel.ORCHESTRATED, {"part_number": "MN-270"}),

@@ -22,7 +22,7 @@ STATUS_TYPES = {
 class ApiError(Exception):
     """An answer in DR's error shape. `errors` holds (code, parameter, message) triples."""
 
-    def __init__(self, status: int, errors: list[tuple[str, str | None, str]]):
+    def __init__(self, status: int, errors: list[tuple[str, str | None, str]]) -> None:
         super().__init__(errors[0][2] if errors else str(status))
         self.status = status
         self.errors = errors
@@ -62,7 +62,7 @@ def conflict(code: str, parameter: str | None, message: str) -> ApiError:
 class Errors:
     """Collects field errors so one 400 names every bad field, as DR's list shape allows."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.items: list[tuple[str, str | None, str]] = []
 
     def add(self, code: str, parameter: str | None, message: str) -> None:

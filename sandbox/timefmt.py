@@ -17,7 +17,7 @@ def dr_time(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def parse_dr_time(value) -> datetime | None:
+def parse_dr_time(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:

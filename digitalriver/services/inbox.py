@@ -8,7 +8,8 @@ import math
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -18,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from core.jobs import enqueue_on_commit
 from core.redaction import redact_headers, redact_secret_values
+from core.types import Actor, JSONObject
 
 from .. import registry, signature
 from ..models import WebhookEvent
@@ -64,7 +66,7 @@ def webhook_event_receive(*, body: bytes, headers: Mapping[str, str]) -> Receipt
     return webhook_event_store(payload=payload, body=text, headers=headers, source=WebhookEvent.Source.WEBHOOK)
 
 
-def webhook_event_store(*, payload: dict, body: str, headers: Mapping[str, str], source: str) -> Receipt:
+def webhook_event_store(*, payload: JSONObject, body: str, headers: Mapping[str, str], source: str) -> Receipt:
     """Insert the event unless its DR id is already stored, and queue its processing.
 
     Payment secrets (a source's or a payment session's ``clientSecret``, card data: whatever sits under
@@ -122,7 +124,7 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent | None:
         return None
     event = WebhookEvent.objects.get(pk=event_id)
     handler = registry.get_event_handler(event.type)
-    error = None
+    error: tuple[str, str] | None = None
     if handler is not None:
         try:
             handler(event)
@@ -150,7 +152,7 @@ def _claim(event_id: int) -> bool:
         return bool(free.update(lease_expires_at=now + PROCESSING_LEASE, attempts=F("attempts") + 1))
 
 
-def webhook_events_replay(*, events: Iterable[WebhookEvent], by=None, enqueue: bool = True) -> int:
+def webhook_events_replay(*, events: Iterable[WebhookEvent], by: Actor = None, enqueue: bool = True) -> int:
     """Put the events back to 'received' (and queue them, unless the caller will process them).
 
     An event still 'received' is queued again only if no worker holds it: its job was lost.
@@ -189,12 +191,12 @@ def inbox_sweep(*, limit: int = 500) -> int:
 MAX_JSON_DEPTH = 64
 
 
-def _check_storable(payload: dict) -> None:
+def _check_storable(payload: JSONObject) -> None:
     """Refuse what json.loads accepts but a JSON column or a later json.dumps does not: NaN and
     infinities (1e400 too), lone surrogates (a "\\ud800" escape), NUL characters (PostgreSQL's jsonb
     refuses "\\u0000") and absurd nesting. Left alone they would fail the insert with a 500, which DR
     retries for days."""
-    stack = [(payload, 1)]
+    stack: list[tuple[Any, int]] = [(payload, 1)]
     while stack:
         value, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
@@ -215,9 +217,9 @@ def _check_storable(payload: dict) -> None:
             raise InvalidEvent("body has NaN or an infinite number")
 
 
-def _order_id_of(event_type: str, payload: dict) -> str:
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    obj = data.get("object") if isinstance(data.get("object"), dict) else {}
+def _order_id_of(event_type: str, payload: JSONObject) -> str:
+    data = payload["data"] if isinstance(payload.get("data"), dict) else {}
+    obj = data["object"] if isinstance(data.get("object"), dict) else {}
     # The Charge, Fulfillment, Refund, Invoice … name their order in orderId; a Shipment
     # (fulfillment_order.shipped) in fulfillmentOrderUpstreamId.
     candidates = [obj.get("orderId"), obj.get("fulfillmentOrderUpstreamId")]
@@ -233,14 +235,14 @@ def _order_id_of(event_type: str, payload: dict) -> str:
     return ""
 
 
-def _live_mode_of(payload: dict) -> bool | None:
+def _live_mode_of(payload: JSONObject) -> bool | None:
     for key, value in payload.items():
         if key.lower() == "livemode" and isinstance(value, bool):
             return value
     return None
 
 
-def _created_time_of(payload: dict):
+def _created_time_of(payload: JSONObject) -> datetime | None:
     value = payload.get("createdTime")
     if not isinstance(value, str):
         return None

@@ -12,18 +12,19 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_fsm import can_proceed
 
 from core.jobs import enqueue_on_commit
+from core.types import Actor, JSONObject
 
 from .. import errors, registry
 from ..client import calls_about, forget_last_request_id, get_client, last_request_id
@@ -35,7 +36,7 @@ WAITING_STATES = (Instruction.State.PENDING, Instruction.State.RETRY_WAIT)
 
 
 def instruction_enqueue(
-    *, kind: str, subject: str, payload: dict | None = None, coalesce: bool = False, delay_seconds: float = 0
+    *, kind: str, subject: str, payload: JSONObject | None = None, coalesce: bool = False, delay_seconds: float = 0
 ) -> Instruction:
     """Write an instruction in the caller's transaction; it is sent once that transaction commits.
 
@@ -69,13 +70,13 @@ def instruction_enqueue(
 
 @dataclass
 class SweepSummary:
-    outcomes: Counter = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
 
     @property
     def sent(self) -> int:
         return sum(self.outcomes.values())
 
-    def __str__(self):
+    def __str__(self) -> str:
         if not self.outcomes:
             return "nothing was due"
         parts = ", ".join(f"{count} {state}" for state, count in sorted(self.outcomes.items()))
@@ -112,7 +113,7 @@ def outbox_sweep(*, ignore_backoff: bool = False, max_rows: int | None = None) -
     return summary
 
 
-def instructions_retry_now(*, instructions: Iterable[Instruction], by=None) -> int:
+def instructions_retry_now(*, instructions: Iterable[Instruction], by: Actor = None) -> int:
     """Send the instructions now (failed or waiting ones); returns how many were queued."""
     from ..tasks import send_instruction
 
@@ -122,12 +123,19 @@ def instructions_retry_now(*, instructions: Iterable[Instruction], by=None) -> i
     return _each_that_can("retry_now", instructions, by=by, description="retry requested", then=send_after_commit)
 
 
-def instructions_cancel(*, instructions: Iterable[Instruction], by=None) -> int:
+def instructions_cancel(*, instructions: Iterable[Instruction], by: Actor = None) -> int:
     """Never send the instructions (those not done or being sent); returns how many were cancelled."""
     return _each_that_can("cancel", instructions, by=by, description="cancelled by an operator")
 
 
-def _each_that_can(transition: str, instructions: Iterable[Instruction], *, by, description: str, then=None) -> int:
+def _each_that_can(
+    transition: str,
+    instructions: Iterable[Instruction],
+    *,
+    by: Actor,
+    description: str,
+    then: Callable[[Instruction], None] | None = None,
+) -> int:
     count = 0
     for instruction in instructions:
         with transaction.atomic():
@@ -160,7 +168,7 @@ def _due_filter(now: datetime, ignore_backoff: bool) -> Q:
     return waiting | abandoned
 
 
-def _claim(queryset, *, limit: int, ignore_backoff: bool) -> list[Instruction]:
+def _claim(queryset: QuerySet[Instruction], *, limit: int, ignore_backoff: bool) -> list[Instruction]:
     now = timezone.now()
     lease_until = now + timedelta(seconds=settings.DR_OUTBOX_LEASE_SECONDS)
     with transaction.atomic():
@@ -178,7 +186,7 @@ def _claim(queryset, *, limit: int, ignore_backoff: bool) -> list[Instruction]:
 @dataclass
 class _Outcome:
     kind: str  # one of Attempt.Outcome
-    result: dict[str, Any] | None = None
+    result: JSONObject | None = None
     error: errors.DigitalRiverError | None = None
     message: str = ""
     uncertain: bool = False
@@ -257,6 +265,7 @@ def _record(
             return row
         code = error.first_code if error else ""
         if outcome.kind in (Attempt.Outcome.SUCCEEDED, Attempt.Outcome.ALREADY_DONE):
+            assert performer is not None  # only a performer's try succeeds
             recording_error = _run_hook(performer.on_done, row, outcome.result or {})
             if recording_error is None:
                 row.mark_done(result=outcome.result, description=Attempt.Outcome(outcome.kind).label)
@@ -290,7 +299,7 @@ def _record(
     return row
 
 
-def _run_hook(hook, *args) -> str | None:
+def _run_hook(hook: Callable[..., None], *args: Any) -> str | None:
     """Run a performer's on_done/on_failed in a savepoint; the error text if it raised, else None."""
     try:
         with transaction.atomic():

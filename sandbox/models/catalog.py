@@ -15,7 +15,7 @@ class Sku(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     @property
@@ -53,7 +53,7 @@ class InventoryItem(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:
@@ -81,7 +81,7 @@ class InventoryLevel(models.Model):
             models.UniqueConstraint(fields=["inventory_item", "location_id"], name="sandbox_level_unique_location")
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.inventory_item.dr_id}@{self.location_id}"
 
     def as_dr(self) -> dict:

@@ -16,7 +16,7 @@ class Event(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.type} {self.dr_id}"
 
     def as_dr(self) -> dict:
@@ -35,7 +35,7 @@ class Webhook(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.address
 
     def wants(self, event_type: str) -> bool:
@@ -83,7 +83,7 @@ class Delivery(models.Model):
         ordering = ["-id"]
         indexes = [models.Index(fields=["state", "next_attempt_at"])]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.event_id} -> {self.address}"
 
 
@@ -102,5 +102,5 @@ class DeliveryAttempt(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.event_id} {self.status_code or self.error}"

@@ -29,7 +29,7 @@ class NetworkSettings(models.Model):
     backoff_seconds = models.FloatField(default=5.0)
     max_attempts = models.PositiveIntegerField(default=6)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "network settings"
 
 
@@ -46,7 +46,7 @@ class NetworkRule(models.Model):
     class Meta:
         ordering = ["id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.method or '*'} {self.path} -> {self.status} x{self.remaining}"
 
 
@@ -56,5 +56,5 @@ class RateWindow(models.Model):
     second = models.BigIntegerField(unique=True)
     count = models.PositiveIntegerField(default=0)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.second}: {self.count}"

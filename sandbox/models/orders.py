@@ -56,7 +56,7 @@ class Order(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self, *, expand: bool = False, with_payment: bool = True) -> dict:
@@ -140,7 +140,7 @@ class OrderItem(models.Model):
             )
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     @property
@@ -176,7 +176,7 @@ class Source(models.Model):
     data = models.JSONField(default=dict)
     created_time = models.DateTimeField(default=timezone.now)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:
@@ -213,7 +213,7 @@ class Charge(models.Model):
     created_time = models.DateTimeField(default=timezone.now)
     updated_time = models.DateTimeField(default=timezone.now)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def total(self, kind: str, state: str = "complete") -> "Decimal":
@@ -222,7 +222,7 @@ class Charge(models.Model):
     def as_dr(self) -> dict:
         operations = list(self.operations.all())
 
-        def listing(kind):
+        def listing(kind: str) -> list[dict]:
             return [op.as_dr() for op in operations if op.kind == kind]
 
         return {
@@ -266,7 +266,7 @@ class ChargeOperation(models.Model):
     class Meta:
         ordering = ["id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:
@@ -297,7 +297,7 @@ class Fulfillment(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:

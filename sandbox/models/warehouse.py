@@ -26,7 +26,7 @@ class FulfillmentOrder(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def refresh_state(self) -> None:
@@ -82,7 +82,7 @@ class FulfillmentOrderItem(models.Model):
             )
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     @property
@@ -131,7 +131,7 @@ class Shipment(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:
@@ -157,7 +157,7 @@ class ShipmentItem(models.Model):
     class Meta:
         ordering = ["id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:
@@ -188,7 +188,7 @@ class FulfillmentCancellation(models.Model):
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.dr_id
 
     def as_dr(self) -> dict:
@@ -216,7 +216,7 @@ class CancellationItem(models.Model):
     class Meta:
         ordering = ["id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.fulfillment_order_item.dr_id} x{self.quantity}"
 
     def as_dr(self) -> dict:

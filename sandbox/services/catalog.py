@@ -1,6 +1,8 @@
 """SKUs, inventory items and stock levels, validated the way DR documents."""
 
 import re
+from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -9,6 +11,7 @@ from ..countries import ISO_COUNTRIES
 from ..errors import ApiError, Errors, conflict, not_found
 from ..ids import uuid_id
 from ..models import InventoryItem, InventoryLevel, Sku
+from ..types import JSONObject
 
 SKU_ID = re.compile(r"^[0-9A-Za-z._-]{1,100}$")
 # DR documents `####.##.####` with the first six digits required; the last group may be shorter.
@@ -62,7 +65,7 @@ def tax_code_is_physical(tax_code: str | None) -> bool:
     return tax_code not in DIGITAL_TAX_CODES
 
 
-def check_id(value, parameter: str = "id") -> str:
+def check_id(value: Any, parameter: str = "id") -> str:
     if not isinstance(value, str) or not SKU_ID.match(value):
         raise ApiError(
             400,
@@ -71,7 +74,7 @@ def check_id(value, parameter: str = "id") -> str:
     return value
 
 
-def _unknown(body: dict, allowed: frozenset) -> None:
+def _unknown(body: JSONObject, allowed: frozenset[str]) -> None:
     errors = Errors()
     for key in body:
         if key not in allowed and key not in READ_ONLY:
@@ -80,7 +83,7 @@ def _unknown(body: dict, allowed: frozenset) -> None:
     errors.raise_if_any()
 
 
-def validate_sku(data: dict) -> dict:
+def validate_sku(data: JSONObject) -> JSONObject:
     """Return the stored form of a SKU (DR's keys, `physical` computed) or raise a 400 naming every field."""
     _unknown(data, SKU_FIELDS)
     data = {key: value for key, value in data.items() if key in SKU_FIELDS and value is not None}
@@ -138,7 +141,7 @@ def validate_sku(data: dict) -> dict:
     return data
 
 
-def _check_manufacturer(item_id: str, data: dict) -> None:
+def _check_manufacturer(item_id: str, data: JSONObject) -> None:
     part, maker = data.get("partNumber"), data.get("manufacturerId")
     if not part or not maker:
         return
@@ -153,7 +156,7 @@ def _check_manufacturer(item_id: str, data: dict) -> None:
             )
 
 
-def sku_put(*, sku_id: str, body: dict) -> tuple[Sku, bool]:
+def sku_put(*, sku_id: str, body: JSONObject) -> tuple[Sku, bool]:
     """The upsert of `PUT /skus/{id}`: the body replaces the SKU. Returns (sku, created)."""
     check_id(sku_id)
     if "id" in body and body["id"] != sku_id:
@@ -165,7 +168,7 @@ def sku_put(*, sku_id: str, body: dict) -> tuple[Sku, bool]:
         return _sku_save(sku or Sku(dr_id=sku_id), data), created
 
 
-def sku_create(*, body: dict) -> Sku:
+def sku_create(*, body: JSONObject) -> Sku:
     sku_id = check_id(body.get("id")) if "id" in body else uuid_id()
     data = validate_sku(body)
     with transaction.atomic():
@@ -174,7 +177,7 @@ def sku_create(*, body: dict) -> Sku:
         return _sku_save(Sku(dr_id=sku_id), data)
 
 
-def sku_update(*, sku_id: str, body: dict) -> Sku:
+def sku_update(*, sku_id: str, body: JSONObject) -> Sku:
     """`POST /skus/{id}`: a partial update; `null` removes a field."""
     with transaction.atomic():
         sku = Sku.objects.select_for_update().filter(dr_id=sku_id).first()
@@ -187,7 +190,7 @@ def sku_update(*, sku_id: str, body: dict) -> Sku:
         return _sku_save(sku, validate_sku(merged))
 
 
-def _sku_save(sku: Sku, data: dict) -> Sku:
+def _sku_save(sku: Sku, data: JSONObject) -> Sku:
     if data.get("managedFulfillment") == MANAGED:
         _check_manufacturer(sku.dr_id, data)
     now = timezone.now()
@@ -218,7 +221,7 @@ def sku_delete(*, sku_id: str) -> None:
         sku.delete()
 
 
-def validate_inventory_item(data: dict) -> dict:
+def validate_inventory_item(data: JSONObject) -> JSONObject:
     _unknown(data, INVENTORY_FIELDS)
     data = {key: value for key, value in data.items() if key in INVENTORY_FIELDS and value is not None}
     errors = Errors()
@@ -236,7 +239,7 @@ def validate_inventory_item(data: dict) -> dict:
     return data
 
 
-def inventory_item_create(*, body: dict) -> InventoryItem:
+def inventory_item_create(*, body: JSONObject) -> InventoryItem:
     item_id = check_id(body["id"]) if body.get("id") is not None else uuid_id()
     data = validate_inventory_item(body)
     with transaction.atomic():
@@ -261,7 +264,7 @@ def _editable_item(item_id: str) -> InventoryItem:
     return item
 
 
-def inventory_item_update(*, item_id: str, body: dict) -> InventoryItem:
+def inventory_item_update(*, item_id: str, body: JSONObject) -> InventoryItem:
     with transaction.atomic():
         item = _editable_item(item_id)
         merged = {**item.data, **body}
@@ -287,7 +290,7 @@ def _ensure_level(item: InventoryItem) -> None:
 
 
 def inventory_level_set(
-    *, item_id: str, location_id: str, available_quantity: int, available_time=None
+    *, item_id: str, location_id: str, available_quantity: int, available_time: datetime | None = None
 ) -> InventoryLevel:
     """The warehouse's stock, edited on the sandbox page."""
     with transaction.atomic():

@@ -1,8 +1,11 @@
 """Reading and changing the bad network from the control endpoint and the page."""
 
+from typing import Any
+
 from django.db import transaction
 
 from ..models import NetworkRule, NetworkSettings
+from ..types import JSONObject
 from .network import network_reset, network_settings
 
 RATES = ("error_rate", "error_after_processing", "drop_rate", "duplicate_rate", "delay_rate", "slow_rate")
@@ -21,7 +24,7 @@ class ControlError(ValueError):
     pass
 
 
-def control_state() -> dict:
+def control_state() -> JSONObject:
     net = network_settings()
     return {
         **{key: getattr(net, key) for key in (*RATES, *COUNTS, "backoff_seconds", "reorder", "error_statuses")},
@@ -39,7 +42,7 @@ def control_state() -> dict:
     }
 
 
-def control_update(values: dict) -> dict:
+def control_update(values: JSONObject) -> JSONObject:
     """Apply a control document (see the control view's docstring); unknown keys are an error."""
     known = {*RATES, *COUNTS, "backoff_seconds", "reorder", "error_statuses", "reset", "next_calls", "clear_rules"}
     unknown = sorted(set(values) - known)
@@ -75,7 +78,7 @@ def control_update(values: dict) -> dict:
     return control_state()
 
 
-def _add_rule(rule) -> None:
+def _add_rule(rule: Any) -> None:
     if not isinstance(rule, dict) or not isinstance(rule.get("path"), str) or not rule["path"]:
         raise ControlError("next_calls entries need a 'path'")
     if not _is_status(rule.get("status")):
@@ -92,24 +95,24 @@ def _add_rule(rule) -> None:
     )
 
 
-def _is_status(value) -> bool:
+def _is_status(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599
 
 
-def _number(key: str, value) -> float:
+def _number(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ControlError(f"{key} must be a non-negative number")
     return float(value)
 
 
-def _rate(key: str, value) -> float:
+def _rate(key: str, value: Any) -> float:
     value = _number(key, value)
     if value > 1:
         raise ControlError(f"{key} must be between 0 and 1")
     return value
 
 
-def _count(key: str, value) -> int:
+def _count(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ControlError(f"{key} must be a non-negative integer")
     return value

@@ -9,20 +9,23 @@ from django.utils import timezone
 from ..ids import uuid_id
 from ..models import Delivery, Event, Webhook
 from ..timefmt import dr_time
+from ..types import JSONObject
 from .network import network_settings
 
 #: The version DR stamps on events when the account has no pinned version (the notes' newest default).
 DEFAULT_EVENT_VERSION = "2021-12-13"
 
 
-def event_emit(*, type: str, obj: dict, previous: dict | None = None, order_id: str = "") -> Event:
+def event_emit(*, type: str, obj: JSONObject, previous: JSONObject | None = None, order_id: str = "") -> Event:
     """Store an event and one pending delivery per destination; the delivery loop sends it later."""
     now = timezone.now()
     webhooks = list(Webhook.objects.all())
-    targets = [(hook, hook.address) for hook in webhooks if hook.enabled and hook.wants(type)]
+    targets: list[tuple[Webhook | None, str]] = [
+        (hook, hook.address) for hook in webhooks if hook.enabled and hook.wants(type)
+    ]
     if not webhooks and settings.SANDBOX_DEFAULT_WEBHOOK_URL:
         targets = [(None, settings.SANDBOX_DEFAULT_WEBHOOK_URL)]
-    envelope = {
+    envelope: JSONObject = {
         "id": uuid_id(),
         "type": type,
         "data": {"object": obj, "previousAttributes": previous or {}},

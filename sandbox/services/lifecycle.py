@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from ..models import Charge, Order, OrderItem
 from ..timefmt import dr_time
+from ..types import JSONObject
 from .events import event_emit
 
 
@@ -62,6 +63,7 @@ def order_move(*, order: Order, state: str) -> Order:
         order.fraud_state = "blocked"
     order.save()
     charge = order.charges.first()
+    assert charge is not None, "every sandbox order is placed with its charge"
     if state in ("in_review", "accepted") and charge.state == Charge.State.PENDING:
         charge.state = Charge.State.CAPTURABLE
         charge.updated_time = now
@@ -76,6 +78,6 @@ def order_move(*, order: Order, state: str) -> Order:
     return order
 
 
-def emit_order(order: Order, event_type: str, previous: dict) -> None:
+def emit_order(order: Order, event_type: str, previous: JSONObject) -> None:
     order = Order.objects.get(pk=order.pk)
     event_emit(type=event_type, obj=order.as_dr(), previous=previous, order_id=order.dr_id)

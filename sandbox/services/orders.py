@@ -9,6 +9,7 @@ from django.utils import timezone
 from ..ids import numeric_id, prefixed_id
 from ..models import Charge, InventoryItem, Order, OrderItem, Sku, Source
 from ..timefmt import cents, dr_time
+from ..types import JSONObject
 from .lifecycle import OrderError, emit_order, order_move
 from .warehouse import fulfillment_order_create_managed
 
@@ -63,7 +64,7 @@ def order_place(
     email: str = "customer@example.com",
     currency: str = "USD",
     upstream_id: str = "",
-    ship_to: dict | None = None,
+    ship_to: JSONObject | None = None,
     service_level: str = "SG",
     locale: str = "en_US",
 ) -> Order:
@@ -193,7 +194,7 @@ def _price(line: Line) -> tuple[Sku, int, Decimal, Decimal]:
     return sku, line.quantity, amount, cents(amount * TAX_RATE)
 
 
-def _unique_id(model) -> str:
+def _unique_id(model: type[Order | OrderItem]) -> str:
     while True:
         candidate = numeric_id()
         if not model.objects.filter(dr_id=candidate).exists():

@@ -7,6 +7,7 @@ the last cancel when nothing was ever captured.
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -15,6 +16,7 @@ from ..errors import Errors, conflict, not_found
 from ..ids import prefixed_id, uuid_id
 from ..models import Charge, ChargeOperation, Fulfillment, FulfillmentOrderItem, Order, OrderItem
 from ..timefmt import cents
+from ..types import JSONObject
 from .events import event_emit
 from .lifecycle import order_move
 from .network import capture_should_fail
@@ -25,7 +27,7 @@ FULFILLMENT_FIELDS = frozenset(
 ITEM_FIELDS = frozenset({"itemId", "quantity", "cancelQuantity", "shipmentItemId", "skuId"})
 # The 409s that mean "the effect already holds" for the whole order.
 CANCELLABLE_BEFORE_ACCEPTANCE = (Order.State.PENDING_PAYMENT, Order.State.IN_REVIEW, Order.State.BLOCKED)
-ORDER_STATE_CONFLICTS = {
+ORDER_STATE_CONFLICTS: dict[str, str] = {
     Order.State.FULFILLED: "order_fulfilled",
     Order.State.COMPLETE: "order_complete",
     Order.State.CANCELLED: "order_cancelled",
@@ -41,18 +43,18 @@ class Request:
     parameter: str = "items[0]"
 
 
-def fulfillment_create(*, body: dict) -> Fulfillment:
+def fulfillment_create(*, body: JSONObject) -> Fulfillment:
     """Validate and apply a client's `POST /fulfillments` body."""
     errors = Errors()
     for key in body:
         if key not in FULFILLMENT_FIELDS:
             errors.add("unknown_parameter", key, f"'{key}' is not a known parameter.")
-    order_id = body.get("orderId")
+    order_id: Any = body.get("orderId")  # untrusted JSON until the checks below pass
     if not order_id:
         errors.missing("orderId")
     elif not isinstance(order_id, str):
         errors.invalid("orderId", "'orderId' must be a string.")
-    items = body.get("items")
+    items: Any = body.get("items")
     if not items:
         errors.missing("items")
     elif not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
@@ -100,7 +102,7 @@ def fulfillment_create(*, body: dict) -> Fulfillment:
                     parameter=f"items[{index}]",
                 )
             )
-        tracking = {
+        tracking: JSONObject = {
             key: body[key] for key in ("shipmentId", "trackingCompany", "trackingNumber", "trackingUrl") if key in body
         }
         fulfillment = fulfillment_apply(
@@ -181,11 +183,12 @@ def _share(item: OrderItem, settled_before: int, units: int) -> Decimal:
 
 
 def fulfillment_apply(
-    *, order: Order, requests: list[Request], tracking: dict | None = None, metadata: dict | None = None
+    *, order: Order, requests: list[Request], tracking: JSONObject | None = None, metadata: JSONObject | None = None
 ) -> Fulfillment:
     """Record a fulfillment, settle the charge and move item and order states (order row locked)."""
     check_requests(order, requests)
     charge = order.charges.select_for_update().first()
+    assert charge is not None, "every sandbox order is placed with its charge"
     capture_amount = cancel_amount = Decimal("0")
     for request in requests:
         item = OrderItem.objects.select_for_update().get(pk=request.item.pk)
@@ -292,6 +295,7 @@ def _settle_order(order: Order) -> None:
         return
     order_move(order=order, state=Order.State.FULFILLED)
     charge = order.charges.first()
+    assert charge is not None, "every sandbox order is placed with its charge"
     # Complete once every capture went through; a failed capture leaves it fulfilled for a person.
     if not charge.operations.filter(kind=ChargeOperation.Kind.CAPTURE).exclude(state="complete").exists():
         order_move(order=order, state=Order.State.COMPLETE)

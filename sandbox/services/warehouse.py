@@ -10,6 +10,7 @@ time, and it learns of them through `fulfillment.created` instead.
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -29,6 +30,7 @@ from ..models import (
     ShipmentItem,
 )
 from ..timefmt import dr_time, parse_dr_time
+from ..types import JSONObject
 from .events import event_emit
 from .payments import Request, fulfillment_apply
 
@@ -65,7 +67,7 @@ class WarehouseError(ValueError):
 # --- creating fulfillment orders --------------------------------------------------------------
 
 
-def fulfillment_order_create(*, body: dict) -> FulfillmentOrder:
+def fulfillment_order_create(*, body: JSONObject) -> FulfillmentOrder:
     """`POST /fulfillment-orders` from the client (distributed lines)."""
     errors = Errors()
     for key in body:
@@ -92,7 +94,7 @@ def fulfillment_order_create(*, body: dict) -> FulfillmentOrder:
     choice = body.get("shippingChoice")
     if not isinstance(choice, dict) or not choice.get("id"):
         errors.missing("shippingChoice.id")
-    items = body.get("items")
+    items: Any = body.get("items")  # untrusted JSON until the checks below pass
     if not items:
         errors.missing("items")
     elif not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
@@ -177,7 +179,7 @@ def fulfillment_order_create_managed(*, order: Order) -> FulfillmentOrder | None
     return fulfillment_order
 
 
-def _emit_fulfillment_order(fulfillment_order: FulfillmentOrder, event_type: str, previous: dict) -> None:
+def _emit_fulfillment_order(fulfillment_order: FulfillmentOrder, event_type: str, previous: JSONObject) -> None:
     fulfillment_order = FulfillmentOrder.objects.get(pk=fulfillment_order.pk)
     obj = fulfillment_order.as_dr()
     if event_type == "fulfillment_order.backordered":
@@ -229,6 +231,7 @@ def _take_open(line: FulfillmentOrderItem, quantity: int, action: str) -> None:
 def _managed_order_lines(
     fulfillment_order: FulfillmentOrder, moves: list[tuple[FulfillmentOrderItem, int]]
 ) -> tuple[Order, list[tuple[OrderItem, int, FulfillmentOrderItem]]]:
+    assert fulfillment_order.order_id is not None, "a managed fulfillment order belongs to an order"
     order = Order.objects.select_for_update().get(pk=fulfillment_order.order_id)
     by_id = {item.dr_id: item for item in order.items.all()}
     return order, [(by_id[line.upstream_id], quantity, line) for line, quantity in moves]
@@ -374,7 +377,7 @@ def _after_cancel(fulfillment_order: FulfillmentOrder, moves: list[tuple[Fulfill
 # --- cancellation requests --------------------------------------------------------------------
 
 
-def cancellation_create(*, body: dict) -> FulfillmentCancellation:
+def cancellation_create(*, body: JSONObject) -> FulfillmentCancellation:
     """`POST /fulfillment-cancellations`: a request the warehouse accepts (maybe partly) or rejects."""
     errors = Errors()
     for key in body:
@@ -382,7 +385,7 @@ def cancellation_create(*, body: dict) -> FulfillmentCancellation:
             errors.add("unknown_parameter", key, f"'{key}' is not a known parameter.")
     if not body.get("fulfillmentOrderId"):
         errors.missing("fulfillmentOrderId")
-    items = body.get("items")
+    items: Any = body.get("items")  # untrusted JSON until the checks below pass
     if not items:
         errors.missing("items")
     elif not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
@@ -488,6 +491,6 @@ def _pending_cancellation(cancellation_id: str) -> FulfillmentCancellation:
     return cancellation
 
 
-def _emit_cancellation(cancellation: FulfillmentCancellation, event_type: str, previous: dict) -> None:
+def _emit_cancellation(cancellation: FulfillmentCancellation, event_type: str, previous: JSONObject) -> None:
     cancellation = FulfillmentCancellation.objects.get(pk=cancellation.pk)
     event_emit(type=event_type, obj=cancellation.as_dr(), previous=previous, order_id=cancellation.upstream_id)

@@ -7,29 +7,37 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any, NoReturn, TypeAlias
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ..errors import ApiError, error_response, invalid
 from ..services import network
 from ..timefmt import parse_dr_time
+from ..types import JSONObject
 
 API_PREFIX = "/sandbox/api"
+
+#: What a handler returns: the status and the JSON body, or (204, None).
+Answer: TypeAlias = tuple[int, JSONObject | None]
+#: A handler takes the request and the URL's kwargs.
+Handler: TypeAlias = Callable[..., Answer]
 
 logger = logging.getLogger(__name__)
 
 
-def endpoint(**handlers: Callable) -> Callable:
+def endpoint(**handlers: Handler) -> Callable[..., HttpResponse]:
     """A view answering like DR; `handlers` maps lower-case HTTP methods to functions.
 
     A handler takes the request and URL kwargs and returns `(status, body)`, or `(204, None)`.
     """
 
     @csrf_exempt
-    def view(request, **kwargs):
+    def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        assert request.method is not None  # Django sets it on every request
         net = network.network_settings()
         delay_ms = net.latency_ms + random.uniform(0, net.latency_jitter_ms)
         if net.slow_rate and random.random() < net.slow_rate:
@@ -55,7 +63,9 @@ def endpoint(**handlers: Callable) -> Callable:
     return view
 
 
-def answer(request, handlers: dict, kwargs: dict) -> HttpResponse:
+def answer(request: HttpRequest, handlers: dict[str, Handler], kwargs: dict[str, Any]) -> HttpResponse:
+    response: HttpResponse
+    assert request.method is not None  # Django sets it on every request
     try:
         authenticate(request)
         handler = handlers.get(request.method.lower())
@@ -87,7 +97,7 @@ def injected(
     return response
 
 
-def authenticate(request) -> None:
+def authenticate(request: HttpRequest) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     expected = settings.DR_SECRET_KEY or ""
@@ -95,7 +105,7 @@ def authenticate(request) -> None:
         raise ApiError(401, [("unauthorized", "Authorization", "A valid secret key is required.")])
 
 
-def json_body(request) -> dict:
+def json_body(request: HttpRequest) -> JSONObject:
     if not request.body:
         return {}
     try:
@@ -107,15 +117,15 @@ def json_body(request) -> dict:
     return body
 
 
-def query_list(request, name: str) -> list[str]:
+def query_list(request: HttpRequest, name: str) -> list[str]:
     """`?ids=a,b` and `?ids=a&ids=b` both mean [a, b]."""
-    values = []
+    values: list[str] = []
     for raw in request.GET.getlist(name):
         values.extend(part.strip() for part in raw.split(",") if part.strip())
     return values
 
 
-def query_bool(request, name: str) -> bool | None:
+def query_bool(request: HttpRequest, name: str) -> bool | None:
     raw = request.GET.get(name)
     if raw is None:
         return None
@@ -127,7 +137,7 @@ def query_bool(request, name: str) -> bool | None:
 TIME_OPERATORS = {"gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
 
 
-def filter_times(request, queryset: QuerySet) -> QuerySet:
+def filter_times(request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
     """`createdTime[gte]=…` style filters (and a bare `createdTime=` meaning exactly)."""
     for param, field in (("createdTime", "created_time"), ("updatedTime", "updated_time")):
         if not hasattr(queryset.model, field):
@@ -146,7 +156,9 @@ def filter_times(request, queryset: QuerySet) -> QuerySet:
     return queryset
 
 
-def paginate(request, queryset: QuerySet, serialize: Callable = lambda obj: obj.as_dr()) -> dict:
+def paginate(
+    request: HttpRequest, queryset: QuerySet[Any], serialize: Callable[[Any], JSONObject] = lambda obj: obj.as_dr()
+) -> JSONObject:
     """DR's list: newest first, `limit` 1-100 (default 10), `startingAfter` / `endingBefore` by id."""
     raw_limit = request.GET.get("limit", "10")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
@@ -173,14 +185,14 @@ def paginate(request, queryset: QuerySet, serialize: Callable = lambda obj: obj.
     return {"hasMore": has_more, "data": [serialize(obj) for obj in page]}
 
 
-def _cursor(queryset: QuerySet, parameter: str, dr_id: str) -> int:
+def _cursor(queryset: QuerySet[Any], parameter: str, dr_id: str) -> int:
     pk = queryset.model.objects.filter(dr_id=dr_id).values_list("pk", flat=True).first()
     if pk is None:
         raise invalid(parameter, f"No such object: '{dr_id}'.")
     return pk
 
 
-def _no_route(request, **kwargs):
+def _no_route(request: HttpRequest, **kwargs: Any) -> NoReturn:
     raise ApiError(404, [("not_found", None, f"No resource at {request.path}.")])
 
 

@@ -2,13 +2,13 @@ import hmac
 import json
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ..services.control import ControlError, control_state, control_update
 
 
-def allowed(request) -> bool:
+def allowed(request: HttpRequest) -> bool:
     """The sandbox's own pages: open in DEBUG, else for staff or a caller holding the API key."""
     if settings.DEBUG or (request.user.is_authenticated and request.user.is_staff):
         return True
@@ -18,7 +18,7 @@ def allowed(request) -> bool:
 
 
 @csrf_exempt
-def control(request):
+def control(request: HttpRequest) -> JsonResponse:
     """The bad network, as JSON. GET shows the settings; POST a JSON object with any of these keys:
 
     - `latency_ms`, `latency_jitter_ms`: every /sandbox/api call waits latency + uniform(0, jitter) ms.

@@ -4,12 +4,13 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Q
+from django.http import HttpRequest
 from django.utils import timezone
 
 from ..errors import Errors, invalid, not_found
 from ..ids import uuid_id
 from ..models import Delivery, Event, Webhook
-from .base import endpoint, json_body, paginate, query_list
+from .base import Answer, endpoint, json_body, paginate, query_list
 
 WEBHOOK_FIELDS = ("types", "address", "apiVersion", "enabled")
 
@@ -20,7 +21,7 @@ EVENT_RETENTION = timedelta(days=30)
 MOST_TYPES = 19
 
 
-def list_events(request):
+def list_events(request: HttpRequest) -> Answer:
     queryset = Event.objects.filter(created_time__gte=timezone.now() - EVENT_RETENTION)
     types = query_list(request, "types") + query_list(request, "type")
     if len(query_list(request, "types")) > MOST_TYPES:
@@ -34,7 +35,7 @@ def list_events(request):
     return 200, paginate(request, queryset)
 
 
-def get_event(request, event_id):
+def get_event(request: HttpRequest, event_id: str) -> Answer:
     event = Event.objects.filter(dr_id=event_id).first()
     if event is None:
         raise not_found("id", event_id)
@@ -66,11 +67,11 @@ def _validate_webhook(body: dict, *, partial: bool) -> dict:
     return body
 
 
-def list_webhooks(request):
+def list_webhooks(request: HttpRequest) -> Answer:
     return 200, paginate(request, Webhook.objects.all())
 
 
-def create_webhook(request):
+def create_webhook(request: HttpRequest) -> Answer:
     body = _validate_webhook(json_body(request), partial=False)
     webhook = Webhook.objects.create(
         dr_id=uuid_id(),
@@ -82,14 +83,14 @@ def create_webhook(request):
     return 201, webhook.as_dr()
 
 
-def get_webhook(request, webhook_id):
+def get_webhook(request: HttpRequest, webhook_id: str) -> Answer:
     webhook = Webhook.objects.filter(dr_id=webhook_id).first()
     if webhook is None:
         raise not_found("id", webhook_id)
     return 200, webhook.as_dr()
 
 
-def update_webhook(request, webhook_id):
+def update_webhook(request: HttpRequest, webhook_id: str) -> Answer:
     body = _validate_webhook(json_body(request), partial=True)
     with transaction.atomic():
         webhook = Webhook.objects.select_for_update().filter(dr_id=webhook_id).first()
@@ -104,7 +105,7 @@ def update_webhook(request, webhook_id):
     return 200, webhook.as_dr()
 
 
-def delete_webhook(request, webhook_id):
+def delete_webhook(request: HttpRequest, webhook_id: str) -> Answer:
     with transaction.atomic():
         webhook = Webhook.objects.select_for_update().filter(dr_id=webhook_id).first()
         if webhook is None:

@@ -1,22 +1,27 @@
 """`/orders`, `/charges`, `/sources`, `/shipments`, `/fulfillments`."""
 
+from typing import TypeVar
+
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from ..errors import Errors, not_found
 from ..models import Charge, Fulfillment, Order, Shipment, Source
 from ..services.payments import fulfillment_create
-from .base import endpoint, json_body, paginate, query_list
+from .base import Answer, endpoint, json_body, paginate, query_list
+
+_Found = TypeVar("_Found", Order, Charge, Source, Shipment, Fulfillment)
 
 
-def _get(model, dr_id: str):
+def _get(model: type[_Found], dr_id: str) -> _Found:
     obj = model.objects.filter(dr_id=dr_id).first()
     if obj is None:
         raise not_found("id", dr_id)
     return obj
 
 
-def list_orders(request):
+def list_orders(request: HttpRequest) -> Answer:
     queryset = Order.objects.prefetch_related("items", "sources", "charges__operations")
     upstream_ids = query_list(request, "upstreamIds")
     if upstream_ids:
@@ -29,12 +34,12 @@ def list_orders(request):
     return 200, paginate(request, queryset)
 
 
-def get_order(request, order_id):
+def get_order(request: HttpRequest, order_id: str) -> Answer:
     expand = request.GET.get("expand", "").lower() == "true"
     return 200, _get(Order, order_id).as_dr(expand=expand)
 
 
-def update_order(request, order_id):
+def update_order(request: HttpRequest, order_id: str) -> Answer:
     """`POST /orders/{id}`: DR lets only `upstreamId`, `metadata` and `requestToBeForgotten` change."""
     body = json_body(request)
     errors = Errors()
@@ -59,19 +64,19 @@ def update_order(request, order_id):
     return 200, order.as_dr()
 
 
-def get_charge(request, charge_id):
+def get_charge(request: HttpRequest, charge_id: str) -> Answer:
     return 200, _get(Charge, charge_id).as_dr()
 
 
-def get_source(request, source_id):
+def get_source(request: HttpRequest, source_id: str) -> Answer:
     return 200, _get(Source, source_id).as_dr()
 
 
-def get_shipment(request, shipment_id):
+def get_shipment(request: HttpRequest, shipment_id: str) -> Answer:
     return 200, _get(Shipment, shipment_id).as_dr()
 
 
-def list_fulfillments(request):
+def list_fulfillments(request: HttpRequest) -> Answer:
     queryset = Fulfillment.objects.select_related("order")
     order_id = request.GET.get("orderId")
     if order_id:
@@ -79,11 +84,11 @@ def list_fulfillments(request):
     return 200, paginate(request, queryset)
 
 
-def create_fulfillment(request):
+def create_fulfillment(request: HttpRequest) -> Answer:
     return 201, fulfillment_create(body=json_body(request)).as_dr()
 
 
-def get_fulfillment(request, fulfillment_id):
+def get_fulfillment(request: HttpRequest, fulfillment_id: str) -> Answer:
     return 200, _get(Fulfillment, fulfillment_id).as_dr()
 
 

@@ -1,10 +1,13 @@
 """The sandbox page: the storefront, the warehouse and the bad network, as plain forms."""
 
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -31,7 +34,7 @@ PAGE_SIZE = 20
 LEVELS_SHOWN = 200
 
 
-def index(request):
+def index(request: HttpRequest) -> HttpResponse:
     if not allowed(request):
         raise PermissionDenied("The sandbox page is for staff.")
     recent_orders = Order.objects.prefetch_related(
@@ -60,7 +63,7 @@ def index(request):
     return render(request, "sandbox/index.html", context)
 
 
-def _int(post, name: str, default: int | None = None, minimum: int = 0) -> int:
+def _int(post: Mapping[str, str], name: str, default: int | None = None, minimum: int = 0) -> int:
     raw = (post.get(name) or "").strip()
     if not raw and default is not None:
         return default
@@ -73,14 +76,14 @@ def _int(post, name: str, default: int | None = None, minimum: int = 0) -> int:
     return value
 
 
-def _float(post, name: str) -> float:
+def _float(post: Mapping[str, str], name: str) -> float:
     try:
         return float(post.get(name) or 0)
     except ValueError:
         raise ValueError(f"{name} must be a number") from None
 
 
-def place_order(post) -> str:
+def place_order(post: Mapping[str, str]) -> str:
     order = orders.order_place(
         lines=orders.parse_lines(post.get("lines", "")),
         state=post.get("state") or "accepted",
@@ -90,19 +93,19 @@ def place_order(post) -> str:
     return f"Order {order.dr_id} placed ({order.state})."
 
 
-def release(post) -> str:
+def release(post: Mapping[str, str]) -> str:
     return f"Order {orders.order_release(order_id=post['order_id']).dr_id} accepted."
 
 
-def review(post) -> str:
+def review(post: Mapping[str, str]) -> str:
     return f"Order {orders.order_review(order_id=post['order_id']).dr_id} is in review."
 
 
-def block(post) -> str:
+def block(post: Mapping[str, str]) -> str:
     return f"Order {orders.order_block(order_id=post['order_id']).dr_id} blocked."
 
 
-def ship(post) -> str:
+def ship(post: Mapping[str, str]) -> str:
     shipment = warehouse.warehouse_ship(
         fulfillment_order_id=post["fulfillment_order_id"],
         items=[(post["item_id"], _int(post, "quantity", minimum=1))],
@@ -112,7 +115,7 @@ def ship(post) -> str:
     return f"Shipped with {shipment.tracking_company} {shipment.tracking_number}."
 
 
-def backorder(post) -> str:
+def backorder(post: Mapping[str, str]) -> str:
     days = _int(post, "days", default=14)
     warehouse.warehouse_backorder(
         fulfillment_order_id=post["fulfillment_order_id"],
@@ -123,12 +126,12 @@ def backorder(post) -> str:
     return f"Backordered for {days} days."
 
 
-def restock(post) -> str:
+def restock(post: Mapping[str, str]) -> str:
     warehouse.warehouse_restock(fulfillment_order_id=post["fulfillment_order_id"], item_id=post["item_id"])
     return "Restocked."
 
 
-def cancel(post) -> str:
+def cancel(post: Mapping[str, str]) -> str:
     warehouse.warehouse_cancel(
         fulfillment_order_id=post["fulfillment_order_id"],
         items=[(post["item_id"], _int(post, "quantity", minimum=1))],
@@ -136,7 +139,7 @@ def cancel(post) -> str:
     return "Cancelled by the fulfiller."
 
 
-def accept_cancellation(post) -> str:
+def accept_cancellation(post: Mapping[str, str]) -> str:
     accepted = {
         key.removeprefix("accept_"): _int(post, key)
         for key in post
@@ -146,12 +149,12 @@ def accept_cancellation(post) -> str:
     return f"Cancellation request {cancellation.state}."
 
 
-def reject_cancellation(post) -> str:
+def reject_cancellation(post: Mapping[str, str]) -> str:
     warehouse.cancellation_reject(cancellation_id=post["cancellation_id"])
     return "Cancellation request rejected."
 
 
-def set_stock(post) -> str:
+def set_stock(post: Mapping[str, str]) -> str:
     level = inventory_level_set(
         item_id=post["inventory_item_id"],
         location_id=post.get("location_id") or "sandbox-warehouse-1",
@@ -160,17 +163,18 @@ def set_stock(post) -> str:
     return f"{level} now has {level.available_quantity}."
 
 
-def fail_next_capture(post) -> str:
+def fail_next_capture(post: Mapping[str, str]) -> str:
     state = control_service.control_state()
     control_service.control_update({"fail_next_captures": state["fail_next_captures"] + 1})
     return "The next capture will fail."
 
 
-def network(post) -> str:
+def network(post: Mapping[str, str]) -> str:
     if post.get("reset"):
         control_service.control_update({"reset": True})
         return "The network is healthy again."
-    values = {key: _float(post, key) for key in control_service.RATES}
+    values: dict[str, Any] = {key: _float(post, key) for key in control_service.RATES}
+
     values.update({key: _int(post, key, default=0) for key in control_service.COUNTS})
     values["backoff_seconds"] = _float(post, "backoff_seconds")
     values["reorder"] = bool(post.get("reorder"))
@@ -204,7 +208,7 @@ ACTIONS = {
 
 
 @require_POST
-def action(request, action):
+def action(request: HttpRequest, action: str) -> HttpResponse:
     if not allowed(request):
         raise PermissionDenied("The sandbox page is for staff.")
     handler = ACTIONS.get(action)

@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from commerce.services import order_fetch
 from digitalriver.errors import DigitalRiverError, NotFound
@@ -7,10 +9,10 @@ from digitalriver.errors import DigitalRiverError, NotFound
 class Command(BaseCommand):
     help = "Fetch one order from Digital River and mirror it (lines, charges, state)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("dr_order_id", help="DR's order id, e.g. 231388420336")
 
-    def handle(self, *args, dr_order_id, **options):
+    def handle(self, *args: Any, dr_order_id: str, **options: Any) -> None:
         try:
             order = order_fetch(dr_order_id=dr_order_id)
         except NotFound as exc:

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -10,7 +12,7 @@ class Command(BaseCommand):
         "cancelled, backordered and in review. Needs the server running (make run seeds it for you)."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DR_SANDBOX:
             raise CommandError("the demo runs against the sandbox: set DR_SANDBOX=1")
         try:

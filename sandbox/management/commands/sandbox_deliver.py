@@ -1,6 +1,7 @@
 import time
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from sandbox.delivery import LOOP_INTERVAL_SECONDS, deliver_due
 
@@ -11,11 +12,11 @@ class Command(BaseCommand):
         "in-process; use this where the web server is gunicorn or several processes share the database."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="one pass, print how many requests were sent")
         parser.add_argument("--interval", type=float, default=LOOP_INTERVAL_SECONDS)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["once"]:
             self.stdout.write(f"{deliver_due()} sent")
             return

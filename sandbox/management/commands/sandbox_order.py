@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox.services.lifecycle import OrderError
 from sandbox.services.orders import PLACEABLE_STATES, order_place, parse_lines
@@ -7,7 +9,7 @@ from sandbox.services.orders import PLACEABLE_STATES, order_place, parse_lines
 class Command(BaseCommand):
     help = "Place a test order in the sandbox from pushed SKUs and print its DR order id."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--sku", action="append", required=True, metavar="ID:QTY[:PRICE]", help="a line; repeat for more lines"
         )
@@ -16,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--upstream-id", default="")
         parser.add_argument("--currency", default="USD")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             order = order_place(
                 lines=parse_lines(" ".join(options["sku"])),

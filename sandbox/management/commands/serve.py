@@ -1,9 +1,11 @@
 import logging
 import threading
 import webbrowser
+from typing import Any
 
 from django.conf import settings
 from django.contrib.staticfiles.management.commands.runserver import Command as RunserverCommand
+from django.core.management.base import CommandParser
 
 from core.periodic import start_periodic_jobs
 
@@ -11,17 +13,22 @@ logger = logging.getLogger(__name__)
 
 
 class Command(RunserverCommand):
+    # Set by runserver's handle() before inner_run; its stubs do not declare them.
+    addr: str
+    port: str
+    _raw_ipv6: bool
+
     help = (
         "The embedded server: runserver plus the periodic sweeps in this process (when no broker is set), "
         "and the sandbox's delivery loop when DR_SANDBOX=1."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
         parser.add_argument("--open", action="store_true", help="open the admin in a browser once it is up")
         parser.add_argument("--demo", action="store_true", help="seed the demo through the sandbox once it is up")
 
-    def inner_run(self, *args, **options):
+    def inner_run(self, *args: Any, **options: Any) -> None:
         # inner_run is the serving process (the autoreloader's child), so the loops start once.
         if not settings.CELERY_BROKER_URL:
             start_periodic_jobs()
