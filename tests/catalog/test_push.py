@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from catalog.models import Sku
-from catalog.services import PUSH_KIND, sku_check_drift, sku_delete, sku_update, skus_change_model, skus_push
+from catalog.services import PUSH_KIND, sku_delete, sku_drift_fetch, sku_update, skus_change_model, skus_push
 from digitalriver.models import ApiCall, Instruction
 
 from .fixtures_flow import (
@@ -92,7 +92,7 @@ def test_a_cleared_shared_attribute_leaves_the_sku_and_the_drift_check_shows_the
     assert dr_calls("POST", "/inventory-items/WIDGET-1") == 1
     update = ApiCall.objects.get(method="POST", path="/inventory-items/WIDGET-1")
     assert None not in json.loads(update.request_body).values()
-    rows = {row["field"]: row for row in sku_check_drift(sku=refresh(sku)).rows}
+    rows = {row["field"]: row for row in sku_drift_fetch(sku=refresh(sku)).rows}
     assert set(rows) == {"hsCode", "manufacturerId"}
     assert rows["hsCode"] == {"field": "hsCode", "ours": None, "sku": None, "inventory_item": "8471.30.0100"}
 
