@@ -1,26 +1,93 @@
 # The two commands of the README: `make run` and `make test`. Everything else supports them.
-PYTHON ?= python3.11
+#
+# Dependencies are pinned in uv.lock and installed by uv (the version below, bootstrapped from PyPI
+# with pip when no uv of that version is on PATH): `make install` makes .venv match the lock exactly,
+# `make lock` refreshes the lock from pyproject.toml.
+
+# Python: the first of these that runs and is 3.11 to 3.13, unless `make PYTHON=/path/to/python3.x`.
+PYTHON_CANDIDATES := python3.11 python3.12 python3.13 python3
+PYTHON_VERSION_OF := import sys; v = sys.version_info[:2]; (3, 11) <= v <= (3, 13) or sys.exit(1); print("%d.%d" % v)
+ifeq ($(origin PYTHON),undefined)
+FOUND_PYTHON := $(shell for p in $(PYTHON_CANDIDATES); do \
+	v=$$($$p -c '$(PYTHON_VERSION_OF)' 2>/dev/null) && { echo "$$p $$v"; break; }; done)
+PYTHON := $(word 1,$(FOUND_PYTHON))
+PYTHON_VERSION := $(word 2,$(FOUND_PYTHON))
+PYTHON_MISSING := No Python 3.11 to 3.13 found (tried $(PYTHON_CANDIDATES)): install one or run make PYTHON=/path/to/python3.x
+else
+PYTHON_VERSION := $(shell $(PYTHON) -c '$(PYTHON_VERSION_OF)' 2>/dev/null)
+PYTHON_MISSING := PYTHON=$(PYTHON) does not run or is not Python 3.11 to 3.13
+endif
+CHECK_PYTHON = @test -n "$(PYTHON_VERSION)" || { echo "$(PYTHON_MISSING)" >&2; exit 1; }
+# The interpreter itself (not a pyenv shim) for uv.
+PYTHON_EXE = "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
+
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Named after the Python version so that another PYTHON= rebuilds .venv with it.
+STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
+RUN_STAMP := $(VENV)/.installed-run-$(PYTHON_VERSION)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEV_ENV := DJANGO_DEBUG=1 DR_SANDBOX=1 DR_API_BASE_URL=http://$(HOST):$(PORT)/sandbox/api
 # mypy's Django plugin loads the settings, which need the development environment (and the sandbox app).
 MYPY := DJANGO_DEBUG=1 DR_SANDBOX=1 $(BIN)/mypy
 
-.PHONY: run test test-celery test-chaos browser-deps lint typecheck bench install migrate clean
+# uv: the one on PATH when it is this version, else this version from PyPI into .tools/.
+UV_VERSION := 0.13.9
+TOOLS := .tools
+ifeq ($(word 2,$(shell uv --version 2>/dev/null)),$(UV_VERSION))
+UV := uv
+UV_BOOTSTRAP :=
+else
+UV := $(TOOLS)/uv-$(UV_VERSION)/bin/uv
+UV_BOOTSTRAP := $(UV)
+endif
+LOCK_HINT := (if uv says uv.lock needs to be updated: run make lock, then commit uv.lock with pyproject.toml)
+# Only the Python chosen above (uv never downloads one), always into .venv.
+UV_ENV := UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=$(VENV)
 
-$(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install python3.11"; exit 1; }
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+.PHONY: run test test-celery test-chaos browser-deps lint typecheck bench install lock migrate clean
+
+# pip --target needs no venv (and is allowed on an externally managed Python); a Python without pip
+# lends a venv's.
+$(TOOLS)/uv-$(UV_VERSION)/bin/uv:
+	$(CHECK_PYTHON)
+	rm -rf $(TOOLS)/uv-$(UV_VERSION) $(TOOLS)/pip
+	if $(PYTHON) -m pip --version >/dev/null 2>&1; then pip="$(PYTHON) -m pip"; \
+	else $(PYTHON) -m venv $(TOOLS)/pip && pip="$(TOOLS)/pip/bin/python -m pip"; fi && \
+	$$pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --target $(TOOLS)/uv-$(UV_VERSION) uv==$(UV_VERSION)
+	@test -x $@
+
+# Exactly what uv.lock pins, dev extras included, nothing else (uv removes what the lock does not
+# list), compiled to bytecode as pip would. --locked never changes uv.lock: when pyproject.toml asks
+# for something the lock lacks, it stops and `make lock` is needed.
+$(STAMP): pyproject.toml uv.lock | $(UV_BOOTSTRAP)
+	$(CHECK_PYTHON)
+	$(UV_ENV) $(UV) sync --locked --extra dev --compile-bytecode --python $(PYTHON_EXE) \
+		|| { echo "$(LOCK_HINT)" >&2; exit 1; }
+	touch $(STAMP) $(RUN_STAMP)
+
+# What the server imports and nothing more, for `make run` on a fresh machine: the runtime part of
+# the lock at the locked versions, leaving the rest of .venv as it is (--inexact); the project itself
+# runs from this directory.
+$(RUN_STAMP): pyproject.toml uv.lock | $(UV_BOOTSTRAP)
+	$(CHECK_PYTHON)
+	$(UV_ENV) $(UV) sync --locked --inexact --no-install-project --compile-bytecode --python $(PYTHON_EXE) \
+		|| { echo "$(LOCK_HINT)" >&2; exit 1; }
+	touch $(RUN_STAMP)
+
+# Resolve pyproject.toml into uv.lock for every platform and Python 3.11 to 3.13, keeping each pin
+# that still fits; `make lock UPGRADE=1` moves everything to the newest versions allowed. After a
+# merge just run it again: .gitattributes leaves a conflicted uv.lock as this branch had it, and a
+# lock with conflict markers is first taken from this branch's side.
+lock: | $(UV_BOOTSTRAP)
+	$(CHECK_PYTHON)
+	@if grep -q '^<<<<<<< ' uv.lock 2>/dev/null; then git checkout --ours -- uv.lock 2>/dev/null || rm -f uv.lock; fi
+	$(UV_ENV) $(UV) lock $(if $(UPGRADE),--upgrade) --python $(PYTHON_EXE)
 
 install: $(STAMP)
 
-migrate: install
+migrate: $(RUN_STAMP)
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 
 run: migrate
@@ -61,4 +128,4 @@ typecheck: install
 	$(MYPY)
 
 clean:
-	rm -rf $(VENV) db.sqlite3* staticfiles .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) db.sqlite3* staticfiles .pytest_cache .mypy_cache
