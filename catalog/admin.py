@@ -4,14 +4,20 @@ Every write goes through catalog.services; this module asks, confirms and report
 to each SKU.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
-from django.http import Http404, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
@@ -24,6 +30,9 @@ from core.admin import confirm_action, pretty_json
 from . import selectors, services
 from .models import SKU_ID_FIXED_MESSAGE, Sku
 from .resources import SkuResource
+
+if TYPE_CHECKING:
+    from import_export.results import Result
 
 # A drift check makes two calls to DR per SKU while the merchandiser waits for the page; the daily
 # scan (sync_catalog --check-drift) covers the whole catalog.
@@ -106,28 +115,30 @@ class SkuAdmin(ImportExportModelAdmin):
         ("Digital River's copy, as last fetched", {"fields": DR_COPY_FIELDS, "classes": ("collapse",)}),
     )
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: Sku | None = None) -> tuple[tuple[str, dict[str, Any]], ...]:
         return self.editable_fieldsets if obj is None else self.editable_fieldsets + self.sync_fieldsets
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Sku | None = None) -> tuple[str, ...]:
         if obj is None:
             return ()
         # The model's id rule decides: a draft may still be renamed, a pushed SKU may not.
         fixed = ("sku_id",) if obj.sku_id_is_fixed else ()
         return (*fixed, *SYNC_FIELDS, *DR_COPY_FIELDS)
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
+    def get_form(
+        self, request: HttpRequest, obj: Sku | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Sku]]:
         if obj is not None and obj.sku_id_is_fixed:
             # Shown under the read-only id: the same words the API and the CSV import answer with.
             kwargs["help_texts"] = {**kwargs.get("help_texts", {}), "sku_id": SKU_ID_FIXED_MESSAGE}
         return super().get_form(request, obj, change=change, **kwargs)
 
     @admin.display(description="drift")
-    def drift_summary(self, obj):
+    def drift_summary(self, obj: Sku) -> str:
         return ", ".join(row["field"] for row in obj.drift) if obj.drift else "-"
 
     @admin.display(description="DR classifies it as")
-    def dr_classification(self, obj):
+    def dr_classification(self, obj: Sku) -> str:
         # DR decides physical vs digital from the tax code; we show its answer rather than guess.
         if obj.physical_at_dr is None:
             return "not known yet: DR says once the SKU is pushed or fetched"
@@ -137,20 +148,20 @@ class SkuAdmin(ImportExportModelAdmin):
         return said
 
     @admin.display(description="DR's SKU")
-    def dr_sku_pretty(self, obj):
+    def dr_sku_pretty(self, obj: Sku) -> str:
         return pretty_json(obj.dr_sku) if obj.dr_sku is not None else "-"
 
     @admin.display(description="DR's inventory item")
-    def dr_inventory_item_pretty(self, obj):
+    def dr_inventory_item_pretty(self, obj: Sku) -> str:
         return pretty_json(obj.dr_inventory_item) if obj.dr_inventory_item is not None else "-"
 
     @admin.display(description="the SKU body we last pushed")
-    def pushed_values_pretty(self, obj):
+    def pushed_values_pretty(self, obj: Sku) -> str:
         return pretty_json(obj.pushed_values) if obj.pushed_values is not None else "-"
 
     # --- saving and deleting go through the services ---
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Sku, form: forms.ModelForm[Sku], change: bool) -> None:
         if change:
             # Only what the form changed: a push that finishes between loading ``obj`` and saving it
             # moves the sync fields, and writing back the values loaded with ``obj`` would undo that.
@@ -163,28 +174,28 @@ class SkuAdmin(ImportExportModelAdmin):
         obj.pk = created.pk
         obj._state.adding = False
 
-    def delete_model(self, request, obj):
+    def delete_model(self, request: HttpRequest, obj: Sku) -> None:
         services.sku_delete(sku=obj, by=request.user)
 
-    def delete_queryset(self, request, queryset):
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Sku]) -> None:
         for sku in queryset:
             services.sku_delete(sku=sku, by=request.user)
 
     # --- permissions ---
 
-    def has_push_permission(self, request):
+    def has_push_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("catalog.push_sku")
 
-    def has_import_permission(self, request):
+    def has_import_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perms(["catalog.add_sku", "catalog.change_sku"])
 
-    def has_export_permission(self, request):
+    def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("catalog.view_sku")
 
     # --- bulk actions ---
 
     @admin.action(description="Push the selected SKUs to Digital River", permissions=["push"])
-    def push_to_dr(self, request, queryset):
+    def push_to_dr(self, request: HttpRequest, queryset: QuerySet[Sku]) -> TemplateResponse | None:
         question = (
             "Digital River will get our current values for these SKUs (and their inventory items). "
             "A SKU that breaks one of DR's rules is not sent."
@@ -206,12 +217,13 @@ class SkuAdmin(ImportExportModelAdmin):
         if response is not None:
             return response
         outcome = services.skus_push(skus=queryset, by=request.user)
-        refused = {refusal.sku_id: refusal.messages for refusal in outcome.refused}
-        summary = sentences(f"{len(outcome.queued)} queued for a push", refusals_text(refused))
-        self.message_user(request, summary, messages.WARNING if refused else messages.SUCCESS)
+        reasons = {refusal.sku_id: refusal.messages for refusal in outcome.refused}
+        summary = sentences(f"{len(outcome.queued)} queued for a push", refusals_text(reasons))
+        self.message_user(request, summary, messages.WARNING if reasons else messages.SUCCESS)
+        return None
 
     @admin.action(description="Check the selected SKUs for drift from Digital River", permissions=["push"])
-    def check_drift(self, request, queryset):
+    def check_drift(self, request: HttpRequest, queryset: QuerySet[Sku]) -> TemplateResponse | None:
         if queryset.count() > DRIFT_CHECK_MAX:
             self.message_user(
                 request,
@@ -245,9 +257,10 @@ class SkuAdmin(ImportExportModelAdmin):
             parts.append(f"{len(failed)} could not be checked: {details}")
         level = messages.ERROR if failed else messages.WARNING if drifted else messages.SUCCESS
         self.message_user(request, sentences(*parts), level)
+        return None
 
     @admin.action(description="Change the fulfillment model of the selected SKUs", permissions=["change"])
-    def change_fulfillment_model(self, request, queryset):
+    def change_fulfillment_model(self, request: HttpRequest, queryset: QuerySet[Sku]) -> TemplateResponse | None:
         confirmed = request.POST.get("confirmed") == "yes"
         form = ChangeFulfillmentModelForm(request.POST if confirmed else None)
         response = confirm_action(
@@ -271,11 +284,12 @@ class SkuAdmin(ImportExportModelAdmin):
         self.message_user(
             request, sentences(moved, refusals_text(refused)), messages.WARNING if refused else messages.SUCCESS
         )
+        return None
 
     # --- the change page's Digital River panel and its buttons ---
 
-    def get_urls(self):
-        def view(method):
+    def get_urls(self) -> list[URLPattern]:
+        def view(method: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return self.admin_site.admin_view(method)
 
         return [
@@ -290,12 +304,20 @@ class SkuAdmin(ImportExportModelAdmin):
             *super().get_urls(),
         ]
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Sku | None = None,
+    ) -> HttpResponse:
         if obj is not None:
             context.update(self.dr_panel_context(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def dr_panel_context(self, request, sku: Sku) -> dict:
+    def dr_panel_context(self, request: HttpRequest, sku: Sku) -> dict[str, Any]:
         # Only what is stored: rendering the page never waits for DR; its buttons ask DR on purpose.
         has_stock = selectors.sku_has_stock_at_dr(sku)
         return {
@@ -307,14 +329,14 @@ class SkuAdmin(ImportExportModelAdmin):
             "history": selectors.sku_sync_history(sku=sku),
         }
 
-    def has_fetch_stock_permission(self, request, sku: Sku) -> bool:
+    def has_fetch_stock_permission(self, request: HttpRequest, sku: Sku) -> bool:
         # Whoever may view the SKU (merchandisers, customer service, operations in core/roles.py):
         # customer service answers "is it in stock?" from this page. Fetching reads DR and changes
         # nothing there, and here only our stored copy of DR's figures, so it needs no push right;
         # and it costs fewer calls than before, when every page view asked DR.
         return self.has_view_permission(request, sku)
 
-    def sku_for_dr_button(self, request, object_id) -> Sku:
+    def sku_for_dr_button(self, request: HttpRequest, object_id: str) -> Sku:
         if not self.has_push_permission(request):
             raise PermissionDenied
         sku = self.get_object(request, unquote(object_id))
@@ -322,11 +344,11 @@ class SkuAdmin(ImportExportModelAdmin):
             raise Http404("No such SKU")
         return sku
 
-    def back_to_change_page(self, sku: Sku):
+    def back_to_change_page(self, sku: Sku) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:catalog_sku_change", args=[sku.pk]))
 
     @method_decorator(require_POST)
-    def check_drift_view(self, request, object_id):
+    def check_drift_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
         sku = self.sku_for_dr_button(request, object_id)
         report = services.sku_drift_fetch(sku=sku)
         if report.error:
@@ -339,7 +361,7 @@ class SkuAdmin(ImportExportModelAdmin):
         return self.back_to_change_page(sku)
 
     @method_decorator(require_POST)
-    def push_view(self, request, object_id):
+    def push_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
         sku = self.sku_for_dr_button(request, object_id)
         outcome = services.skus_push(skus=[sku], by=request.user)
         for refusal in outcome.refused:
@@ -349,7 +371,7 @@ class SkuAdmin(ImportExportModelAdmin):
         return self.back_to_change_page(sku)
 
     @method_decorator(require_POST)
-    def fetch_stock_view(self, request, object_id):
+    def fetch_stock_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
         sku = self.get_object(request, unquote(object_id))
         if sku is None:
             raise Http404("No such SKU")
@@ -369,7 +391,7 @@ class SkuAdmin(ImportExportModelAdmin):
         return self.back_to_change_page(sku)
 
     @method_decorator(require_POST)
-    def take_dr_values_view(self, request, object_id):
+    def take_dr_values_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         sku = self.sku_for_dr_button(request, object_id)
         if not self.has_change_permission(request, sku):
             raise PermissionDenied  # it rewrites our values, so pushing alone is not enough
@@ -403,11 +425,11 @@ class SkuAdmin(ImportExportModelAdmin):
 
     # --- import ---
 
-    def get_import_data_kwargs(self, **kwargs):
+    def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
         # A confirmed import is all or nothing, even if rows broke the rules only after the preview.
         return {**super().get_import_data_kwargs(**kwargs), "rollback_on_validation_errors": True}
 
-    def process_result(self, result, request):
+    def process_result(self, result: Result, request: HttpRequest) -> HttpResponse:
         if result.has_errors() or result.has_validation_errors():
             rows = ", ".join(str(row.number) for row in result.invalid_rows) or "see the error log"
             self.message_user(

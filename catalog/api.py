@@ -4,9 +4,14 @@ Views are thin: every write goes through the catalog services, so an edit over t
 push exactly as one in the admin does.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -19,11 +24,17 @@ from drf_spectacular.utils import (
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
 
 from . import rules, services
 from .models import MERCHANDISER_FIELDS as EDITABLE_FIELDS
 from .models import Sku
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _SupportsHasPermission
 
 SYNC_FIELDS = ("sync_state", "sync_error", "pushed_at", "fetched_at", "drift_checked_at")
 
@@ -79,7 +90,7 @@ class SkuSerializer(serializers.ModelSerializer):
         fields = (*EDITABLE_FIELDS, *SYNC_FIELDS, "created_at", "updated_at")
         read_only_fields = (*SYNC_FIELDS, "created_at", "updated_at")
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # Whether the id may change is the model's rule (Sku.clean, through the service): 400 from there.
         base = self.instance or Sku()
         values = {name: getattr(base, name) for name in EDITABLE_FIELDS} | attrs
@@ -141,7 +152,7 @@ class SkuModelPermissions(permissions.DjangoModelPermissions):
 class CanPushSkus(permissions.BasePermission):
     message = "Pushing SKUs and checking them against Digital River needs the catalog.push_sku permission."
 
-    def has_permission(self, request, view):
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return bool(request.user and request.user.is_authenticated and request.user.has_perm("catalog.push_sku"))
 
 
@@ -190,7 +201,7 @@ class SkuViewSet(viewsets.ModelViewSet):
     ordering_fields = ["sku_id", "name", "pushed_at", "updated_at"]
     ordering = ["sku_id"]
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Sku]:
         queryset = Sku.objects.all()
         if self.action != "list":
             return queryset
@@ -206,24 +217,25 @@ class SkuViewSet(viewsets.ModelViewSet):
             queryset = queryset.filter(**{parameter: value})
         return queryset
 
-    def get_permissions(self):
+    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         # Reading the last known drift is a read like any other (the view permission); asking DR
         # now and pushing need catalog.push_sku.
         if self.action in ("sync", "drift_fetch"):
             return [permissions.IsAuthenticated(), CanPushSkus()]
         return super().get_permissions()
 
-    def perform_create(self, serializer):
+    def perform_create(self, serializer: BaseSerializer[Sku]) -> None:
         with _as_api_errors():
             serializer.instance = services.sku_create(values=serializer.validated_data, by=self.request.user)
 
-    def perform_update(self, serializer):
+    def perform_update(self, serializer: BaseSerializer[Sku]) -> None:
+        assert serializer.instance is not None  # an update is always of the object the view fetched
         with _as_api_errors():
             serializer.instance = services.sku_update(
                 sku=serializer.instance, values=serializer.validated_data, by=self.request.user
             )
 
-    def perform_destroy(self, instance):
+    def perform_destroy(self, instance: Sku) -> None:
         services.sku_delete(sku=instance, by=self.request.user)
 
     @extend_schema(
@@ -252,7 +264,7 @@ class SkuViewSet(viewsets.ModelViewSet):
         ],
     )
     @action(detail=True, methods=["post"])
-    def sync(self, request, sku_id=None):
+    def sync(self, request: Request, sku_id: str | None = None) -> Response:
         sku = self.get_object()
         outcome = services.skus_push(skus=[sku], by=request.user)
         if outcome.refused:
@@ -271,7 +283,7 @@ class SkuViewSet(viewsets.ModelViewSet):
         examples=[OpenApiExample("Last check found another HS code", value=DRIFT_EXAMPLE, response_only=True)],
     )
     @action(detail=True, methods=["get"])
-    def drift(self, request, sku_id=None):
+    def drift(self, request: Request, sku_id: str | None = None) -> Response:
         sku = self.get_object()
         return Response(SkuDriftSerializer(_drift_body(sku, sku.drift or [])).data)
 
@@ -291,7 +303,7 @@ class SkuViewSet(viewsets.ModelViewSet):
         ],
     )
     @drift.mapping.post
-    def drift_fetch(self, request, sku_id=None):
+    def drift_fetch(self, request: Request, sku_id: str | None = None) -> Response:
         report = services.sku_drift_fetch(sku=self.get_object())
         if report.error:
             return Response(
@@ -311,7 +323,7 @@ def _drift_body(sku: Sku, rows: list[dict]) -> dict:
 
 
 @contextmanager
-def _as_api_errors():
+def _as_api_errors() -> Iterator[None]:
     """A refusal from the model's own validation becomes a 400 naming the field, like the rules' own."""
     try:
         yield

@@ -1,6 +1,7 @@
 """Our SKU in DR's words, and DR's words back in ours."""
 
 from decimal import Decimal
+from typing import Any
 
 from django_countries.fields import Country
 
@@ -35,7 +36,7 @@ ITEM_ONLY_KEYS = frozenset(key for _, key in ITEM_ONLY_FIELDS)
 PHYSICAL_ONLY = frozenset({"partNumber", "manufacturerId"})
 
 
-def _wire(value):
+def _wire(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value.code if isinstance(value, Country) else value
@@ -92,7 +93,7 @@ def our_values_from_dr(dr_sku: dict, *, current_model: str = Sku.FulfillmentMode
     orchestrated one DR no longer manages becomes third party (DR deleted its inventory item; we
     keep none of ours for it). Otherwise our model stands.
     """
-    values = {"fulfillment_model": current_model}
+    values: dict[str, Any] = {"fulfillment_model": current_model}
     if dr_sku.get("managedFulfillment") == MANAGED_FULFILLMENT:
         values["fulfillment_model"] = Sku.FulfillmentModel.ORCHESTRATED
     elif current_model == Sku.FulfillmentModel.ORCHESTRATED:
@@ -147,7 +148,7 @@ def differences(sku: Sku, dr_sku: dict | None, dr_inventory_item: dict | None) -
     return rows
 
 
-def _normal(value):
+def _normal(value: Any) -> Any:
     """Compare values the way DR stores them: no empty strings, numbers as numbers, False as absent."""
     if value in ("", None, False):
         return None

@@ -1,11 +1,18 @@
 """SKU-inventory item pairs: our values, what we last pushed, what DR last showed us."""
 
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any, Self
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django_countries.fields import CountryField
 from django_fsm import FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
+
+from core.types import Actor
 
 from . import rules
 
@@ -80,17 +87,22 @@ class Sku(FSMModelMixin, models.Model):
         indexes = [models.Index(fields=["sync_state", "pushed_at"])]
         permissions = [("push_sku", "Can push SKUs to Digital River and repair drift")]
 
-    def __str__(self):
+    # Set by save(), from_db() and refresh_from_db(); None when the id was deferred.
+    _stored_sku_id: str | None
+
+    def __str__(self) -> str:
         return f"{self.sku_id} · {self.name}"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         super().save(*args, **kwargs)
         update_fields = kwargs.get("update_fields")
         if update_fields is None or "sku_id" in update_fields:
             self._stored_sku_id = self.sku_id
 
     @classmethod
-    def from_db(cls, db, field_names, values):
+    def from_db(  # type: ignore[override]  # django-stubs 6 adds Django 6.0's fetch_mode; 5.2's from_db has none
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any]
+    ) -> Self:
         instance = super().from_db(db, field_names, values)
         # The id as stored, so the id rule compares against it without a query per clean() (the CSV
         # import cleans every row of a file).
@@ -98,7 +110,12 @@ class Sku(FSMModelMixin, models.Model):
         instance._stored_sku_id = None if stored is models.DEFERRED else stored
         return instance
 
-    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+    def refresh_from_db(
+        self,
+        using: str | None = None,
+        fields: Iterable[str] | None = None,
+        from_queryset: models.QuerySet[Self] | None = None,
+    ) -> None:
         super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
         if fields is None or "sku_id" in fields:
             self._stored_sku_id = self.sku_id
@@ -133,12 +150,12 @@ class Sku(FSMModelMixin, models.Model):
         """Distributed SKUs have an inventory item that we create and keep in step."""
         return self.fulfillment_model == self.FulfillmentModel.DISTRIBUTED
 
-    def clean_fields(self, exclude=None):
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
         # The sync state moves only through its transitions; a protected FSMField refuses the
         # re-assignment that field cleaning would make.
         super().clean_fields(exclude={*(exclude or ()), "sync_state"})
 
-    def clean(self):
+    def clean(self) -> None:
         values = {field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields}
         values["country_of_origin"] = str(self.country_of_origin or "")
         errors = rules.sku_errors(values)
@@ -155,7 +172,7 @@ class Sku(FSMModelMixin, models.Model):
         source=[SyncState.DRAFT, SyncState.SYNCED, SyncState.OUT_OF_SYNC, SyncState.FAILED, SyncState.QUEUED],
         target=SyncState.QUEUED,
     )
-    def queue_push(self, by=None, description=None):
+    def queue_push(self, by: Actor = None, description: str | None = None) -> None:
         self.sync_error = ""
 
     @fsm_log_description
@@ -173,8 +190,8 @@ class Sku(FSMModelMixin, models.Model):
         model: str,
         dr_sku: dict | None,
         dr_inventory_item: dict | None,
-        description=None,
-    ):
+        description: str | None = None,
+    ) -> None:
         now = timezone.now()
         self.pushed_at = now
         self.pushed_values = pushed
@@ -192,13 +209,13 @@ class Sku(FSMModelMixin, models.Model):
         source=[SyncState.QUEUED, SyncState.SYNCED, SyncState.OUT_OF_SYNC, SyncState.FAILED],
         target=SyncState.FAILED,
     )
-    def mark_push_failed(self, *, error: str, description=None):
+    def mark_push_failed(self, *, error: str, description: str | None = None) -> None:
         self.sync_error = error
 
     @fsm_log_by
     @fsm_log_description
     @transition(field=sync_state, source=[SyncState.SYNCED, SyncState.OUT_OF_SYNC], target=SyncState.OUT_OF_SYNC)
-    def mark_out_of_sync(self, by=None, description=None):
+    def mark_out_of_sync(self, by: Actor = None, description: str | None = None) -> None:
         return None
 
 

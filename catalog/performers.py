@@ -1,13 +1,21 @@
 """How a SKU push and a SKU deletion reach DR (registered with the outbox in apps.py)."""
 
-import contextlib
+from __future__ import annotations
 
+import contextlib
+from typing import TYPE_CHECKING
+
+from core.types import JSONObject
 from digitalriver import errors as dr_errors
 from digitalriver.registry import Performer
 
 from . import dr_mapping
 from .models import Sku
 from .services import DELETE_KIND, PUSH_KIND
+
+if TYPE_CHECKING:
+    from digitalriver.client import DigitalRiverClient
+    from digitalriver.models import Instruction
 
 
 class SkuPushPerformer(Performer):
@@ -30,7 +38,7 @@ class SkuPushPerformer(Performer):
 
     kind = PUSH_KIND
 
-    def perform(self, instruction, client):
+    def perform(self, instruction: Instruction, client: DigitalRiverClient) -> JSONObject:
         sku = Sku.objects.filter(sku_id=instruction.payload["sku_id"]).first()
         if sku is None:
             return {"skipped": "the SKU was deleted before the push"}
@@ -55,7 +63,7 @@ class SkuPushPerformer(Performer):
             "inventoryItem": dr_item,
         }
 
-    def on_done(self, instruction, result):
+    def on_done(self, instruction: Instruction, result: JSONObject) -> None:
         if "pushed" not in result:
             return
         sku = Sku.objects.select_for_update().filter(sku_id=instruction.payload["sku_id"]).first()
@@ -77,7 +85,7 @@ class SkuPushPerformer(Performer):
         )
         sku.save()
 
-    def on_failed(self, instruction):
+    def on_failed(self, instruction: Instruction) -> None:
         sku = Sku.objects.select_for_update().filter(sku_id=instruction.payload["sku_id"]).first()
         if sku is not None and sku.sync_state in (Sku.SyncState.QUEUED, Sku.SyncState.FAILED):
             sku.mark_push_failed(error=instruction.last_error, description=instruction.last_error[:300])
@@ -87,7 +95,7 @@ class SkuPushPerformer(Performer):
 class SkuDeletePerformer(Performer):
     kind = DELETE_KIND
 
-    def perform(self, instruction, client):
+    def perform(self, instruction: Instruction, client: DigitalRiverClient) -> JSONObject:
         try:
             client.delete(f"/skus/{instruction.payload['sku_id']}")
         except dr_errors.NotFound:
@@ -95,7 +103,7 @@ class SkuDeletePerformer(Performer):
         return {"deleted": True}
 
 
-def _upsert_inventory_item(client, sku: Sku, *, known_at_dr: bool) -> dict:
+def _upsert_inventory_item(client: DigitalRiverClient, sku: Sku, *, known_at_dr: bool) -> JSONObject:
     """Update the item if we made it before, else create it; either guess falls back on the other.
 
     Guessing from what we last pushed spends one call per push instead of two.
@@ -112,6 +120,6 @@ def _upsert_inventory_item(client, sku: Sku, *, known_at_dr: bool) -> dict:
         return client.post(f"/inventory-items/{sku.sku_id}", body)
 
 
-def _delete_inventory_item(client, item_id: str) -> None:
+def _delete_inventory_item(client: DigitalRiverClient, item_id: str) -> None:
     with contextlib.suppress(dr_errors.NotFound):
         client.delete(f"/inventory-items/{item_id}")

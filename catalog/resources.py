@@ -11,6 +11,8 @@ takes that quote off again, so an exported file imports back unchanged.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from import_export import fields, resources
@@ -18,6 +20,9 @@ from import_export.instance_loaders import CachedInstanceLoader
 
 from . import services
 from .models import MERCHANDISER_FIELDS, Sku
+
+if TYPE_CHECKING:
+    from import_export.results import Result
 
 IMPORTABLE_FIELDS = MERCHANDISER_FIELDS
 
@@ -28,13 +33,13 @@ UPDATE_BATCH_SIZE = 100
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def escape_formula(value):
+def escape_formula(value: Any) -> Any:
     """The value as text a spreadsheet will not evaluate. django-import-export's own
     IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT only drops one leading '=' (so '==1+1' stays a formula)."""
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) else value
 
 
-def unescape_formula(value):
+def unescape_formula(value: Any) -> Any:
     """The inverse of escape_formula, for a file that was exported here."""
     if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_TRIGGERS):
         return value[1:]
@@ -56,28 +61,28 @@ class SkuResource(resources.ModelResource):
         skip_unchanged = True
         report_skipped = True
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._first_row_of: dict[str, int] = {}
+        self._first_row_of: dict[str, int | None] = {}
         self._changes_of: dict[str, list[str]] = {}
         self._edited_after_push: list[tuple[Sku, list[str]]] = []
 
-    def export_field(self, field, instance, **kwargs):
+    def export_field(self, field: fields.Field, instance: Sku, **kwargs: Any) -> Any:
         return escape_formula(super().export_field(field, instance, **kwargs))
 
-    def before_import_row(self, row, **kwargs):
+    def before_import_row(self, row: dict[str, Any], **kwargs: Any) -> None:
         super().before_import_row(row, **kwargs)
         for column, value in row.items():
             row[column] = unescape_formula(value)
 
-    def get_import_fields(self):
+    def get_import_fields(self) -> list[fields.Field]:
         # Export-only columns are neither offered on the import page nor shown in its preview.
         return [field for field in super().get_import_fields() if not field.readonly]
 
-    def import_instance(self, instance, row, **kwargs):
+    def import_instance(self, instance: Sku, row: dict[str, Any], **kwargs: Any) -> None:
         """Set the row's values, noting which changed and refusing a SKU id the file already used."""
         before = {name: getattr(instance, name) for name in IMPORTABLE_FIELDS}
-        errors: dict[str, list[str]] = {}
+        errors: dict[str, list[Any]] = {}  # Django's ValidationErrors, and messages of ours
         try:
             super().import_instance(instance, row, **kwargs)
         except ValidationError as exc:
@@ -93,7 +98,12 @@ class SkuResource(resources.ModelResource):
         if errors:
             raise ValidationError(errors)
 
-    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+    def validate_instance(
+        self,
+        instance: Sku,
+        import_validation_errors: dict[str, list[ValidationError]] | None = None,
+        validate_unique: bool = True,
+    ) -> None:
         errors = dict(import_validation_errors or {})
         try:
             # Uniqueness of sku_id is settled without a query per row: the instance loader turns
@@ -106,25 +116,32 @@ class SkuResource(resources.ModelResource):
         if errors:
             raise ValidationError(errors)
 
-    def bulk_update(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+    def bulk_update(
+        self,
+        using_transactions: bool,
+        dry_run: bool,
+        raise_errors: bool,
+        batch_size: int | None = None,
+        result: Result | None = None,
+    ) -> None:
         # bulk_update writes one CASE per column with a branch per row, which databases evaluate
         # row by row: small statements are much faster than one per thousand rows.
         super().bulk_update(using_transactions, dry_run, raise_errors, batch_size=UPDATE_BATCH_SIZE, result=result)
 
-    def get_bulk_update_fields(self):
+    def get_bulk_update_fields(self) -> list[str]:
         # Only the columns some row of the batch changes: bulk_update's cost grows with rows times
         # columns, and writing back sync_state would undo a push that finished meanwhile.
         changed = {name for sku in self.update_instances for name in self._changes_of.get(sku.sku_id, ())}
         return [name for name in IMPORTABLE_FIELDS if name in changed] + ["updated_at"]
 
-    def before_save_instance(self, instance, row, **kwargs):
+    def before_save_instance(self, instance: Sku, row: dict[str, Any], **kwargs: Any) -> None:
         instance.updated_at = timezone.now()  # bulk_update leaves auto_now fields alone
 
-    def after_save_instance(self, instance, row, **kwargs):
+    def after_save_instance(self, instance: Sku, row: dict[str, Any], **kwargs: Any) -> None:
         if instance.pk and instance.sync_state != Sku.SyncState.DRAFT:
             self._edited_after_push.append((instance, self._changes_of.get(instance.sku_id, [])))
 
-    def after_import(self, dataset, result, **kwargs):
+    def after_import(self, dataset: Any, result: Result, **kwargs: Any) -> None:
         super().after_import(dataset, result, **kwargs)
         if kwargs.get("dry_run") or result.has_errors() or result.has_validation_errors():
             return  # nothing is kept, so nothing is edited as far as DR is concerned

@@ -8,6 +8,7 @@ a bad value before anything is sent, in the words DR would use.
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django_countries import countries
 
@@ -64,7 +65,7 @@ def breadcrumb_error(value: str) -> str | None:
     return None
 
 
-def weight_error(value) -> str | None:
+def weight_error(value: Any) -> str | None:
     if value in (None, ""):
         return None
     try:

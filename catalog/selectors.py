@@ -10,15 +10,26 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Field
 from django_fsm_log.models import StateLog
+
+from core.types import JSONObject
 
 from . import dr_mapping
 from .models import Sku
 from .rules import SHARED_ATTRIBUTES
 
 SHARED_DR_KEYS = frozenset(key for _, key in SHARED_ATTRIBUTES)
+
+
+def _label(name: str) -> str:
+    field = Sku._meta.get_field(name)
+    assert isinstance(field, Field)  # SKU_FIELDS names the SKU's own columns, never a relation
+    return str(field.verbose_name)
+
+
 # Our label for each of DR's keys, so the drift table speaks the merchandiser's words.
-FIELD_LABELS = {key: str(Sku._meta.get_field(name).verbose_name) for name, key in dr_mapping.SKU_FIELDS} | {
+FIELD_LABELS = {key: _label(name) for name, key in dr_mapping.SKU_FIELDS} | {
     "managedFulfillment": "fulfillment model (managedFulfillment)",
     "sku": "SKU",
     "inventoryItem": "inventory item",
@@ -32,7 +43,7 @@ NO_STOCK_AT_DR = "Only a pushed distributed or orchestrated SKU has an inventory
 class StockLevels:
     """DR's stock rows, one per warehouse, as last fetched; ``fetched_at`` is None when never fetched."""
 
-    rows: list[dict] = field(default_factory=list)
+    rows: list[JSONObject] = field(default_factory=list)
     fetched_at: datetime.datetime | None = None
 
 
@@ -49,10 +60,10 @@ def sku_stock_levels(*, sku: Sku) -> StockLevels:
     return StockLevels(rows=list(sku.stock_levels or []), fetched_at=sku.stock_fetched_at)
 
 
-def sku_drift_table(*, sku: Sku) -> list[dict]:
+def sku_drift_table(*, sku: Sku) -> list[dict[str, Any]]:
     """The last drift check as table rows, each saying which of DR's two copies differs from ours."""
     item_known = sku.dr_inventory_item is not None
-    rows = []
+    rows: list[dict[str, Any]] = []
     for row in sku.drift or []:
         key = row["field"]
         ours = _comparable(row.get("ours"))

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.types import Actor, JSONObject
 from digitalriver import errors as dr_errors
 from digitalriver.client import calls_about, get_client
 from digitalriver.models import Instruction
@@ -26,8 +27,6 @@ from . import dr_mapping, selectors
 from .models import Sku
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-
     from digitalriver.client import DigitalRiverClient
 
 PUSH_KIND = "catalog.sku.push"
@@ -37,7 +36,7 @@ DELETE_KIND = "catalog.sku.delete"
 DR_FIELDS = frozenset({field for field, _ in dr_mapping.SKU_FIELDS} | {"fulfillment_model"})
 
 
-def sku_create(*, values: dict[str, Any], by: AbstractBaseUser | None = None) -> Sku:
+def sku_create(*, values: dict[str, Any], by: Actor = None) -> Sku:
     """A new SKU starts as a draft: nothing goes to DR until someone pushes it."""
     sku = Sku(**values)
     sku.full_clean()
@@ -46,7 +45,7 @@ def sku_create(*, values: dict[str, Any], by: AbstractBaseUser | None = None) ->
 
 
 @transaction.atomic
-def sku_update(*, sku: Sku, values: dict[str, Any], by: AbstractBaseUser | None = None) -> Sku:
+def sku_update(*, sku: Sku, values: dict[str, Any], by: Actor = None) -> Sku:
     """Apply edits; if DR already has the SKU, push the new values (or mark it out of sync).
 
     Sku.clean() refuses what DR's rules refuse, and a new id for a SKU that was pushed.
@@ -62,14 +61,14 @@ def sku_update(*, sku: Sku, values: dict[str, Any], by: AbstractBaseUser | None 
     return sku
 
 
-def sku_after_admin_save(*, sku: Sku, changed_fields: Iterable[str], by: AbstractBaseUser | None = None) -> None:
+def sku_after_admin_save(*, sku: Sku, changed_fields: Iterable[str], by: Actor = None) -> None:
     """The admin saves the form itself; this does what an edit means for DR."""
     if set(changed_fields) & DR_FIELDS:
         with transaction.atomic():
             _after_edit(Sku.objects.select_for_update().get(pk=sku.pk), by=by)
 
 
-def _after_edit(sku: Sku, *, by: AbstractBaseUser | None) -> None:
+def _after_edit(sku: Sku, *, by: Actor) -> None:
     if sku.sync_state == Sku.SyncState.DRAFT:
         return
     if settings.CATALOG_AUTO_PUSH:
@@ -147,7 +146,7 @@ def skus_push_plan(*, skus: Iterable[Sku]) -> PushPlan:
     return PushPlan(ready=ready, refused=refused)
 
 
-def skus_push(*, skus: Iterable[Sku], by: AbstractBaseUser | None = None) -> PushOutcome:
+def skus_push(*, skus: Iterable[Sku], by: Actor = None) -> PushOutcome:
     """Queue a push of each SKU's newest values, unless they break DR's rules (each refusal says which).
 
     A SKU already waiting for a push is not queued twice. The rules are checked on the locked row,
@@ -157,7 +156,7 @@ def skus_push(*, skus: Iterable[Sku], by: AbstractBaseUser | None = None) -> Pus
     return PushOutcome(queued=[instruction.payload["sku_id"] for instruction in instructions], refused=refused)
 
 
-def _queue_pushes(skus: Iterable[Sku], *, by: AbstractBaseUser | None) -> tuple[list[Instruction], list[PushRefusal]]:
+def _queue_pushes(skus: Iterable[Sku], *, by: Actor) -> tuple[list[Instruction], list[PushRefusal]]:
     instructions, refused = [], []
     for sku in skus:
         try:
@@ -169,7 +168,7 @@ def _queue_pushes(skus: Iterable[Sku], *, by: AbstractBaseUser | None) -> tuple[
     return instructions, refused
 
 
-def _queue_push(sku: Sku, *, by: AbstractBaseUser | None, reason: str) -> Instruction:
+def _queue_push(sku: Sku, *, by: Actor, reason: str) -> Instruction:
     """Every push passes here: the gate, the transition to queued and the outbox row."""
     refusal = sku_push_refusal(sku=sku)
     if refusal is not None:
@@ -202,7 +201,7 @@ class SyncReport:
         return len(self.by_state.get(state, []))
 
 
-def skus_sync(*, include_synced: bool = False, by: AbstractBaseUser | None = None) -> SyncReport:
+def skus_sync(*, include_synced: bool = False, by: Actor = None) -> SyncReport:
     """Push SKUs that are out of sync or failed (with ``include_synced``: every SKU) and send them to DR now.
 
     The pushes are sent from this process rather than left to the background, so whoever asked
@@ -223,7 +222,7 @@ def skus_sync(*, include_synced: bool = False, by: AbstractBaseUser | None = Non
 
 
 @transaction.atomic
-def sku_delete(*, sku: Sku, by: AbstractBaseUser | None = None) -> None:
+def sku_delete(*, sku: Sku, by: Actor = None) -> None:
     """Delete locally and, if DR has it, at DR (which deletes its inventory item too)."""
     sku = Sku.objects.select_for_update().get(pk=sku.pk)
     if sku.sync_state != Sku.SyncState.DRAFT:
@@ -231,9 +230,7 @@ def sku_delete(*, sku: Sku, by: AbstractBaseUser | None = None) -> None:
     sku.delete()
 
 
-def skus_change_model(
-    *, skus: Iterable[Sku], model: str, by: AbstractBaseUser | None = None
-) -> tuple[list[Sku], dict[str, list[str]]]:
+def skus_change_model(*, skus: Iterable[Sku], model: str, by: Actor = None) -> tuple[list[Sku], dict[str, list[str]]]:
     """Move SKUs to another fulfillment model; those the new model's rules refuse are reported, not changed."""
     changed, refused = [], {}
     for sku in skus:
@@ -252,7 +249,7 @@ def skus_change_model(
 @dataclass
 class DriftReport:
     sku: Sku
-    rows: list[dict]
+    rows: list[JSONObject]
     error: str = ""
 
     @property
@@ -308,7 +305,7 @@ def skus_drift_fetch(*, skus: Iterable[Sku] | None = None) -> DriftScan:
     return DriftScan(reports=[sku_drift_fetch(sku=sku) for sku in skus])
 
 
-def _get_or_none(client: DigitalRiverClient, path: str) -> dict | None:
+def _get_or_none(client: DigitalRiverClient, path: str) -> JSONObject | None:
     try:
         return client.get(path)
     except dr_errors.NotFound:
@@ -320,7 +317,7 @@ class StockFetch:
     """What asking DR for a SKU's stock gave: the rows stored, or why nothing was (then nothing changed)."""
 
     sku: Sku
-    rows: list[dict] = dataclasses.field(default_factory=list)
+    rows: list[JSONObject] = dataclasses.field(default_factory=list)
     error: str = ""
 
 
@@ -348,7 +345,7 @@ def sku_stock_fetch(*, sku: Sku) -> StockFetch:
     return StockFetch(sku=Sku.objects.get(pk=sku.pk), rows=rows)
 
 
-def sku_take_dr_values(*, sku: Sku, by: AbstractBaseUser | None = None) -> Sku:
+def sku_take_dr_values(*, sku: Sku, by: Actor = None) -> Sku:
     """Copy DR's SKU values over ours (from the last drift check) and push, so the pair agrees again.
 
     DR's SKU is the reference: where its inventory item differs, the push brings the item back in

@@ -1,12 +1,18 @@
 """Customer service's order screens: find an order, read everything about it on one page, and
 re-read it from Digital River. Orders are DR's data mirrored here, so nothing on them is editable."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
@@ -14,20 +20,21 @@ from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from commerce import services
-from commerce.models import ATTENTION_FLAGS, Order
+from commerce.models import ATTENTION_FLAGS, Order, OrderQuerySet
 from core.admin import ReadOnlyAdmin, pretty_json
 from digitalriver import errors as dr_errors
 from fulfillment.cancellations import (
     CLOSED,
+    CancellationPlan,
     CancellationRefused,
     InvalidCancellation,
     cancellable_units,
     cancellation_execute,
 )
-from fulfillment.shipments import ShipmentRefused, shipment_execute
+from fulfillment.shipments import ShipmentPlan, ShipmentRefused, shipment_execute
 
 from . import selectors
-from .forms import CancelItemsForm, RecordShipmentForm, self_fulfilled
+from .forms import CancelItemsForm, PerLineQuantitiesForm, RecordShipmentForm, self_fulfilled
 from .permissions import can_refresh_order
 
 # Enough for a normal order's whole story; the full timeline is one click away.
@@ -41,10 +48,11 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
     title = "needs attention"
     parameter_name = "needs_attention"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> tuple[tuple[str, str], ...]:
         return (("yes", "Yes: a flag is raised"), ("no", "No"))
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        assert isinstance(queryset, OrderQuerySet)  # the order list's rows
         if self.value() == "yes":
             return queryset.needing_attention()
         if self.value() == "no":
@@ -69,7 +77,7 @@ def address_lines(contact: dict) -> list[str]:
     ]
 
 
-def posted(request):
+def posted(request: HttpRequest) -> QueryDict | None:
     return request.POST if request.method == "POST" else None
 
 
@@ -126,7 +134,7 @@ class OrderAdmin(ReadOnlyAdmin):
         ),
     )
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Order | None = None) -> list[str]:
         return [
             *[field.name for field in self.model._meta.fields],
             "ship_to_address",
@@ -137,27 +145,27 @@ class OrderAdmin(ReadOnlyAdmin):
     # --- the list ---
 
     @admin.display(description="state", ordering="state")
-    def state_badge(self, obj):
+    def state_badge(self, obj: Order) -> str:
         return format_html('<span class="order-state order-state-{}">{}</span>', obj.state, obj.get_state_display())
 
     @admin.display(description="flags")
-    def flag_badges(self, obj):
+    def flag_badges(self, obj: Order) -> str:
         raised = [(flag.severity, flag.label.lower().replace("sku", "SKU")) for flag in obj.raised_flags]
         if not raised:
             return "-"
         return format_html_join(" ", '<span class="order-flag order-flag-{}">⚑ {}</span>', raised)
 
     @admin.display(description="customer", ordering="customer_name")
-    def customer(self, obj):
+    def customer(self, obj: Order) -> str:
         # Name and email in one column keep the list one screen wide next to the filters.
         return format_html('{}<br><span class="order-quiet">{}</span>', obj.customer_name or "-", obj.email or "")
 
     @admin.display(description="total", ordering="total_amount")
-    def total(self, obj):
+    def total(self, obj: Order) -> str:
         return format_html('<span class="order-nowrap">{} {}</span>', obj.total_amount, obj.currency)
 
     @admin.display(description="placed", ordering="dr_created_at")
-    def placed(self, obj):
+    def placed(self, obj: Order) -> str:
         if obj.dr_created_at is None:
             return "-"
         when = localtime(obj.dr_created_at)
@@ -170,15 +178,15 @@ class OrderAdmin(ReadOnlyAdmin):
     # --- the page ---
 
     @admin.display(description="ship to")
-    def ship_to_address(self, obj):
+    def ship_to_address(self, obj: Order) -> str:
         return format_html_join("", "{}<br>", ((line,) for line in address_lines(obj.ship_to))) or "-"
 
     @admin.display(description="bill to")
-    def bill_to_address(self, obj):
+    def bill_to_address(self, obj: Order) -> str:
         return format_html_join("", "{}<br>", ((line,) for line in address_lines(obj.bill_to))) or "-"
 
     @admin.display(description="shipping choice")
-    def shipping_choice_text(self, obj):
+    def shipping_choice_text(self, obj: Order) -> str:
         choice = obj.shipping_choice or {}
         if not choice:
             return "-"
@@ -190,7 +198,15 @@ class OrderAdmin(ReadOnlyAdmin):
         ]
         return " · ".join(part for part in parts if part)
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Order | None = None,
+    ) -> HttpResponse:
         if obj is not None:
             page = selectors.order_page(order=obj, timeline_limit=TIMELINE_ON_PAGE)
             context.update(
@@ -204,8 +220,8 @@ class OrderAdmin(ReadOnlyAdmin):
 
     # --- buttons and the full timeline ---
 
-    def get_urls(self):
-        def view(method):
+    def get_urls(self) -> list[URLPattern]:
+        def view(method: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return self.admin_site.admin_view(method)
 
         return [
@@ -216,24 +232,24 @@ class OrderAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    def has_refresh_permission(self, request, obj=None):
+    def has_refresh_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         # Re-reading DR's copy rewrites the mirror: the same rule as the API's refresh.
         return self.has_view_permission(request, obj) and can_refresh_order(request.user)
 
-    def has_cancel_permission(self, request, obj=None):
+    def has_cancel_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         return self.has_view_permission(request, obj) and request.user.has_perm(CANCEL_PERMISSION)
 
-    def has_shipment_permission(self, request, obj=None):
+    def has_shipment_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         return self.has_view_permission(request, obj) and request.user.has_perm(SHIPMENT_PERMISSION)
 
-    def order_or_404(self, request, object_id) -> Order:
+    def order_or_404(self, request: HttpRequest, object_id: str) -> Order:
         order = self.get_object(request, unquote(object_id))
         if order is None:
             raise Http404("No such order")
         return order
 
     @method_decorator(require_POST)
-    def refresh_view(self, request, object_id):
+    def refresh_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
         order = self.order_or_404(request, object_id)
         if not self.has_refresh_permission(request, order):
             raise PermissionDenied
@@ -254,7 +270,7 @@ class OrderAdmin(ReadOnlyAdmin):
             self.message_user(request, f"Order {order.dr_order_id} now matches Digital River.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:commerce_order_change", args=[order.pk]))
 
-    def timeline_view(self, request, object_id):
+    def timeline_view(self, request: HttpRequest, object_id: str) -> TemplateResponse:
         order = self.order_or_404(request, object_id)
         if not self.has_view_permission(request, order):
             raise PermissionDenied
@@ -269,10 +285,12 @@ class OrderAdmin(ReadOnlyAdmin):
 
     # --- customer service's actions: a form, a confirmation, then the service ---
 
-    def cancel_items_view(self, request, object_id):
+    def cancel_items_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         order = self.order_or_404(request, object_id)
         if not self.has_cancel_permission(request, order):
             raise PermissionDenied
+        user = request.user
+        assert user.is_authenticated  # the admin's views admit signed-in staff only
         form = CancelItemsForm(posted(request), order=order, cancellable=cancellable_units(order=order))
         return self.form_then_confirm(
             request,
@@ -280,7 +298,7 @@ class OrderAdmin(ReadOnlyAdmin):
             form,
             template="cancel_items",
             titles=("Cancel items", "Confirm the cancellation"),
-            execute=lambda plan: cancellation_execute(plan=plan, by=request.user),
+            execute=lambda plan: cancellation_execute(plan=plan, by=user),
             refusals=(CancellationRefused, InvalidCancellation),
             success=lambda steps: (
                 f"Cancellation sent: {steps}. Its progress shows under Cancellation requests and in the timeline."
@@ -288,10 +306,12 @@ class OrderAdmin(ReadOnlyAdmin):
             anchor="cancellations",
         )
 
-    def record_shipment_view(self, request, object_id):
+    def record_shipment_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         order = self.order_or_404(request, object_id)
         if not self.has_shipment_permission(request, order):
             raise PermissionDenied
+        user = request.user
+        assert user.is_authenticated  # the admin's views admit signed-in staff only
         form = RecordShipmentForm(posted(request), order=order)
         return self.form_then_confirm(
             request,
@@ -299,13 +319,25 @@ class OrderAdmin(ReadOnlyAdmin):
             form,
             template="record_shipment",
             titles=("Record a shipment", "Confirm the shipment"),
-            execute=lambda plan: shipment_execute(plan=plan, by=request.user),
+            execute=lambda plan: shipment_execute(plan=plan, by=user),
             refusals=(ShipmentRefused,),
             success=lambda steps: f"Shipment recorded: {steps}. The capture is queued and the customer emailed.",
             anchor="shipments",
         )
 
-    def form_then_confirm(self, request, order, form, *, template, titles, execute, refusals, success, anchor):
+    def form_then_confirm(
+        self,
+        request: HttpRequest,
+        order: Order,
+        form: CancelItemsForm | RecordShipmentForm,
+        *,
+        template: str,
+        titles: tuple[str, str],
+        execute: Callable[[Any], object],
+        refusals: tuple[type[Exception], ...],
+        success: Callable[[str], str],
+        anchor: str,
+    ) -> HttpResponse:
         """GET shows the form; a valid POST shows the service's plan to confirm ("Change" goes back
         to the form); the confirmed POST executes that plan. A refusal puts its reason on the form.
 
@@ -339,7 +371,16 @@ class OrderAdmin(ReadOnlyAdmin):
         self.message_user(request, success(steps), messages.SUCCESS)
         return HttpResponseRedirect(f"{reverse('admin:commerce_order_change', args=[order.pk])}#{anchor}")
 
-    def render_action(self, request, order, template, form, *, title, plan=None):
+    def render_action(
+        self,
+        request: HttpRequest,
+        order: Order,
+        template: str,
+        form: PerLineQuantitiesForm,
+        *,
+        title: str,
+        plan: CancellationPlan | ShipmentPlan | None = None,
+    ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "title": f"{title}: order {order.dr_order_id}",

@@ -7,7 +7,11 @@ and 400 for malformed input. Views are thin: reads go through `desk.selectors`, 
 `commerce.services.order_fetch`, and the actions through the same plans the admin's forms confirm.
 """
 
+from __future__ import annotations
+
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
@@ -25,7 +29,10 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
 
 from commerce import services
 from commerce.models import Order
@@ -65,6 +72,9 @@ from .serializers import (
     RecordedShipmentSerializer,
     ShipmentInputSerializer,
 )
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _SupportsHasPermission
 
 FILTERS = [
     OpenApiParameter("state", OpenApiTypes.STR, enum=Order.State.values, description="Only orders in this state."),
@@ -115,7 +125,7 @@ class HasPermission(permissions.BasePermission):
 
     permission = ""
 
-    def has_permission(self, request, view):
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return bool(request.user and request.user.is_authenticated and request.user.has_perm(self.permission))
 
 
@@ -129,7 +139,7 @@ class CanRefreshOrders(permissions.BasePermission):
 
     message = f"Refreshing an order from Digital River needs the {' and '.join(REFRESH_ORDER_PERMISSIONS)} permissions."
 
-    def has_permission(self, request, view):
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return can_refresh_order(request.user)
 
 
@@ -150,8 +160,8 @@ def _order(dr_order_id: str) -> Order:
     return order
 
 
-def _cancellations(order: Order, requests: QuerySet[CancellationRequest]) -> dict:
-    requests = list(
+def _cancellations(order: Order, requests: QuerySet[CancellationRequest]) -> dict[str, Any]:
+    shown = list(
         requests.select_related("fulfillment_order", "requested_by")
         .prefetch_related("lines__order_line")
         .order_by("-created_at", "-id")
@@ -159,11 +169,11 @@ def _cancellations(order: Order, requests: QuerySet[CancellationRequest]) -> dic
     state_changes = defaultdict(list)
     logged = StateLog.objects.filter(
         content_type=ContentType.objects.get_for_model(CancellationRequest),
-        object_id__in=[cancellation.pk for cancellation in requests],
+        object_id__in=[cancellation.pk for cancellation in shown],
     )
     for change in logged.order_by("timestamp", "pk"):
         state_changes[change.object_id].append(change)
-    body = {"dr_order_id": order.dr_order_id, "requests": requests}
+    body = {"dr_order_id": order.dr_order_id, "requests": shown}
     return OrderCancellationsSerializer(body, context={"state_changes": state_changes}).data
 
 
@@ -195,21 +205,22 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         "record_shipment": CanRecordShipments,
     }
 
-    def get_permissions(self):
+    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         permission = self.ACTION_PERMISSIONS.get(self.action)
         return [permission()] if permission else super().get_permissions()
 
-    def get_serializer_class(self):
+    def get_serializer_class(self) -> type[BaseSerializer[Order]]:
         return OrderSummarySerializer if self.action == "list" else OrderDetailSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Order]:
         params = self.request.query_params
         state = params.get("state")
         if state and state not in Order.State.values:
             raise serializers.ValidationError({"state": [f"'{state}' is not one of {', '.join(Order.State.values)}."]})
         return selectors.orders_list(state=state, upstream_id=params.get("upstream_id"), email=params.get("email"))
 
-    def retrieve(self, request, dr_order_id=None):
+    def retrieve(self, request: Request, dr_order_id: str | None = None) -> Response:
+        assert dr_order_id is not None  # a detail route always has the order id
         return Response(self.get_serializer(_order_detail(dr_order_id)).data)
 
     @extend_schema(
@@ -227,7 +238,8 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         ],
     )
     @action(detail=True, methods=["post"])
-    def refresh(self, request, dr_order_id=None):
+    def refresh(self, request: Request, dr_order_id: str | None = None) -> Response:
+        assert dr_order_id is not None  # a detail route always has the order id
         try:
             services.order_fetch(dr_order_id=dr_order_id)
         except DrNotFound as exc:
@@ -243,7 +255,8 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     # Items are a nested list, which form encodings cannot carry: JSON only (for the POST mapped below too).
     @action(detail=True, methods=["get"], parser_classes=[JSONParser])
-    def cancellations(self, request, dr_order_id=None):
+    def cancellations(self, request: Request, dr_order_id: str | None = None) -> Response:
+        assert dr_order_id is not None  # a detail route always has the order id
         order = _order(dr_order_id)
         return Response(_cancellations(order, order.cancellation_requests.all()))
 
@@ -269,7 +282,9 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         ],
     )
     @cancellations.mapping.post
-    def cancel(self, request, dr_order_id=None):
+    def cancel(self, request: Request, dr_order_id: str | None = None) -> Response:
+        assert dr_order_id is not None  # a detail route always has the order id
+        assert request.user.is_authenticated  # CanCancelOrderLines admits signed-in users only
         order = _order(dr_order_id)
         wanted = CancellationInputSerializer(data=request.data, context={"order": order})
         wanted.is_valid(raise_exception=True)
@@ -308,7 +323,9 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         ],
     )
     @action(detail=True, methods=["post"], url_path="shipments", url_name="shipments", parser_classes=[JSONParser])
-    def record_shipment(self, request, dr_order_id=None):
+    def record_shipment(self, request: Request, dr_order_id: str | None = None) -> Response:
+        assert dr_order_id is not None  # a detail route always has the order id
+        assert request.user.is_authenticated  # CanRecordShipments admits signed-in users only
         order = _order(dr_order_id)
         shipped = ShipmentInputSerializer(data=request.data, context={"order": order})
         shipped.is_valid(raise_exception=True)

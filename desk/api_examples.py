@@ -1,5 +1,7 @@
 """Examples for the OpenAPI description of `/api/orders/…`: shapes a reader of `/api/docs/` can copy."""
 
+from core.types import JSONObject
+
 FLAGS_EXAMPLE = {
     "capture_failed": False,
     "cancellation_rejected": False,
@@ -124,7 +126,7 @@ DR_FAILED_EXAMPLE = {
 ORDER_ID = "231388420336"
 CANCEL_SOME_EXAMPLE = {"items": [{"item_id": "164470560336", "quantity": 1}], "reason": "The customer changed her mind"}
 CANCEL_ALL_EXAMPLE = {"all": True, "reason": "Duplicate order"}
-CANCELLATION_EXAMPLE = {
+CANCELLATION_EXAMPLE: JSONObject = {
     "id": 17,
     "route": "fulfillment_cancellation",
     "state": "requested",

@@ -5,6 +5,9 @@ executes that plan. The rules live in the services, never here."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django import forms
 
 from commerce.models import Order, OrderLine
@@ -68,15 +71,16 @@ class CancelItemsForm(PerLineQuantitiesForm):
         widget=forms.TextInput(attrs={"size": 60}),
     )
 
-    def __init__(self, *args, order: Order, cancellable: dict[int, Cancellable], **kwargs):
+    def __init__(self, *args: Any, order: Order, cancellable: dict[int, Cancellable], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.order = order
         self.add_line_fields(
             [(entry.line, entry.quantity, entry.why_not) for entry in cancellable.values()], verb="cancelled"
         )
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns cleaned_data
         if self.errors:
             return cleaned
         if cleaned.get("cancel_all") and self.chosen():
@@ -89,7 +93,7 @@ class CancelItemsForm(PerLineQuantitiesForm):
             )
         return cleaned
 
-    def cancellation(self) -> dict:
+    def cancellation(self) -> dict[str, Any]:
         """The keyword arguments of ``cancellation_plan`` for what the agent chose."""
         reason = self.cleaned_data["reason"]
         if self.cleaned_data["cancel_all"]:
@@ -101,7 +105,7 @@ class CancelItemsForm(PerLineQuantitiesForm):
         return cancellation_plan(order=self.order, **self.cancellation())
 
 
-def self_fulfilled(lines) -> list[OrderLine]:
+def self_fulfilled(lines: Iterable[OrderLine]) -> list[OrderLine]:
     return [line for line in lines if line.fulfillment_model in SELF_FULFILLED]
 
 
@@ -117,19 +121,19 @@ class RecordShipmentForm(PerLineQuantitiesForm):
         help_text="Where the customer can follow the parcel.",
     )
 
-    def __init__(self, *args, order: Order, **kwargs):
+    def __init__(self, *args: Any, order: Order, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.order = order
         limits = [(line, *shippable_units(order=order, line=line)) for line in self_fulfilled(order.lines.all())]
         self.add_line_fields(limits, verb="recorded as shipped")
 
-    def clean(self):
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         if not self.errors and not self.chosen():
             raise forms.ValidationError("Enter how many units shipped on at least one line.", code="nothing")
         return cleaned
 
-    def shipment(self) -> dict:
+    def shipment(self) -> dict[str, Any]:
         """The keyword arguments of ``shipment_plan`` for what the agent entered."""
         return {
             "items": [(line.dr_item_id, quantity) for line, quantity in self.chosen()],

@@ -5,7 +5,7 @@ class FulfillmentConfig(AppConfig):
     name = "fulfillment"
     verbose_name = "Fulfillment"
 
-    def ready(self):
+    def ready(self) -> None:
         from digitalriver.registry import register_performer
 
         from . import handlers  # noqa: F401  (registers the event handlers)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import F
@@ -26,11 +27,15 @@ from catalog.models import Sku
 from commerce.models import Order, OrderLine, order_subject, quantities_by_item, units_of
 from commerce.services import lock_order, order_get_or_fetch
 from core.plans import plan_fingerprint
+from core.types import JSONObject
 from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue
 
 from .kinds import POST_FULFILLMENT, REQUEST_CANCELLATION
 from .models import CancellationLine, CancellationRequest, FulfillmentOrder, FulfillmentOrderLine
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 NOT_ACCEPTED = (Order.State.PENDING_PAYMENT, Order.State.IN_REVIEW, Order.State.BLOCKED)
 CLOSED = (Order.State.CANCELLED, Order.State.COMPLETE, Order.State.RETURNED)
@@ -186,7 +191,7 @@ def cancellation_plan(
     )
 
 
-def cancellation_execute(*, plan: CancellationPlan, by=None) -> list[CancellationRequest]:
+def cancellation_execute(*, plan: CancellationPlan, by: User | None = None) -> list[CancellationRequest]:
     """Queue the plan's calls with the requests that follow them, or raise CancellationRefused.
 
     The plan is made again under the order's lock: if the order changed since it was shown (another
@@ -215,7 +220,12 @@ def cancellation_execute(*, plan: CancellationPlan, by=None) -> list[Cancellatio
 
 
 def order_cancel(
-    *, order: Order, items: list[tuple[str, int]] | None = None, cancel_all: bool = False, reason: str = "", by=None
+    *,
+    order: Order,
+    items: list[tuple[str, int]] | None = None,
+    cancel_all: bool = False,
+    reason: str = "",
+    by: User | None = None,
 ) -> list[CancellationRequest]:
     """Cancel the whole order or the given (DR item id, quantity) pairs now, or raise with the reason."""
     plan = cancellation_plan(order=order, items=items, cancel_all=cancel_all, reason=reason)
@@ -314,7 +324,9 @@ def _step(order: Order, line: OrderLine, quantity: int) -> PlannedStep:
     )
 
 
-def _release_directly(order: Order, lines: list[tuple[OrderLine, int]], *, reason: str, by) -> CancellationRequest:
+def _release_directly(
+    order: Order, lines: list[tuple[OrderLine, int]], *, reason: str, by: User | None
+) -> CancellationRequest:
     instruction = instruction_enqueue(
         kind=POST_FULFILLMENT,
         subject=order_subject(order.dr_order_id),
@@ -333,7 +345,14 @@ def _release_directly(order: Order, lines: list[tuple[OrderLine, int]], *, reaso
     return request
 
 
-def _ask_the_warehouse(order, fulfillment_order, lines, *, reason: str, by) -> CancellationRequest:
+def _ask_the_warehouse(
+    order: Order,
+    fulfillment_order: FulfillmentOrder,
+    lines: list[tuple[OrderLine, FulfillmentOrderLine, int]],
+    *,
+    reason: str,
+    by: User | None,
+) -> CancellationRequest:
     payload = {
         "fulfillmentOrderId": fulfillment_order.dr_fulfillment_order_id,
         "upstreamId": order.dr_order_id,
@@ -369,7 +388,7 @@ def _ask_the_warehouse(order, fulfillment_order, lines, *, reason: str, by) -> C
 # --- answers from DR ------------------------------------------------------------------------------
 
 
-def cancellation_submitted(*, instruction: Instruction, result: dict) -> None:
+def cancellation_submitted(*, instruction: Instruction, result: JSONObject) -> None:
     """DR created the cancellation request (our POST /fulfillment-cancellations answered 201)."""
     _lock_order_of(instruction)
     request = CancellationRequest.objects.select_for_update().filter(instruction=instruction).first()
@@ -382,13 +401,13 @@ def cancellation_submitted(*, instruction: Instruction, result: dict) -> None:
         _apply_answer(request, result)
 
 
-def cancellation_known_at_dr(*, instruction: Instruction) -> dict | None:
+def cancellation_known_at_dr(*, instruction: Instruction) -> JSONObject | None:
     """DR's request as we already know it (its events matched ours), else None."""
     request = CancellationRequest.objects.filter(instruction=instruction).exclude(dr_cancellation_id="").first()
     return {"id": request.dr_cancellation_id} if request is not None else None
 
 
-def cancellation_is_ours(*, instruction: Instruction, data: dict) -> bool:
+def cancellation_is_ours(*, instruction: Instruction, data: JSONObject) -> bool:
     """Whether DR's cancellation request asks for exactly the units of this instruction, and no other
     request of ours has claimed it already."""
     payload = instruction.payload
@@ -399,7 +418,7 @@ def cancellation_is_ours(*, instruction: Instruction, data: dict) -> bool:
     return _units_asked(data) == _units_asked(payload)
 
 
-def _units_asked(data: dict) -> list[tuple[str, int]]:
+def _units_asked(data: JSONObject) -> list[tuple[str, int]]:
     return sorted((str(i.get("fulfillmentOrderItemId")), int(i.get("quantity") or 0)) for i in data.get("items") or [])
 
 
@@ -419,7 +438,7 @@ def cancellation_failed(*, instruction: Instruction) -> None:
     Order.objects.filter(pk=request.order_id).update(cancellation_rejected=True)
 
 
-def cancellation_answered(*, data: dict) -> CancellationRequest | None:
+def cancellation_answered(*, data: JSONObject) -> CancellationRequest | None:
     """fulfillment_cancellation.created / .accepted / .rejected."""
     order = order_get_or_fetch(dr_order_id=str(data.get("upstreamId") or ""))
     with transaction.atomic():
@@ -441,7 +460,7 @@ def _lock_order_of(instruction: Instruction) -> None:
         lock_order(dr_order_id=str(instruction.payload.get("upstreamId") or ""))
 
 
-def _request_for(order: Order, data: dict) -> CancellationRequest | None:
+def _request_for(order: Order, data: JSONObject) -> CancellationRequest | None:
     """Our request with DR's id, or the one still waiting for it that asks for exactly these units."""
     requests = CancellationRequest.objects.select_for_update().filter(order=order)
     found = requests.filter(dr_cancellation_id=str(data["id"])).first()
@@ -454,13 +473,13 @@ def _request_for(order: Order, data: dict) -> CancellationRequest | None:
         fulfillment_order__dr_fulfillment_order_id=str(data.get("fulfillmentOrderId")),
     ).prefetch_related("lines__fulfillment_order_line")
     for request in waiting.order_by("created_at"):
-        ours = sorted((line.fulfillment_order_line.dr_item_id, line.quantity) for line in request.lines.all())
+        ours = sorted((_warehouse_item_id(line), line.quantity) for line in request.lines.all())
         if ours == asked:
             return request
     return None
 
 
-def _apply_answer(request: CancellationRequest, data: dict) -> None:
+def _apply_answer(request: CancellationRequest, data: JSONObject) -> None:
     if request.state not in (CancellationRequest.State.REQUESTED, CancellationRequest.State.SUBMITTED):
         return  # already answered: a repeated or late event
     accepted_by_item = {
@@ -470,7 +489,7 @@ def _apply_answer(request: CancellationRequest, data: dict) -> None:
     requested = accepted = 0
     lines = list(request.lines.select_related("fulfillment_order_line"))
     for line in lines:
-        taken = min(line.quantity, accepted_by_item.get(line.fulfillment_order_line.dr_item_id, 0))
+        taken = min(line.quantity, accepted_by_item.get(_warehouse_item_id(line), 0))
         line.quantity_accepted = taken
         line.save(update_fields=["quantity_accepted"])
         # Units released before this answer arrived were counted off already (see units_released).
@@ -488,6 +507,12 @@ def _apply_answer(request: CancellationRequest, data: dict) -> None:
     if accepted and all(line.quantity_released >= (line.quantity_accepted or 0) for line in lines):
         request.mark_released(description="payment released before the warehouse's answer arrived")
         request.save()
+
+
+def _warehouse_item_id(line: CancellationLine) -> str:
+    """The fulfillment-order item a line of a request to the warehouse asked about."""
+    assert line.fulfillment_order_line is not None  # only a direct release's lines have none
+    return line.fulfillment_order_line.dr_item_id
 
 
 def _stop_counting(order_line_id: int, units: int) -> None:

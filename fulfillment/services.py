@@ -7,12 +7,15 @@ Every function is idempotent: DR delivers twice, concurrently and out of order.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 from django.db.models import Sum
 
 from catalog.models import Sku
 from commerce.models import Order, OrderLine, order_subject
 from commerce.services import charge_upsert, dr_time, lock_order, order_get_or_fetch, order_upsert
+from core.types import JSONObject
 from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue
 
@@ -31,7 +34,7 @@ CAPTURED_CODES = frozenset({"item_fulfilled"})
 
 
 @transaction.atomic
-def order_mirror(*, data: dict) -> Order:
+def order_mirror(*, data: JSONObject) -> Order:
     """An order.* event: mirror it, and ask DR for a fulfillment order once it is accepted."""
     order = order_upsert(data=data)
     if order.state == Order.State.ACCEPTED:
@@ -58,7 +61,7 @@ def fulfillment_order_ensure(*, order: Order) -> Instruction | None:
     )
 
 
-def fulfillment_order_request(order: Order, lines: list[OrderLine], *, reservation_id: str = "") -> dict:
+def fulfillment_order_request(order: Order, lines: list[OrderLine], *, reservation_id: str = "") -> JSONObject:
     """The body of POST /fulfillment-orders, mapped from the accepted order (DR's page
     integration-options/checkouts/handling-digital-river-coordinated-fulfillments/global-fulfillments.md,
     "Creating a fulfillment order"); empty values are left out, never sent as null (the spec's
@@ -99,7 +102,7 @@ def fulfillment_order_request(order: Order, lines: list[OrderLine], *, reservati
 # --- fulfillment orders ---------------------------------------------------------------------------
 
 
-def fulfillment_order_event(*, event_type: str, data: dict, as_of=None) -> FulfillmentOrder:
+def fulfillment_order_event(*, event_type: str, data: JSONObject, as_of: datetime | None = None) -> FulfillmentOrder:
     """fulfillment_order.pending / .backordered / .cancelled: the fulfillment order with running totals."""
     order = order_get_or_fetch(dr_order_id=str(data["upstreamId"]))
     with transaction.atomic():
@@ -111,7 +114,9 @@ def fulfillment_order_event(*, event_type: str, data: dict, as_of=None) -> Fulfi
 
 
 @transaction.atomic
-def fulfillment_order_upsert(*, order: Order, data: dict, as_of=None, created_by_us: bool = False) -> FulfillmentOrder:
+def fulfillment_order_upsert(
+    *, order: Order, data: JSONObject, as_of: datetime | None = None, created_by_us: bool = False
+) -> FulfillmentOrder:
     order = lock_order(order=order)
     as_of = dr_time(data.get("updatedTime")) or as_of
     fulfillment_order, _ = FulfillmentOrder.objects.select_for_update().get_or_create(
@@ -154,7 +159,7 @@ def fulfillment_order_upsert(*, order: Order, data: dict, as_of=None, created_by
     return fulfillment_order
 
 
-def _backordered_units(item: dict, line: FulfillmentOrderLine) -> int:
+def _backordered_units(item: JSONObject, line: FulfillmentOrderLine) -> int:
     """The line's backordered units now.
 
     A fulfillment order's snapshot counts them in ``backordered``. The items of a
@@ -218,7 +223,7 @@ def _release_cancelled_units(fulfillment_order: FulfillmentOrder) -> Instruction
 CHARGE_TROUBLE = ("order.charge.capture.failed", "order.charge.failed", "order.charge.reauth.failed")
 
 
-def charge_reported(*, event_type: str, data: dict) -> None:
+def charge_reported(*, event_type: str, data: JSONObject) -> None:
     """order.charge.*: mirror the charge; a failed capture or authorization flags the order.
 
     Not every ``order.charge.*`` event carries a charge: ``order.charge.reauth.failed`` carries the
@@ -258,7 +263,7 @@ def charge_reported(*, event_type: str, data: dict) -> None:
             notifications.notify_capture_failed(order=order, source=source, reason="; ".join(filter(None, reasons)))
 
 
-def fulfillment_accepted(*, payload: dict, result: dict, instruction_id: int | None = None) -> None:
+def fulfillment_accepted(*, payload: JSONObject, result: JSONObject, instruction_id: int | None = None) -> None:
     """DR accepted (or already held) our POST /fulfillments: count the captured and released units.
 
     ``result["alreadyDone"]`` holds order-level 409 codes, which settle every line of the request;
@@ -316,7 +321,7 @@ def line_units_settle(line: OrderLine, captured: int, released: int) -> tuple[in
     return captured, released
 
 
-def fulfillment_refused(*, payload: dict, instruction_id: int, reason: str) -> None:
+def fulfillment_refused(*, payload: JSONObject, instruction_id: int, reason: str) -> None:
     """DR refused our POST /fulfillments for good: a capture that never happened needs a person."""
     if any(item.get("quantity") for item in payload.get("items", [])):
         order = Order.objects.get(dr_order_id=payload["orderId"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db import transaction
 
@@ -17,6 +18,7 @@ from catalog.models import Sku
 from commerce.models import Order, OrderLine, order_subject, quantities_by_item, units_of
 from commerce.services import dr_time, lock_order, order_get_or_fetch
 from core.plans import plan_fingerprint
+from core.types import JSONObject
 from digitalriver.registry import UnusableEvent
 from digitalriver.services.outbox import instruction_enqueue
 
@@ -25,6 +27,9 @@ from .cancellations import units_released
 from .kinds import POST_FULFILLMENT
 from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
 from .services import DISTRIBUTED, ORCHESTRATED, line_units_settle, order_lines_sum_counters
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 SELF_FULFILLED = (Sku.FulfillmentModel.THIRD_PARTY, Sku.FulfillmentModel.DIGITAL)
 # How long the tracking an agent records may be (the form and the API refuse longer); what DR
@@ -36,10 +41,18 @@ class ShipmentRefused(Exception):
     """The rules forbid recording this shipment; the message says why, with the counts."""
 
 
+class Tracking(TypedDict):
+    """A shipment's tracking, as the keyword arguments of ShipmentPlan and Shipment take it."""
+
+    tracking_company: str
+    tracking_number: str
+    tracking_url: str
+
+
 # --- what DR reports -----------------------------------------------------------------------------
 
 
-def warehouse_shipment_mirror(*, data: dict) -> Shipment:
+def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
     """fulfillment_order.shipped (a Shipment): record it and capture the shipped units' payment.
 
     A shipment that names no unit of the order (no items, quantity 0, items the order does not have)
@@ -90,7 +103,7 @@ def warehouse_shipment_mirror(*, data: dict) -> Shipment:
     return shipment
 
 
-def _shipped_units(order: Order, data: dict) -> list[tuple[dict, OrderLine, int]]:
+def _shipped_units(order: Order, data: JSONObject) -> list[tuple[JSONObject, OrderLine, int]]:
     """(DR's item, our order line, units) for each item of the shipment that names a line of the
     order and at least one unit."""
     lines = {line.dr_item_id: line for line in order.lines.all()}
@@ -123,7 +136,7 @@ def _ship_from_fulfillment_order_line(dr_item_id: str, quantity: int, shipment: 
         fulfillment_order.save(update_fields=["dr_updated_at"])
 
 
-def _capture_body(order: Order, shipment: Shipment, items: list[dict]) -> dict:
+def _capture_body(order: Order, shipment: Shipment, items: list[JSONObject]) -> JSONObject:
     body = {
         "orderId": order.dr_order_id,
         "shipmentId": shipment.dr_shipment_id,
@@ -135,7 +148,7 @@ def _capture_body(order: Order, shipment: Shipment, items: list[dict]) -> dict:
     return {key: value for key, value in body.items() if value not in (None, "")}
 
 
-def dr_fulfillment_mirror(*, data: dict) -> DrFulfillment:
+def dr_fulfillment_mirror(*, data: JSONObject) -> DrFulfillment:
     """fulfillment.created: keep DR's record; for orchestrated lines it is the capture and the tracking."""
     order = order_get_or_fetch(dr_order_id=str(data["orderId"]))
     with transaction.atomic():
@@ -242,7 +255,11 @@ def shipment_plan(
     tracking_url: str = "",
 ) -> ShipmentPlan:
     """Which units would be recorded as shipped and captured, or the refusal with counts and names."""
-    tracking = {"tracking_company": tracking_company, "tracking_number": tracking_number, "tracking_url": tracking_url}
+    tracking: Tracking = {
+        "tracking_company": tracking_company,
+        "tracking_number": tracking_number,
+        "tracking_url": tracking_url,
+    }
     if not items:
         return ShipmentPlan(order=order, refusal="say which items shipped", **tracking)
     lines = {line.dr_item_id: line for line in order.lines.all()}
@@ -287,7 +304,7 @@ def _shipment_step(line: OrderLine, quantity: int, tracking_company: str, tracki
     )
 
 
-def shipment_execute(*, plan: ShipmentPlan, by=None) -> Shipment:
+def shipment_execute(*, plan: ShipmentPlan, by: User | None = None) -> Shipment:
     """Record the planned shipment and queue the capture of its units, or raise ShipmentRefused.
 
     The plan is made again under the order's lock, so units shipped or cancelled since it was shown
@@ -295,7 +312,7 @@ def shipment_execute(*, plan: ShipmentPlan, by=None) -> Shipment:
     """
     if plan.refusal:
         raise ShipmentRefused(plan.refusal)
-    tracking = {
+    tracking: Tracking = {
         "tracking_company": plan.tracking_company,
         "tracking_number": plan.tracking_number,
         "tracking_url": plan.tracking_url,
@@ -332,7 +349,7 @@ def shipment_record(
     tracking_company: str = "",
     tracking_number: str = "",
     tracking_url: str = "",
-    by=None,
+    by: User | None = None,
 ) -> Shipment:
     """Our logistics partner shipped (or a download was delivered): record it and capture the payment."""
     plan = shipment_plan(

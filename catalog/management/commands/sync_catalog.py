@@ -1,7 +1,9 @@
 """Push the catalog to DR, or check it against DR, from the command line."""
 
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from catalog import services
 from catalog.models import Sku
@@ -14,13 +16,13 @@ class Command(BaseCommand):
         "or, with --check-drift, compare every pushed SKU with DR's copy and report the differences."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--all", action="store_true", help="push every SKU, drafts and synced ones included")
         parser.add_argument(
             "--check-drift", action="store_true", help="push nothing; compare every pushed SKU with DR's copy"
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["all"] and options["check_drift"]:
             raise CommandError("--all pushes and --check-drift only checks: run them one at a time.")
         try:

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from fulfillment.reconcile import orders_reconcile
@@ -9,7 +11,7 @@ class Command(BaseCommand):
         "(GET /events) into the inbox, so that a missed webhook cannot leave an order stuck."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         summary = orders_reconcile()
         for line in summary.lines():
             self.stdout.write(line)
