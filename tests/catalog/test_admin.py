@@ -1,8 +1,6 @@
 """The merchandisers' catalog admin: list, bulk actions, the change page's DR panel and its buttons."""
 
-import json
 import re
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -17,16 +15,16 @@ from digitalriver.client import reset_client
 from digitalriver.models import Instruction
 from sandbox.models import InventoryItem as DrInventoryItem
 from sandbox.models import Sku as DrSku
+from tests.conftest import fixture
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/catalog/sku/"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dr"
 
 
-def dr_payload(fixture: str, values: dict | None = None) -> dict:
+def dr_payload(name: str, values: dict | None = None) -> dict:
     """One of the DR payload fixtures, with ``values`` laid over it."""
-    return {**json.loads((FIXTURES / f"{fixture}.json").read_text()), **(values or {})}
+    return {**fixture(f"{name}.json"), **(values or {})}
 
 
 def dr_sku_of(sku: Sku, **overrides) -> dict:
