@@ -4,7 +4,9 @@ the flow: DR's payloads delivered straight to our inbox (fast, no DR), and the a
 talking over real HTTP on one live server (pushes, orders, warehouse actions, signed deliveries, and
 the outbox sending back).
 
-Tests marked ``postgres`` are skipped here unless the database is PostgreSQL."""
+Also the suite's two collection rules: tests marked ``postgres`` are skipped unless the database is
+PostgreSQL, and tests that need a transactional database, a live server, a browser, Celery or the
+chaos setup are marked ``slow`` (``make test-fast`` runs the rest: ``-m "not slow"``)."""
 
 import json
 import uuid
@@ -30,18 +32,43 @@ from sandbox.models import Order as SandboxOrder
 from sandbox.services.orders import Line, order_place
 from tests.contract.hooks import dr_contract, dr_contract_off  # noqa: F401 (fixtures: DR's spec at the edges)
 
-# --- collection: the postgres marker ---------------------------------------------------------------
+# --- collection: the postgres marker, and the slow lane --------------------------------------------
+
+#: Fixtures that make a test slow: each transactional test flushes every table afterwards, and a live
+#: server is a thread serving real HTTP.
+SLOW_FIXTURES = {"transactional_db", "live_server", "django_db_reset_sequences", "django_db_serialized_rollback"}
+#: Markers whose tests need more than this process: chromium, a Celery broker and worker, real processes.
+SLOW_MARKERS = ("browser", "celery", "chaos")
+
+
+def _transactional(marker) -> bool:
+    """Whether a ``django_db`` marker asks for a transactional database (its keywords or positions)."""
+
+    def read(transaction=False, reset_sequences=False, databases=None, serialized_rollback=False, **_):
+        return bool(transaction or reset_sequences or serialized_rollback)
+
+    return read(*marker.args, **marker.kwargs)
+
+
+def is_slow(item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    return (
+        (marker is not None and _transactional(marker))
+        or not SLOW_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+        or any(item.get_closest_marker(name) for name in SLOW_MARKERS)
+    )
 
 
 def pytest_collection_modifyitems(config, items):
-    if connection.vendor == "postgresql":
-        return
+    on_postgres = connection.vendor == "postgresql"
     needs_postgres = pytest.mark.skip(
         reason=f"needs PostgreSQL (DATABASE_URL=postgres://…); this run uses {connection.vendor}"
     )
     for item in items:
-        if item.get_closest_marker("postgres"):
+        if item.get_closest_marker("postgres") and not on_postgres:
             item.add_marker(needs_postgres)
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
 
 
 # --- every test --------------------------------------------------------------------------------------
@@ -50,6 +77,13 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _inline_jobs(settings):
     settings.TASKS_MODE = "inline"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Passwords hashed with MD5: the production hasher spends a quarter of a second of CPU on each
+    user created with a password and on each login, which made up a third of the unit tests' time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
