@@ -321,7 +321,7 @@ def test_drift_get_returns_the_last_known_drift_without_asking_dr_or_changing_an
     # Were DR asked, it would show another HS code and the SKU would become out of sync.
     dr_responses.get("https://dr.test/skus/WIDGET-1", json={"id": "WIDGET-1", "hsCode": "9999.99.9999"})
     before = Sku.objects.filter(pk=sku.pk).values().get()
-    reader = as_user(user_with("reader", "view_sku"))
+    reader = as_user(user_with("reader", "view_sku", app_label="catalog"))
 
     response = reader.get("/api/skus/WIDGET-1/drift/")
     assert response.status_code == 200, response.content
