@@ -46,7 +46,7 @@ LOCK_HINT := (if uv says uv.lock needs to be updated: run make lock, then commit
 # Only the Python chosen above (uv never downloads one), always into .venv.
 UV_ENV := UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=$(VENV)
 
-.PHONY: run test test-celery test-chaos browser-deps lint typecheck bench install lock migrate clean
+.PHONY: run test test-fast test-celery test-chaos browser-deps lint typecheck bench install lock migrate clean
 
 # pip --target needs no venv (and is allowed on an externally managed Python); a Python without pip
 # lends a venv's.
@@ -96,6 +96,11 @@ run: migrate
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tests: no transactional database, live server, browser, Celery or chaos (tests/conftest.py
+# marks those `slow`).
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-celery: install
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15} $(BIN)/python -m pytest -m celery $(PYTEST_ARGS)

@@ -1,7 +1,12 @@
 """Shared by every test: in-line jobs, a fresh DR client, DR's documented payloads and events posted
-to our inbox, the role groups, and two ways to drive the flow: DR's payloads delivered straight to
-our inbox (fast, no DR), and the app and the sandbox talking over real HTTP on one live server
-(pushes, orders, warehouse actions, signed deliveries, and the outbox sending back)."""
+to our inbox, the role groups, people with permissions and API clients for them, and two ways to drive
+the flow: DR's payloads delivered straight to our inbox (fast, no DR), and the app and the sandbox
+talking over real HTTP on one live server (pushes, orders, warehouse actions, signed deliveries, and
+the outbox sending back).
+
+Also the suite's two collection rules: tests marked ``postgres`` are skipped unless the database is
+PostgreSQL, and tests that need a transactional database, a live server, a browser, Celery or the
+chaos setup are marked ``slow`` (``make test-fast`` runs the rest: ``-m "not slow"``)."""
 
 import json
 import uuid
@@ -10,6 +15,10 @@ from pathlib import Path
 import pytest
 import responses
 from django.conf import settings
+from django.contrib.auth.models import Group, Permission, User
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from catalog.models import Sku
 from catalog.services import sku_create, skus_push
@@ -23,10 +32,58 @@ from sandbox.models import Order as SandboxOrder
 from sandbox.services.orders import Line, order_place
 from tests.contract.hooks import dr_contract, dr_contract_off  # noqa: F401 (fixtures: DR's spec at the edges)
 
+# --- collection: the postgres marker, and the slow lane --------------------------------------------
+
+#: Fixtures that make a test slow: each transactional test flushes every table afterwards, and a live
+#: server is a thread serving real HTTP.
+SLOW_FIXTURES = {"transactional_db", "live_server", "django_db_reset_sequences", "django_db_serialized_rollback"}
+#: Markers whose tests need more than this process: chromium, a Celery broker and worker, real processes.
+SLOW_MARKERS = ("browser", "celery", "chaos")
+
+
+def _transactional(marker) -> bool:
+    """Whether a ``django_db`` marker asks for a transactional database (its keywords or positions)."""
+
+    def read(transaction=False, reset_sequences=False, databases=None, serialized_rollback=False, **_):
+        return bool(transaction or reset_sequences or serialized_rollback)
+
+    return read(*marker.args, **marker.kwargs)
+
+
+def is_slow(item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    return (
+        (marker is not None and _transactional(marker))
+        or not SLOW_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+        or any(item.get_closest_marker(name) for name in SLOW_MARKERS)
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    on_postgres = connection.vendor == "postgresql"
+    needs_postgres = pytest.mark.skip(
+        reason=f"needs PostgreSQL (DATABASE_URL=postgres://…); this run uses {connection.vendor}"
+    )
+    for item in items:
+        if item.get_closest_marker("postgres") and not on_postgres:
+            item.add_marker(needs_postgres)
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
+
+
+# --- every test --------------------------------------------------------------------------------------
+
 
 @pytest.fixture(autouse=True)
 def _inline_jobs(settings):
     settings.TASKS_MODE = "inline"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Passwords hashed with MD5: the production hasher spends a quarter of a second of CPU on each
+    user created with a password and on each login, which made up a third of the unit tests' time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +134,38 @@ def restore_roles() -> dict:
     return roles_sync()
 
 
+# --- people and API clients --------------------------------------------------------------------------
+
+
+def user_with(username: str, *codenames: str, app_label: str = "commerce") -> User:
+    """A user (not staff, in no group) holding the named permissions of ``app_label``'s models."""
+    user = User.objects.create_user(username, password="secret-pass-123")
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames))
+    return user
+
+
+def token_client(user: User) -> APIClient:
+    """A DRF client that calls with ``user``'s token, as another program would."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def merchandiser(db):
+    """A staff user in the Merchandisers group (its permissions come from the roles), who can also
+    sign in with a password, for the API's session login."""
+    user = User.objects.create_user("merch", password="secret-pass-123", is_staff=True)
+    user.groups.add(Group.objects.get(name="Merchandisers"))
+    return user
+
+
+@pytest.fixture
+def merchandiser_client(client, merchandiser):
+    client.force_login(merchandiser)
+    return client
+
+
 COMMON = {"tax_code": "4512.1", "eccn": "EAR99", "country_of_origin": "US", "weight": 1, "weight_unit": "lb"}
 
 
@@ -123,7 +212,18 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dr"
 
 
 def fixture(name: str) -> dict:
+    """One of DR's documented payloads (tests/fixtures/dr/<name>), a fresh copy each call."""
     return json.loads((FIXTURES / name).read_text())
+
+
+def dr_order(**changes) -> dict:
+    """DR's documented order with ``changes`` laid over it."""
+    return {**fixture("order.json"), **changes}
+
+
+def mirrored(placed) -> Order:
+    """Our mirror of an order placed at the sandbox."""
+    return Order.objects.get(dr_order_id=placed.dr_id)
 
 
 @pytest.fixture

@@ -11,17 +11,9 @@ from commerce.models import Order
 from digitalriver.models import ApiCall
 from fulfillment.models import CancellationRequest
 from sandbox.services.warehouse import cancellation_accept
-from tests.conftest import Flow, restore_roles
+from tests.conftest import restore_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def flow(live_server, settings) -> Flow:
-    settings.DR_API_BASE_URL = f"{live_server.url}/sandbox/api"
-    settings.SANDBOX_DEFAULT_WEBHOOK_URL = f"{live_server.url}/webhooks/digitalriver/"
-    settings.CATALOG_PUSH_DELAY_SECONDS = 0
-    return Flow(live_server)
 
 
 def test_customer_service_cancels_a_unit_and_sees_the_payment_released(page, live_server, log_in, screenshot, flow):

@@ -1,10 +1,10 @@
-"""Shared catalog fixtures: SKUs with valid values, a merchandiser, DR mocked at the client's edge."""
+"""Shared catalog fixtures: SKUs with valid values, DR mocked at the client's edge, and the sandbox
+on a live server playing DR (the merchandiser is in tests/conftest.py)."""
 
 from decimal import Decimal
 
 import pytest
 import responses
-from django.contrib.auth.models import Group, User
 
 from catalog.models import Sku
 from catalog.services import sku_create
@@ -37,20 +37,6 @@ def sku_factory(db):
 
 
 @pytest.fixture
-def merchandiser(db):
-    """A staff user in the Merchandisers group (its permissions come from the data migration)."""
-    user = User.objects.create_user("merch", password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="Merchandisers"))
-    return user
-
-
-@pytest.fixture
-def merchandiser_client(client, merchandiser):
-    client.force_login(merchandiser)
-    return client
-
-
-@pytest.fixture
 def dr_responses(settings):
     """DR answers registered with ``responses`` at https://dr.test; anything else fails to connect."""
     settings.DR_API_BASE_URL = DR_TEST_URL
@@ -59,4 +45,15 @@ def dr_responses(settings):
     reset_client()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
+    reset_client()
+
+
+@pytest.fixture
+def dr(live_server, transactional_db, settings):
+    """Point the DR client at the sandbox on the live server (helpers in fixtures_flow.py)."""
+    settings.DR_API_BASE_URL = live_server.url + "/sandbox/api"
+    settings.CATALOG_PUSH_DELAY_SECONDS = 2.0
+    settings.CATALOG_AUTO_PUSH = True
+    reset_client()
+    yield live_server
     reset_client()

@@ -1,16 +1,14 @@
 """Catalog flows against the sandbox over real HTTP: the live server plays DR, the outbox sends.
 
-Pushes wait ``CATALOG_PUSH_DELAY_SECONDS`` before they are due, so the job run on commit finds
-nothing due yet; ``send_due`` stands in for that wait by sweeping the outbox past its schedule.
+The ``dr`` fixture (in conftest.py) points the client at the sandbox. Pushes wait
+``CATALOG_PUSH_DELAY_SECONDS`` before they are due, so the job run on commit finds nothing due yet;
+``send_due`` stands in for that wait by sweeping the outbox past its schedule.
 """
 
 from decimal import Decimal
 
-import pytest
-
 from catalog.models import Sku
 from catalog.services import sku_create
-from digitalriver.client import reset_client
 from digitalriver.models import ApiCall
 from digitalriver.services.outbox import outbox_sweep
 from sandbox.models import InventoryItem as DrInventoryItem
@@ -35,17 +33,6 @@ SKU_VALUES = {
 }
 
 SHARED_KEYS = ("manufacturerId", "partNumber", "countryOfOrigin", "eccn", "hsCode", "allowOversell")
-
-
-@pytest.fixture
-def dr(live_server, transactional_db, settings):
-    """Point the DR client at the sandbox on the live server."""
-    settings.DR_API_BASE_URL = live_server.url + "/sandbox/api"
-    settings.CATALOG_PUSH_DELAY_SECONDS = 2.0
-    settings.CATALOG_AUTO_PUSH = True
-    reset_client()
-    yield live_server
-    reset_client()
 
 
 def make_sku(**overrides) -> Sku:

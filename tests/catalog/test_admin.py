@@ -1,8 +1,6 @@
 """The merchandisers' catalog admin: list, bulk actions, the change page's DR panel and its buttons."""
 
-import json
 import re
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -13,20 +11,19 @@ from django.utils import timezone
 
 from catalog.admin import SkuAdmin
 from catalog.models import Sku
-from digitalriver.client import reset_client
 from digitalriver.models import Instruction
 from sandbox.models import InventoryItem as DrInventoryItem
 from sandbox.models import Sku as DrSku
+from tests.conftest import fixture
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/catalog/sku/"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dr"
 
 
-def dr_payload(fixture: str, values: dict | None = None) -> dict:
+def dr_payload(name: str, values: dict | None = None) -> dict:
     """One of the DR payload fixtures, with ``values`` laid over it."""
-    return {**json.loads((FIXTURES / f"{fixture}.json").read_text()), **(values or {})}
+    return {**fixture(f"{name}.json"), **(values or {})}
 
 
 def dr_sku_of(sku: Sku, **overrides) -> dict:
@@ -501,14 +498,11 @@ def test_draft_change_page_does_not_ask_dr_for_stock(merchandiser_client, sku_fa
 
 
 @pytest.fixture
-def sandbox_dr(live_server, transactional_db, settings):
-    """The sandbox on the live server plays DR; a push is sent as soon as the request commits."""
-    settings.DR_API_BASE_URL = live_server.url + "/sandbox/api"
+def sandbox_dr(dr, settings):
+    """The sandbox on the live server plays DR (conftest's ``dr``); a push is sent as soon as the
+    request commits."""
     settings.CATALOG_PUSH_DELAY_SECONDS = 0
-    settings.CATALOG_AUTO_PUSH = True
-    reset_client()
-    yield live_server
-    reset_client()
+    return dr
 
 
 def test_push_check_and_take_dr_values_against_the_sandbox(admin_client, sku_factory, sandbox_dr):

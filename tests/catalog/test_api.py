@@ -1,17 +1,16 @@
 """`/api/skus/…`: every status the API answers, token and session auth, writes through the services."""
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import User
 from django.http import HttpRequest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from catalog.models import Sku
 from catalog.services import DELETE_KIND, PUSH_KIND, sku_create, skus_push
 from digitalriver.models import Instruction
+from tests.conftest import token_client, user_with
 
 from .fixtures_flow import SKU_VALUES, change_at_dr, make_sku, refuse_next, send_due
-from .fixtures_flow import dr as dr  # a fixture, for the tests that ask DR
 
 State = Sku.SyncState
 
@@ -30,25 +29,10 @@ NEW_SKU = {
 }
 
 
-def user_with(username: str, *codenames: str) -> User:
-    user = User.objects.create_user(username, password="secret-pass-123")
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="catalog", codename__in=codenames))
-    return user
-
-
-@pytest.fixture
-def merchandiser(db):
-    user = User.objects.create_user("merch", password="secret-pass-123")
-    user.groups.add(Group.objects.get(name="Merchandisers"))
-    return user
-
-
 @pytest.fixture
 def api(merchandiser):
     """A merchandiser calling with a token, as another program would."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=merchandiser).key}")
-    return client
+    return token_client(merchandiser)
 
 
 def as_user(user: User) -> APIClient:
@@ -102,7 +86,7 @@ def test_a_user_without_catalog_permissions_is_403():
 @pytest.mark.django_db
 def test_a_reader_may_read_but_not_write_push_or_check():
     make_sku()
-    client = as_user(user_with("reader", "view_sku"))
+    client = as_user(user_with("reader", "view_sku", app_label="catalog"))
     assert client.get("/api/skus/WIDGET-1/").status_code == 200
     assert client.patch("/api/skus/WIDGET-1/", {"name": "x"}, format="json").status_code == 403
     assert client.delete("/api/skus/WIDGET-1/").status_code == 403
@@ -116,7 +100,7 @@ def test_a_reader_may_read_but_not_write_push_or_check():
 @pytest.mark.django_db
 def test_an_editor_without_push_permission_cannot_sync():
     make_sku()
-    client = as_user(user_with("editor", "view_sku", "change_sku"))
+    client = as_user(user_with("editor", "view_sku", "change_sku", app_label="catalog"))
     assert client.patch("/api/skus/WIDGET-1/", {"name": "x"}, format="json").status_code == 200
     assert client.post("/api/skus/WIDGET-1/sync/").status_code == 403
 
@@ -307,7 +291,7 @@ def test_sync_refuses_a_sku_that_breaks_drs_rules_with_409_naming_the_fields(api
 
 
 def test_drift_post_checks_dr_now_and_returns_the_rows(dr):
-    pusher = user_with("pusher", "view_sku", "push_sku")
+    pusher = user_with("pusher", "view_sku", "push_sku", app_label="catalog")
     sku = make_sku()
     skus_push(skus=[sku])
     send_due()
@@ -323,7 +307,7 @@ def test_drift_post_checks_dr_now_and_returns_the_rows(dr):
 
 
 def test_drift_post_when_dr_cannot_be_asked_is_502_with_the_reason(dr):
-    pusher = user_with("pusher", "view_sku", "push_sku")
+    pusher = user_with("pusher", "view_sku", "push_sku", app_label="catalog")
     make_sku()
     refuse_next("/skus/WIDGET-1", status=403, method="GET")
     response = as_user(pusher).post("/api/skus/WIDGET-1/drift/")
@@ -337,7 +321,7 @@ def test_drift_get_returns_the_last_known_drift_without_asking_dr_or_changing_an
     # Were DR asked, it would show another HS code and the SKU would become out of sync.
     dr_responses.get("https://dr.test/skus/WIDGET-1", json={"id": "WIDGET-1", "hsCode": "9999.99.9999"})
     before = Sku.objects.filter(pk=sku.pk).values().get()
-    reader = as_user(user_with("reader", "view_sku"))
+    reader = as_user(user_with("reader", "view_sku", app_label="catalog"))
 
     response = reader.get("/api/skus/WIDGET-1/drift/")
     assert response.status_code == 200, response.content

@@ -11,7 +11,6 @@ from sandbox.models import Sku as DrSku
 from .fixtures_flow import (
     SHARED_KEYS,
     change_at_dr,
-    dr,  # noqa: F401 (a fixture, used through pytestmark)
     dr_item,
     dr_sku,
     make_sku,

@@ -13,7 +13,6 @@ from digitalriver.models import ApiCall, Instruction
 
 from .fixtures_flow import (
     SHARED_KEYS,
-    dr,  # noqa: F401 (a fixture, used through pytestmark)
     dr_calls,
     dr_item,
     dr_sku,

@@ -10,7 +10,6 @@ from catalog.services import sku_update, skus_push
 
 from .fixtures_flow import (
     change_at_dr,
-    dr,  # noqa: F401 (a fixture, used through pytestmark)
     dr_calls,
     dr_sku,
     make_sku,

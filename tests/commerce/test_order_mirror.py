@@ -3,23 +3,15 @@
 import copy
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from catalog.models import Sku
 from commerce.models import Charge, Order
 from commerce.services import order_upsert
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dr"
+from tests.conftest import dr_order, fixture
 
 pytestmark = pytest.mark.django_db
-
-
-def dr_order(**changes) -> dict:
-    data = json.loads((FIXTURES / "order.json").read_text())
-    data.update(changes)
-    return data
 
 
 @pytest.fixture
@@ -114,7 +106,7 @@ def test_a_charge_event_brings_the_order_amounts_along(skus):
     from commerce.services import charge_upsert
 
     order = order_upsert(data=dr_order())
-    charge = json.loads((FIXTURES / "charge.json").read_text())
+    charge = fixture("charge.json")
     charge_upsert(order=order, data=charge)
     order = Order.objects.get(pk=order.pk)
     assert order.captured_amount == Decimal("26.99")

@@ -1,14 +1,13 @@
 """Every DR fixture has the shape DR documents: the schema tests/fixtures/dr/README.md names for it."""
 
-import json
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import FIXTURES, fixture
+
 from .schemas import contract
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dr"
 ROW = re.compile(r"^\| `(?P<name>[a-z_]+\.json)` \| `(?P<schema>[^`]+)` \| (?P<page>.+) \|$")
 
 
@@ -27,7 +26,7 @@ def test_the_readme_names_every_fixture_and_no_other():
 
 @pytest.mark.parametrize(("name", "schema"), sorted(table().items()))
 def test_fixture_has_drs_documented_shape(name, schema):
-    data = json.loads((FIXTURES / name).read_text())
+    data = fixture(name)
     the_contract = contract()
     if schema == "-":
         pytest.skip(f"{name}: no schema checked (see the README)")
@@ -42,13 +41,13 @@ def test_fixture_has_drs_documented_shape(name, schema):
 
 
 def test_order_state_transitions_are_keyed_by_drs_snake_case_states():
-    order = json.loads((FIXTURES / "order.json").read_text())
+    order = fixture("order.json")
     assert set(order["stateTransitions"]) == {"pending_payment", "accepted"}
     assert contract().schema_errors("Order", {**order, "stateTransitions": {"pendingPayment": "2026-11-20T10:00:00Z"}})
 
 
 def test_the_quantity_too_large_error_is_drs_own():
-    error = json.loads((FIXTURES / "error_quantity_too_large.json").read_text())["errors"][0]
+    error = fixture("error_quantity_too_large.json")["errors"][0]
     assert error == {
         "code": "quantity_too_large",
         "parameter": "quantity",
@@ -58,7 +57,7 @@ def test_the_quantity_too_large_error_is_drs_own():
 
 def test_fulfillment_orders_carry_no_updated_time():
     """The spec's GlobalFulfillmentOrder names no updatedTime: a snapshot is dated by its event."""
-    fulfillment_order = json.loads((FIXTURES / "fulfillment_order.json").read_text())
+    fulfillment_order = fixture("fulfillment_order.json")
     assert "updatedTime" not in fulfillment_order
     assert contract().schema_errors(
         "GlobalFulfillmentOrder", {**fulfillment_order, "updatedTime": "2026-11-20T10:00:00Z"}

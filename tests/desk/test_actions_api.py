@@ -4,8 +4,7 @@ follows, 409 with the rules' reason, 400 naming the field, 404, 401 and every pe
 import json
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
-from rest_framework.authtoken.models import Token
+from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
 
 from catalog.models import Sku
@@ -14,23 +13,11 @@ from digitalriver.models import Instruction
 from fulfillment.kinds import POST_FULFILLMENT
 from fulfillment.models import CancellationRequest, FulfillmentOrder, Shipment
 from sandbox.services.warehouse import cancellation_accept, warehouse_ship
-from tests.conftest import restore_roles
+from tests.conftest import mirrored, restore_roles, token_client, user_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 THIRD_PARTY = Sku.FulfillmentModel.THIRD_PARTY
 DIGITAL = Sku.FulfillmentModel.DIGITAL
-
-
-def user_with(username: str, *codenames: str) -> User:
-    user = User.objects.create_user(username, password="secret-pass-123")
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="commerce", codename__in=codenames))
-    return user
-
-
-def token_client(user: User) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 def customer_service_group() -> Group:
@@ -40,10 +27,6 @@ def customer_service_group() -> Group:
 @pytest.fixture
 def agent():
     return token_client(user_with("agent", "view_order", "cancel_order_lines", "record_shipment"))
-
-
-def mirrored(dr_order) -> Order:
-    return Order.objects.get(dr_order_id=dr_order.dr_id)
 
 
 def item_id(order: Order, sku_id: str) -> str:

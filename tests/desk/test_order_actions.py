@@ -15,9 +15,9 @@ from fulfillment.models import CancellationRequest, Notification, Shipment
 from fulfillment.services import (
     POST_FULFILLMENT,
 )
-from tests.fulfillment.order_stories import catalog, change_url, customer_service, fixture, order_data, story  # noqa: F401  (catalog: autouse fixture)
+from tests.fulfillment.order_stories import change_url, customer_service, order_data, story
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalog")]
 
 
 # --- cancel items --------------------------------------------------------------------------------------

@@ -19,19 +19,18 @@ from fulfillment.cancellations import order_cancel, units_released
 from fulfillment.kinds import POST_FULFILLMENT
 from fulfillment.models import FulfillmentOrderLine, Notification
 from fulfillment.shipments import dr_fulfillment_mirror
-from tests.fulfillment.order_stories import (  # noqa: F401  (catalog: autouse fixture)
+from tests.conftest import fixture
+from tests.fulfillment.order_stories import (
     T0,
     answer_cancellation,
-    catalog,
     change_url,
     customer_service,
-    fixture,
     order_data,
     progress_of,
     story,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalog")]
 
 
 # --- the list ----------------------------------------------------------------------------------------

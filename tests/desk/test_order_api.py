@@ -1,39 +1,23 @@
 """`/api/orders/…`: every status the API answers, token auth, filters, a detail read in a fixed number
 of queries, and the OpenAPI schema."""
 
-import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import responses
-from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.http import HttpRequest
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from commerce.models import Charge, ChargeOperation, Order, OrderLine
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
+from tests.conftest import dr_order, fixture, token_client, user_with
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dr"
 DR_TEST_URL = "https://dr.test"
 
 pytestmark = pytest.mark.django_db
-
-
-def user_with(username: str, *codenames: str) -> User:
-    user = User.objects.create_user(username, password="secret-pass-123")
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="commerce", codename__in=codenames))
-    return user
-
-
-def token_client(user: User) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 @pytest.fixture
@@ -260,10 +244,6 @@ def test_the_detail_reads_in_the_same_number_of_queries_for_3_and_30_lines(reade
 # --- refresh -------------------------------------------------------------------------------------
 
 
-def dr_order(**changes) -> dict:
-    return {**json.loads((FIXTURES / "order.json").read_text()), **changes}
-
-
 def test_refresh_mirrors_drs_order_and_answers_with_it(operator, dr):
     make_order(lines=0, state=Order.State.ACCEPTED)
     fulfilled = dr_order(
@@ -283,7 +263,7 @@ def test_refresh_mirrors_drs_order_and_answers_with_it(operator, dr):
 
 
 def test_refresh_of_an_order_dr_does_not_have_is_404(operator, dr):
-    dr.get(f"{DR_TEST_URL}/orders/404404", status=404, json=json.loads((FIXTURES / "error_not_found.json").read_text()))
+    dr.get(f"{DR_TEST_URL}/orders/404404", status=404, json=fixture("error_not_found.json"))
 
     response = operator.post("/api/orders/404404/refresh/")
 

@@ -2,13 +2,13 @@
 and friends are 400 naming the field, never a cancellation of the whole order."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from commerce.models import Order
 from desk.serializers import CancellationInputSerializer
 from fulfillment.models import CancellationRequest
+from tests.conftest import user_with
 
 pytestmark = pytest.mark.django_db
 
@@ -29,14 +29,8 @@ def order():
 
 @pytest.fixture
 def agent():
-    user = User.objects.create(username="agent")
-    user.user_permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="commerce", codename__in=["view_order", "cancel_order_lines"]
-        )
-    )
     client = APIClient()
-    client.force_authenticate(user)
+    client.force_authenticate(user_with("agent", "view_order", "cancel_order_lines"))
     return client
 
 

@@ -2,15 +2,8 @@ import threading
 import time
 
 import pytest
-from django.db import connection
 
 from digitalriver import registry
-
-
-def pytest_runtest_setup(item):
-    """Tests marked ``postgres`` need row locks and real concurrency: skip them on SQLite."""
-    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
-        pytest.skip(f"needs PostgreSQL (DATABASE_URL=postgres://…); this run uses {connection.vendor}")
 
 
 class RecordingHandler:

@@ -20,7 +20,7 @@ import requests
 import responses
 import urllib3
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -42,9 +42,6 @@ KIND = "test.fulfillment"
 ORDER = "240000000001"
 
 State = Instruction.State
-
-on_postgres = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
-
 
 # --- fake DR -------------------------------------------------------------------------------------
 
@@ -968,7 +965,6 @@ def test_process_outbox_prints_a_summary(dr, performer, enqueue):
 
 
 @pytest.mark.postgres
-@on_postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_sweeps_never_send_one_instruction_twice(dr_settings, performer):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:

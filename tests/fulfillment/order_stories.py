@@ -3,9 +3,7 @@
 import copy
 import json
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django_fsm_log.models import StateLog
@@ -19,21 +17,9 @@ from fulfillment.kinds import POST_FULFILLMENT
 from fulfillment.models import Notification
 from fulfillment.services import fulfillment_order_upsert
 from fulfillment.shipments import warehouse_shipment_mirror
-from tests.conftest import make_event, restore_roles
+from tests.conftest import fixture, make_event, restore_roles
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dr"
 T0 = parse_datetime("2026-11-20T10:00:00Z")
-
-
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
-
-
-@pytest.fixture(autouse=True)
-def catalog():
-    common = {"tax_code": "4512.1", "eccn": "EAR99", "country_of_origin": "US", "part_number": "P-1"}
-    Sku.objects.create(sku_id="dist-1", name="Distributed widget", **common)
-    Sku.objects.create(sku_id="orch-1", name="Managed", fulfillment_model=Sku.FulfillmentModel.ORCHESTRATED, **common)
 
 
 def order_data(*, dr_order_id="231388420336", lines=2, **changes) -> dict:

@@ -10,13 +10,10 @@ from fulfillment.kinds import POST_FULFILLMENT, REQUEST_CANCELLATION
 from fulfillment.models import CancellationRequest, FulfillmentOrder
 from sandbox.models import Fulfillment as SandboxFulfillment
 from sandbox.services.warehouse import cancellation_accept, cancellation_reject, warehouse_ship
+from tests.conftest import mirrored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 State = CancellationRequest.State
-
-
-def mirrored(dr_order) -> Order:
-    return Order.objects.get(dr_order_id=dr_order.dr_id)
 
 
 def line_of(order: Order, sku_id: str):

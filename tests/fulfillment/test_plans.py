@@ -10,9 +10,9 @@ from fulfillment.cancellations import CancellationRefused, cancellation_execute,
 from fulfillment.kinds import REQUEST_CANCELLATION
 from fulfillment.models import CancellationRequest, Shipment
 from fulfillment.shipments import ShipmentRefused, shipment_execute, shipment_plan
-from tests.fulfillment.order_stories import catalog, customer_service, story  # noqa: F401  (catalog: autouse fixture)
+from tests.fulfillment.order_stories import customer_service, story
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalog")]
 
 
 def written() -> tuple[int, int, list[int]]:

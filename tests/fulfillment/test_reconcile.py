@@ -21,7 +21,6 @@ from sandbox.models import FulfillmentOrder as SandboxFulfillmentOrder
 from sandbox.services.control import control_update
 from sandbox.services.orders import Line, order_place, order_release
 from sandbox.timefmt import dr_time
-from tests.conftest import flow as flow  # the fixture: the app and the sandbox on a live server
 
 live = pytest.mark.django_db(transaction=True)
 

@@ -71,11 +71,3 @@ def operations_client(client, django_user_model):
     user.groups.add(Group.objects.get(name="Operations"))
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def merchandiser_client(client, django_user_model):
-    user = django_user_model.objects.create_user("merchandiser", password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="Merchandisers"))
-    client.force_login(user)
-    return client

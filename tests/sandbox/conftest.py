@@ -3,28 +3,12 @@
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import requests
 from django.conf import settings
 
 from sandbox.services.orders import Line, order_place
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dr"
-
-
-def pytest_runtest_setup(item):
-    """Concurrent writers need a real server database: SQLite's in-memory test database locks
-    whole tables instead of waiting, so tests marked ``postgres`` run only on PostgreSQL."""
-    from django.db import connection
-
-    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
-        pytest.skip(f"needs PostgreSQL (DATABASE_URL=postgres://…); this run uses {connection.vendor}")
-
-
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
 
 
 def assert_keys_like(actual, expected, path="$"):

@@ -2,7 +2,9 @@
 
 import pytest
 
-from .conftest import assert_keys_like, fixture, sku_body
+from tests.conftest import fixture
+
+from .conftest import assert_keys_like, sku_body
 
 
 def error_of(response):

@@ -1,6 +1,8 @@
 """Contract: /events and /webhooks over HTTP."""
 
-from .conftest import assert_keys_like, fixture
+from tests.conftest import fixture
+
+from .conftest import assert_keys_like
 from .test_api_catalog import error_of
 
 

@@ -1,8 +1,9 @@
 """Contract: /fulfillment-orders and /fulfillment-cancellations over HTTP."""
 
 from sandbox.services import warehouse
+from tests.conftest import fixture
 
-from .conftest import assert_keys_like, fixture
+from .conftest import assert_keys_like
 from .test_api_catalog import error_of
 from .test_api_orders import items_by_sku
 

@@ -4,8 +4,9 @@ import pytest
 
 from sandbox.services import warehouse
 from sandbox.services.control import control_update
+from tests.conftest import fixture
 
-from .conftest import assert_keys_like, fixture
+from .conftest import assert_keys_like
 from .test_api_catalog import error_of
 
 

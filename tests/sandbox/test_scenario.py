@@ -9,8 +9,9 @@ from digitalriver.signature import verify
 from sandbox.delivery import deliver_due
 from sandbox.models import Delivery, DeliveryAttempt, FulfillmentOrder
 from sandbox.services import warehouse
+from tests.conftest import fixture
 
-from .conftest import assert_keys_like, fixture
+from .conftest import assert_keys_like
 from .test_api_fulfillment import fulfillment_order_body
 from .test_api_orders import items_by_sku
 

@@ -8,7 +8,6 @@ to DR are answered by `responses` (404, or 503 for the 'DR is down' paths), neve
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import responses
@@ -23,6 +22,7 @@ from schemathesis.checks import not_a_server_error
 
 from commerce.services import order_fetch
 from config.wsgi import application
+from tests.conftest import fixture
 from tests.security.conftest import DR_TEST_URL, person, token_for
 
 
@@ -40,7 +40,7 @@ def load_schema():
 SCHEMA = load_schema()
 OPERATIONS = {operation.label: operation for operation in (result.ok() for result in SCHEMA.get_all_operations())}
 EXAMPLES_PER_MODE = 25
-DR_ORDER = json.loads((Path(__file__).resolve().parent.parent / "fixtures" / "dr" / "order.json").read_text())
+DR_ORDER = fixture("order.json")
 #: Rows that exist: the `objects` fixture's SKU and DR's documented order (also the OpenAPI examples' id).
 KNOWN = {"sku_id": "SEC-1", "dr_order_id": DR_ORDER["id"]}
 

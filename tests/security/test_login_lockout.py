@@ -27,11 +27,6 @@ ADDRESS = "192.0.2.10"  # TEST-NET-1: the test client's REMOTE_ADDR, nothing is 
 OTHER_ADDRESS = "198.51.100.20"
 
 
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def agent():
     user = User.objects.create_user("agent", password=PASSWORD, is_staff=True)

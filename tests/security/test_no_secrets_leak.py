@@ -17,7 +17,6 @@ import json
 import logging
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 import responses
@@ -29,8 +28,8 @@ from django.urls import reverse
 from catalog.models import Sku
 from catalog.services import sku_create, skus_push
 from commerce.models import Order
-from digitalriver import signature
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
+from tests.conftest import fixture
 from tests.security.conftest import DR_TEST_URL, person
 
 DR_KEY = "sk_live_SecSuiteKey7f3a9c2e1b5d"
@@ -51,7 +50,7 @@ SECRETS = {
 }
 
 PUSHABLE = {"tax_code": "4512.1", "eccn": "EAR99", "country_of_origin": "US", "part_number": "PN-SEC"}
-DR_ORDER = json.loads((Path(__file__).resolve().parent.parent / "fixtures" / "dr" / "order.json").read_text())
+DR_ORDER = fixture("order.json")
 ORDER_ID = DR_ORDER["id"]
 
 
@@ -118,7 +117,7 @@ def rows_as_text(model, exclude=()) -> str:
 
 
 @pytest.fixture
-def flow(leaky_dr, client, django_capture_on_commit_callbacks, caplog):
+def flow(leaky_dr, post_event, django_capture_on_commit_callbacks, caplog):
     """Deliver order.accepted (which reads the order from DR), push a SKU DR refuses, refresh the order
     from the admin while DR is down once; everything with every logger at DEBUG."""
     caplog.set_level(logging.DEBUG)
@@ -129,17 +128,13 @@ def flow(leaky_dr, client, django_capture_on_commit_callbacks, caplog):
         "liveMode": True,
         "createdTime": "2026-11-20T10:00:00Z",
     }
-    body = json.dumps(event).encode()
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            "/webhooks/digitalriver/",
-            data=body,
-            content_type="application/json",
-            HTTP_DIGITALRIVER_SIGNATURE=signature.sign(WEBHOOK_SECRET, body),
-            HTTP_AUTHORIZATION=f"Bearer {DR_KEY}",
-            HTTP_COOKIE=f"sessionid={PASSWORD}",
-            HTTP_X_DR_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        )
+    # Signed with WEBHOOK_SECRET, the one secret leaky_dr configures.
+    headers = {
+        "HTTP_AUTHORIZATION": f"Bearer {DR_KEY}",
+        "HTTP_COOKIE": f"sessionid={PASSWORD}",
+        "HTTP_X_DR_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    response = post_event(event, headers=headers)
     assert response.status_code == 202, response.content
     assert Order.objects.filter(dr_order_id=ORDER_ID).exists(), "the handler should have mirrored the order"
 
