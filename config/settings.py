@@ -175,6 +175,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and its docs describe the back office's API: for its users, not the public.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Operation ids and tags are named after the path below /api/; the webhook, outside it, names its own.
+    "SCHEMA_PATH_PREFIX": r"/api/",
     # Two models have a "state": name each enum after its model so the schema keeps both.
     "ENUM_NAME_OVERRIDES": {
         "OrderStateEnum": "commerce.models.Order.State",
