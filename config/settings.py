@@ -247,6 +247,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Operation ids and tags are named after the path below /api/; the webhook, outside it, names its own.
+    "SCHEMA_PATH_PREFIX": r"/api/",
     # Two models have a "state": name each enum after its model so the schema keeps both.
     "ENUM_NAME_OVERRIDES": {
         "OrderStateEnum": "commerce.models.Order.State",

@@ -2,10 +2,14 @@
 and button, and the API under session auth, refuse a POST without the CSRF token. A superuser does the
 posting, so only the token decides; with the token the same POST goes through (the control)."""
 
+import json
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from digitalriver import signature
+from digitalriver.models import WebhookEvent
 from tests.security.conftest import person, token_for
 from tests.security.test_role_permissions import ACTIONS, ADMIN_BUTTONS, BUTTONS, OPERATIONS, api_path, spy
 
@@ -98,3 +102,28 @@ def test_api_write_with_a_token_needs_no_csrf_token(dr, objects):
     client = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {token_for(person('api', superuser=True))}")
     response = client.post(f"/api/skus/{objects['sku'].sku_id}/sync/", HTTP_ACCEPT="application/json")
     assert response.status_code == 202
+
+
+def test_the_webhook_ignores_the_session_and_needs_no_csrf_token(browser, settings):
+    """The signature is the webhook's only authentication: a signed-in browser's POST without a CSRF
+    token and without a signature is refused for the signature (400, not a CSRF 403) and stores nothing;
+    DR, which has neither a session nor a CSRF token, gets in with the signature alone."""
+    body = json.dumps({"id": "evt-csrf-1", "type": "order.accepted", "data": {"object": {}}}).encode()
+    response = browser.post("/webhooks/digitalriver/", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"error": "missing DigitalRiver-Signature header"}
+    assert not WebhookEvent.objects.exists()
+
+    header = signature.sign(settings.DR_WEBHOOK_SECRETS[0], body)
+    response = browser.post(
+        "/webhooks/digitalriver/", data=body, content_type="application/json", HTTP_DIGITALRIVER_SIGNATURE=header
+    )
+    assert response.status_code == 202, response.content
+    assert response.json() == {"id": "evt-csrf-1", "status": "accepted"}
+    dr = Client(enforce_csrf_checks=True)
+    response = dr.post(
+        "/webhooks/digitalriver/", data=body, content_type="application/json", HTTP_DIGITALRIVER_SIGNATURE=header
+    )
+    assert response.status_code == 200
+    assert response.json() == {"id": "evt-csrf-1", "status": "duplicate"}
+    assert WebhookEvent.objects.count() == 1

@@ -89,6 +89,12 @@ API = {
     ("POST", "/api/orders/{dr_order_id}/shipments/"): {CS},
 }
 
+#: (method, path in the schema) → the header that authenticates it instead of a person: public, open to
+#: a request that proves itself (design.md section 4), and to no role's token or session without it.
+SIGNED = {
+    ("POST", "/webhooks/digitalriver/"): "DigitalRiver-Signature",
+}
+
 # --- what the project has -------------------------------------------------------------------------
 
 STANDARD_VIEWS = ("_changelist", "_add", "_history", "_delete", "_change", "_autocomplete")
@@ -124,7 +130,9 @@ def api_operations() -> list[tuple[str, str]]:
 
 ACTIONS = registered_actions()
 BUTTONS = registered_buttons()
-OPERATIONS = api_operations()
+ALL_OPERATIONS = api_operations()
+#: What a person's credentials open: the roles tests below (and test_csrf.py) are about these.
+OPERATIONS = [case for case in ALL_OPERATIONS if case not in SIGNED]
 PEOPLE = [*ROLES, NO_ROLE]
 
 
@@ -145,8 +153,12 @@ def test_admin_lists_are_all_classified():
 
 
 def test_api_operations_are_all_classified():
-    unclassified = set(OPERATIONS) - set(API)
+    unclassified = set(ALL_OPERATIONS) - set(API) - set(SIGNED)
     assert not unclassified, f"say in API who may call {sorted(unclassified)}"
+
+
+def test_signed_operations_are_in_the_schema():
+    assert set(SIGNED) <= set(ALL_OPERATIONS), "SIGNED names operations the schema does not have"
 
 
 # --- the admin ------------------------------------------------------------------------------------
@@ -272,6 +284,20 @@ def test_api_operation_answers_401_without_credentials(objects, method, path):
     response = Client().generic(method, api_path(path, objects), HTTP_ACCEPT="application/json")
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Token")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path"), sorted(SIGNED), ids=[f"{m} {p}" for m, p in sorted(SIGNED)])
+@pytest.mark.parametrize("role", [*PEOPLE, None])
+def test_signed_operation_opens_to_no_role_without_its_signature(people, method, path, role):
+    """Neither a token (any role's, or none) nor a session stands in for the signature: 400 naming it."""
+    client = Client() if role is None else Client(HTTP_AUTHORIZATION=f"Token {token_for(people[role])}")
+    if role is not None:
+        client.force_login(people[role])
+    body = json.dumps({"id": f"evt-{role}", "type": "order.accepted", "data": {}})
+    response = client.generic(method, path, data=body, content_type="application/json", HTTP_ACCEPT="application/json")
+    assert response.status_code == 400, (role, response.status_code, response.content[:200])
+    assert SIGNED[(method, path)] in response.json()["error"]
 
 
 @pytest.mark.django_db
