@@ -92,6 +92,21 @@ def test_a_side_state_is_followed_by_its_timestamp(skus):
     assert order.state_changed_at.isoformat().startswith("2026-11-20T11:00")
 
 
+def test_a_late_snapshot_without_updated_time_cannot_undo_a_later_side_state(skus):
+    """Accepted at 10:00, cancelled at 11:00; then a snapshot from 10:00 arrives late, without
+    updatedTime: only its stateTransitions say how old its state is, and that keeps it out."""
+    order_upsert(data=dr_order())
+    cancelled = dr_order(state="cancelled", updatedTime="2026-11-20T11:00:00.000Z")
+    cancelled["stateTransitions"]["cancelled"] = "2026-11-20T11:00:00.000Z"
+    order_upsert(data=cancelled)
+    late = dr_order()
+    late.pop("updatedTime")
+    assert late["stateTransitions"]["accepted"].startswith("2026-11-20T10:00")
+    order = order_upsert(data=late)
+    assert order.state == Order.State.CANCELLED
+    assert order.state_changed_at.isoformat().startswith("2026-11-20T11:00")
+
+
 def test_state_changes_are_logged_for_the_timeline(skus):
     from django_fsm_log.models import StateLog
 

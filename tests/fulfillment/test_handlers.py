@@ -63,6 +63,20 @@ def test_a_shipment_before_its_fulfillment_order_is_still_captured(catalog, deli
     assert (line.pending, line.shipped) == (1, 1)
 
 
+def test_a_shipped_unit_leaves_pending_first_and_the_backordered_unit_stays_backordered(accepted_order, deliver):
+    """One unit pending and one backordered; the warehouse ships one: it was the pending one."""
+    deliver(
+        "fulfillment_order.backordered",
+        fulfillment_order(pending=1, backordered=1, updated="2026-11-20T11:00:00.000Z"),
+    )
+    deliver("fulfillment_order.shipped", fixture("event_fulfillment_order_shipped.json")["data"]["object"])
+    line = FulfillmentOrderLine.objects.get()
+    assert (line.pending, line.backordered, line.shipped) == (0, 1, 1)
+    order_line = accepted_order.lines.get(dr_item_id="143040030336")
+    assert (order_line.pending, order_line.backordered, order_line.shipped) == (0, 1, 1)
+    assert Order.objects.get(pk=accepted_order.pk).backordered
+
+
 def test_backorder_flags_the_order_and_restock_clears_it(accepted_order, deliver):
     deliver(
         "fulfillment_order.backordered",
