@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEV_ENV := DJANGO_DEBUG=1 DR_SANDBOX=1 DR_API_BASE_URL=http://$(HOST):$(PORT)/sandbox/api
 
-.PHONY: run test test-celery test-chaos browser-deps lint bench install migrate clean
+.PHONY: run test test-celery test-chaos browser-deps lint bench mutation install migrate clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install python3.11"; exit 1; }
@@ -50,9 +50,16 @@ bench: install
 	$(BIN)/python bench/catalog_push.py --pairs 1000
 	$(BIN)/python bench/admin_pages.py --orders 100000
 
+# Mutation testing of the money rules with mutmut (config in pyproject [tool.mutmut]); slow, not in CI.
+# MUTANTS narrows the run, e.g. make mutation MUTANTS='fulfillment.shipments*'; results stay in mutants/.
+MUTANTS ?=
+mutation: install
+	$(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/python tests/mutation_score.py
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) db.sqlite3* staticfiles .pytest_cache
+	rm -rf $(VENV) db.sqlite3* staticfiles .pytest_cache mutants
