@@ -46,7 +46,7 @@ LOCK_HINT := (if uv says uv.lock needs to be updated: run make lock, then commit
 # Only the Python chosen above (uv never downloads one), always into .venv.
 UV_ENV := UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=$(VENV)
 
-.PHONY: run test test-fast test-celery test-chaos browser-deps lint typecheck bench install lock migrate clean
+.PHONY: run test test-fast test-celery test-chaos browser-deps lint typecheck bench mutation install lock migrate clean
 
 # pip --target needs no venv (and is allowed on an externally managed Python); a Python without pip
 # lends a venv's.
@@ -124,6 +124,13 @@ bench: install
 	$(BIN)/python bench/catalog_push.py --pairs 1000
 	$(BIN)/python bench/admin_pages.py --orders 100000
 
+# Mutation testing of the money rules with mutmut (config in pyproject [tool.mutmut]); slow, not in CI.
+# MUTANTS narrows the run, e.g. make mutation MUTANTS='fulfillment.shipments*'; results stay in mutants/.
+MUTANTS ?=
+mutation: install
+	$(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/python tests/mutation_score.py
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -133,4 +140,4 @@ typecheck: install
 	$(MYPY)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) db.sqlite3* staticfiles .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) db.sqlite3* staticfiles .pytest_cache .mypy_cache mutants

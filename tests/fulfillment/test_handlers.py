@@ -67,6 +67,20 @@ def test_a_shipment_before_its_fulfillment_order_is_still_captured(catalog, deli
     assert (line.pending, line.shipped) == (1, 1)
 
 
+def test_a_shipped_unit_leaves_pending_first_and_the_backordered_unit_stays_backordered(accepted_order, deliver):
+    """One unit pending and one backordered; the warehouse ships one: it was the pending one."""
+    deliver(
+        "fulfillment_order.backordered",
+        fulfillment_order(pending=1, backordered=1, updated="2026-11-20T11:00:00.000Z"),
+    )
+    deliver("fulfillment_order.shipped", fixture("event_fulfillment_order_shipped.json")["data"]["object"])
+    line = FulfillmentOrderLine.objects.get()
+    assert (line.pending, line.backordered, line.shipped) == (0, 1, 1)
+    order_line = accepted_order.lines.get(dr_item_id="143040030336")
+    assert (order_line.pending, order_line.backordered, order_line.shipped) == (0, 1, 1)
+    assert Order.objects.get(pk=accepted_order.pk).backordered
+
+
 def test_backorder_flags_the_order_and_restock_clears_it(accepted_order, deliver, deliver_at):
     deliver(
         "fulfillment_order.backordered",
@@ -223,3 +237,114 @@ def test_a_charge_failure_reported_as_a_charge_and_as_the_order_emails_once(acce
     deliver("order.charge.failed", charge)
     deliver("order.charge.failed", order_with_failed_capture())
     assert Order.objects.get(pk=accepted_order.pk).notifications.filter(kind="capture_failed").count() == 1
+
+
+def test_the_fulfillment_order_request_maps_the_accepted_order(accepted_order):
+    [request] = sent(CREATE_FULFILLMENT_ORDER)
+    order = fixture("order.json")
+    widget = order["items"][0]
+    assert request == {
+        "upstreamId": "231388420336",
+        "upstreamOrderTime": "2026-11-20T10:00:00.000Z",
+        "currency": "USD",
+        "shipTo": order["shipTo"],
+        "shippingChoice": {"id": "SG"},
+        "items": [
+            {
+                "inventoryItemId": "dist-1",
+                "quantity": 2,
+                "upstreamId": widget["id"],
+                "total": 39.98,
+                "tax": {"amount": 3.2},
+            }
+        ],
+        "locale": "en_US",
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone": "952-111-1111",
+    }
+
+
+def test_a_failed_capture_tells_operations_why_once_per_failure(accepted_order, deliver):
+    from fulfillment.models import Notification
+
+    failed = fixture("event_order_charge_capture_failed.json")["data"]["object"]
+    deliver("order.charge.capture.failed", failed)
+    deliver("order.charge.capture.failed", copy.deepcopy(failed))
+    [email] = Notification.objects.filter(kind=Notification.Kind.CAPTURE_FAILED)
+    assert email.key == f"capture_failed:{failed['id']}:{failed['captures'][0]['id']}"
+    assert "Failed to operate on charge" in email.body
+    coded = copy.deepcopy(failed)
+    coded["captures"][0].update(id="cap-2", failureMessage="")
+    deliver("order.charge.failed", coded)
+    assert "failed-request" in Notification.objects.get(key=f"capture_failed:{failed['id']}:cap-2").body
+
+
+def test_a_completed_capture_does_not_flag_the_order(accepted_order, deliver):
+    deliver("order.charge.capture.complete", fixture("event_order_charge_capture_complete.json")["data"]["object"])
+    assert not Order.objects.get(pk=accepted_order.pk).capture_failed
+
+
+def test_a_capture_dr_answers_was_already_cancelled_is_counted_nowhere_and_flagged(accepted_order):
+    """DR answers 409 item_cancelled to a capture: the shipped units were cancelled, a person must look."""
+    from fulfillment.models import Notification
+    from fulfillment.services import fulfillment_accepted
+
+    order = Order.objects.get()
+    payload = {"orderId": order.dr_order_id, "items": [{"itemId": "143040030336", "quantity": 1}]}
+    fulfillment_accepted(payload=payload, result={"alreadyDone": ["item_cancelled"]}, instruction_id=7)
+    line = order.lines.get(dr_item_id="143040030336")
+    assert (line.fulfilled, line.cancelled) == (0, 0)
+    assert Order.objects.get(pk=order.pk).capture_failed
+    email = Notification.objects.get(kind=Notification.Kind.CAPTURE_FAILED)
+    assert email.key == "capture_failed:instruction:7" and "item_cancelled" in email.body
+
+    fulfillment_accepted(payload=payload, result={"alreadyDone": ["item_fulfilled"]}, instruction_id=8)
+    assert order.lines.get(dr_item_id="143040030336").fulfilled == 1
+    assert Notification.objects.filter(kind=Notification.Kind.CAPTURE_FAILED).count() == 1
+
+
+def test_captured_and_released_units_never_exceed_the_line(accepted_order):
+    from fulfillment.services import fulfillment_accepted, line_units_settle
+
+    line = accepted_order.lines.get(dr_item_id="143040030336")
+    assert line_units_settle(line, 1, 0) == (1, 0)
+    assert line_units_settle(line, 5, 5) == (1, 0)
+    assert line_units_settle(line, 0, 1) == (0, 0)
+    line = accepted_order.lines.get(pk=line.pk)
+    assert (line.fulfilled, line.cancelled) == (2, 0)
+    managed = accepted_order.lines.get(dr_sku_id="orch-1")
+    assert line_units_settle(managed, -1, 3) == (0, 1)
+    payload = {"orderId": accepted_order.dr_order_id, "items": [{"itemId": "nope", "quantity": 1}]}
+    fulfillment_accepted(payload=payload, result={}, instruction_id=1)  # an unknown item changes nothing
+
+
+def test_a_refused_release_needs_no_person_but_a_refused_capture_does(accepted_order):
+    from fulfillment.models import Notification
+    from fulfillment.services import fulfillment_refused
+
+    release = {"orderId": accepted_order.dr_order_id, "items": [{"itemId": "143040030336", "cancelQuantity": 1}]}
+    fulfillment_refused(payload=release, instruction_id=3, reason="no")
+    assert not Order.objects.get(pk=accepted_order.pk).capture_failed
+    capture = {"orderId": accepted_order.dr_order_id, "items": [{"itemId": "143040030336", "quantity": 1}]}
+    fulfillment_refused(payload=capture, instruction_id=4, reason="quantity_too_large")
+    assert Order.objects.get(pk=accepted_order.pk).capture_failed
+    email = Notification.objects.get(kind=Notification.Kind.CAPTURE_FAILED)
+    assert email.key == "capture_failed:instruction:4" and "quantity_too_large" in email.body
+
+
+def test_units_the_warehouse_cancelled_of_a_managed_line_are_accounted_for_without_a_release(accepted_order, deliver):
+    managed = fixture("fulfillment_order.json")
+    managed.update(id="700499990336")
+    managed["items"] = [
+        {"id": "700499991336", "upstreamId": "143040040336", "inventoryItemId": "orch-1", "quantity": 1, "cancelled": 1}
+    ]
+    deliver("fulfillment_order.cancelled", managed)
+    assert sent() == []
+    assert FulfillmentOrderLine.objects.get(dr_item_id="700499991336").cancel_instructed == 1
+
+
+def test_a_cancelled_unit_in_a_pending_snapshot_is_released_too(accepted_order, deliver):
+    deliver("fulfillment_order.pending", fulfillment_order(pending=1, cancelled=1, updated="2026-11-21T10:00:00.000Z"))
+    assert [payload["items"] for payload in sent()] == [[{"itemId": "143040030336", "cancelQuantity": 1}]]
+    assert sent()[0]["orderId"] == "231388420336"

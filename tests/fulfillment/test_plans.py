@@ -4,13 +4,15 @@ refusal, and executing it does exactly what was shown, or refuses when the order
 import pytest
 from django.contrib.messages import get_messages
 
+from catalog.models import Sku
 from commerce.models import Order
+from commerce.services import order_upsert
 from digitalriver.models import Instruction
 from fulfillment.cancellations import CancellationRefused, cancellation_execute, cancellation_plan, order_cancel
 from fulfillment.kinds import REQUEST_CANCELLATION
 from fulfillment.models import CancellationRequest, Shipment
 from fulfillment.shipments import ShipmentRefused, shipment_execute, shipment_plan
-from tests.fulfillment.order_stories import customer_service, story
+from tests.fulfillment.order_stories import customer_service, order_data, story
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalog")]
 
@@ -132,3 +134,31 @@ def test_a_line_split_over_two_fulfillment_orders_asks_each_only_for_units_not_y
     assert asked == [("700412580336", [("700412590336", 1)]), ("700412580999", [("700412590999", 1)])]
     with pytest.raises(CancellationRefused):
         order_cancel(order=order, items=[(widget.dr_item_id, 1)])  # both units are being cancelled
+
+
+def test_units_whose_release_dr_has_not_answered_yet_cannot_be_recorded_as_shipped():
+    """Two of three partner gadgets are being cancelled (the release is queued, DR has not answered):
+    only the third can be recorded as shipped, or DR would be asked to capture and release one unit."""
+    Sku.objects.create(
+        sku_id="3p-1",
+        name="Partner gadget",
+        fulfillment_model=Sku.FulfillmentModel.THIRD_PARTY,
+        tax_code="4512.1",
+        eccn="EAR99",
+        country_of_origin="US",
+        part_number="P-3",
+    )
+    data = order_data(dr_order_id="231388420777")
+    data["items"][1].update(skuId="3p-1", quantity=3, productDetails={"id": "3p-1", "name": "Partner gadget"})
+    order = order_upsert(data=data)
+    gadget = order.lines.get(dr_sku_id="3p-1")
+    order_cancel(order=order, items=[(gadget.dr_item_id, 2)], reason="changed mind")
+    assert order.lines.get(pk=gadget.pk).cancel_requested == 2
+
+    plan = shipment_plan(order=order, items=[(gadget.dr_item_id, 2)])
+    assert plan.refusal == "Cannot record this shipment: Partner gadget: asked to ship 2, 1 can ship."
+    with pytest.raises(ShipmentRefused, match="1 can ship"):
+        shipment_execute(plan=plan)
+    assert not Shipment.objects.exists()
+    [step] = shipment_plan(order=order, items=[(gadget.dr_item_id, 1)]).steps
+    assert (step.line, step.quantity) == (gadget, 1)
