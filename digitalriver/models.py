@@ -17,7 +17,7 @@ from core.types import Actor, JSONObject
 
 
 class WebhookEvent(FSMModelMixin, models.Model):
-    """One event from DR, stored exactly as received before anything acts on it."""
+    """One event from DR, stored as received (payment secrets redacted) before anything acts on it."""
 
     class State(models.TextChoices):
         RECEIVED = "received", "Received"
@@ -40,7 +40,9 @@ class WebhookEvent(FSMModelMixin, models.Model):
     dr_created_at = models.DateTimeField("created at DR", null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
-    body = models.TextField(help_text="The raw request body, byte for byte as UTF-8.")
+    body = models.TextField(
+        help_text="The request body as UTF-8: byte for byte, unless payment secrets had to be redacted from it."
+    )
     payload = models.JSONField()
     headers = models.JSONField(default=dict, help_text="Request headers, credentials and cookies redacted.")
     attempts = models.PositiveIntegerField(default=0)
