@@ -100,7 +100,7 @@ test: install
 # The unit tests: no transactional database, live server, browser, Celery or chaos (tests/conftest.py
 # marks those `slow`).
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n 2 $(PYTEST_ARGS)
 
 test-celery: install
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15} $(BIN)/python -m pytest -m celery $(PYTEST_ARGS)
