@@ -79,7 +79,9 @@ def test_worker_sends_an_instruction_after_commit(celery_worker, echo_performer)
     from django.db import transaction
 
     with transaction.atomic():
-        instruction = instruction_enqueue(kind="test.echo", subject="order:240002", payload={"orderId": "240002"})
+        # A body DR's spec accepts: the contract check at the client's edge holds in the worker too.
+        body = {"orderId": "240002", "items": [{"itemId": "164470560336", "quantity": 1}]}
+        instruction = instruction_enqueue(kind="test.echo", subject="order:240002", payload=body)
     assert wait_for(lambda: Instruction.objects.get(pk=instruction.pk).state == Instruction.State.DONE)
     assert Instruction.objects.get(pk=instruction.pk).result == {"id": "ful_1"}
     assert len(responses.calls) == 1
