@@ -20,6 +20,7 @@ network off, runs the sweeps until nothing moves, and writes the facts the test 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -531,6 +532,14 @@ def push_skus() -> None:
         "the SKU pushes",
         timeout=60,
     )
+    # Overselling is the inventory item's to allow, and DR keeps the orchestrated SKU's item: the
+    # warehouse is stocked for every order of the run instead.
+    from sandbox.errors import ApiError as SandboxApiError
+    from sandbox.services.catalog import DEFAULT_LOCATION, inventory_level_set
+
+    for sku_id in models:
+        with contextlib.suppress(SandboxApiError):  # no inventory item: a digital SKU
+            inventory_level_set(item_id=sku_id, location_id=DEFAULT_LOCATION, available_quantity=1_000_000)
 
 
 def outstanding() -> dict:
