@@ -15,6 +15,16 @@ MERCHANDISERS = "Merchandisers"
 CUSTOMER_SERVICE = "Customer service"
 OPERATIONS = "Operations"
 
+# What everyone who follows orders reads: the fulfillment records behind an order page, and the SKUs.
+FOLLOWS_ORDERS: list[tuple[str, str, list[str]]] = [
+    ("fulfillment", "fulfillmentorder", ["view_fulfillmentorder"]),
+    ("fulfillment", "shipment", ["view_shipment"]),
+    ("fulfillment", "drfulfillment", ["view_drfulfillment"]),
+    ("fulfillment", "cancellationrequest", ["view_cancellationrequest"]),
+    ("fulfillment", "notification", ["view_notification"]),
+    ("catalog", "sku", ["view_sku"]),
+]
+
 # role -> [(app label, model, [codenames])]
 ROLES: dict[str, list[tuple[str, str, list[str]]]] = {
     MERCHANDISERS: [
@@ -24,12 +34,7 @@ ROLES: dict[str, list[tuple[str, str, list[str]]]] = {
         ("commerce", "order", ["view_order", "change_order", "cancel_order_lines", "record_shipment"]),
         ("commerce", "orderline", ["view_orderline"]),
         ("commerce", "charge", ["view_charge"]),
-        ("fulfillment", "fulfillmentorder", ["view_fulfillmentorder"]),
-        ("fulfillment", "shipment", ["view_shipment"]),
-        ("fulfillment", "drfulfillment", ["view_drfulfillment"]),
-        ("fulfillment", "cancellationrequest", ["view_cancellationrequest"]),
-        ("fulfillment", "notification", ["view_notification"]),
-        ("catalog", "sku", ["view_sku"]),
+        *FOLLOWS_ORDERS,
     ],
     OPERATIONS: [
         ("digitalriver", "webhookevent", ["view_webhookevent", "replay_webhookevent"]),
@@ -37,12 +42,7 @@ ROLES: dict[str, list[tuple[str, str, list[str]]]] = {
         ("digitalriver", "attempt", ["view_attempt"]),
         ("digitalriver", "apicall", ["view_apicall"]),
         ("commerce", "order", ["view_order", "change_order"]),
-        ("fulfillment", "fulfillmentorder", ["view_fulfillmentorder"]),
-        ("fulfillment", "shipment", ["view_shipment"]),
-        ("fulfillment", "drfulfillment", ["view_drfulfillment"]),
-        ("fulfillment", "cancellationrequest", ["view_cancellationrequest"]),
-        ("fulfillment", "notification", ["view_notification"]),
-        ("catalog", "sku", ["view_sku"]),
+        *FOLLOWS_ORDERS,
         ("operations", "operationsalert", ["view_operationsalert"]),
     ],
 }

@@ -150,7 +150,8 @@ class OrderAdmin(ReadOnlyAdmin):
 
     @admin.display(description="flags")
     def flag_badges(self, obj: Order) -> str:
-        raised = [(flag.severity, flag.label.lower().replace("sku", "SKU")) for flag in obj.raised_flags]
+        # In a sentence's case: "capture failed", "unknown SKU".
+        raised = [(flag.severity, flag.label[0].lower() + flag.label[1:]) for flag in obj.raised_flags]
         if not raised:
             return "-"
         return format_html_join(" ", '<span class="order-flag order-flag-{}">⚑ {}</span>', raised)

@@ -115,6 +115,14 @@ COMMON_ANSWERS = {
 }
 
 
+# What customer service's actions answer besides 202.
+ACTION_ANSWERS = {
+    400: VALIDATION_ERRORS,
+    409: OpenApiResponse(ERROR_DETAIL, description="The rules forbid it; `detail` says why, with counts."),
+    **COMMON_ANSWERS,
+}
+
+
 class Refused(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "refused"
@@ -219,8 +227,7 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise serializers.ValidationError({"state": [f"'{state}' is not one of {', '.join(Order.State.values)}."]})
         return selectors.orders_list(state=state, upstream_id=params.get("upstream_id"), email=params.get("email"))
 
-    def retrieve(self, request: Request, dr_order_id: str | None = None) -> Response:
-        assert dr_order_id is not None  # a detail route always has the order id
+    def retrieve(self, request: Request, dr_order_id: str) -> Response:
         return Response(self.get_serializer(_order_detail(dr_order_id)).data)
 
     @extend_schema(
@@ -238,8 +245,7 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         ],
     )
     @action(detail=True, methods=["post"])
-    def refresh(self, request: Request, dr_order_id: str | None = None) -> Response:
-        assert dr_order_id is not None  # a detail route always has the order id
+    def refresh(self, request: Request, dr_order_id: str) -> Response:
         try:
             services.order_fetch(dr_order_id=dr_order_id)
         except DrNotFound as exc:
@@ -255,8 +261,7 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     # Items are a nested list, which form encodings cannot carry: JSON only (for the POST mapped below too).
     @action(detail=True, methods=["get"], parser_classes=[JSONParser])
-    def cancellations(self, request: Request, dr_order_id: str | None = None) -> Response:
-        assert dr_order_id is not None  # a detail route always has the order id
+    def cancellations(self, request: Request, dr_order_id: str) -> Response:
         order = _order(dr_order_id)
         return Response(_cancellations(order, order.cancellation_requests.all()))
 
@@ -267,12 +272,7 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         "release of the payment. The answer shows each request as it stands then (usually still "
         "requested); follow them with GET on the same path. Shipped units cannot be cancelled: they need a return.",
         request=CancellationInputSerializer,
-        responses={
-            202: OrderCancellationsSerializer,
-            400: VALIDATION_ERRORS,
-            409: OpenApiResponse(ERROR_DETAIL, description="The rules forbid it; `detail` says why, with counts."),
-            **COMMON_ANSWERS,
-        },
+        responses={202: OrderCancellationsSerializer, **ACTION_ANSWERS},
         examples=[
             OpenApiExample("Some units", value=CANCEL_SOME_EXAMPLE, request_only=True),
             OpenApiExample("The whole order", value=CANCEL_ALL_EXAMPLE, request_only=True),
@@ -282,8 +282,7 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         ],
     )
     @cancellations.mapping.post
-    def cancel(self, request: Request, dr_order_id: str | None = None) -> Response:
-        assert dr_order_id is not None  # a detail route always has the order id
+    def cancel(self, request: Request, dr_order_id: str) -> Response:
         assert request.user.is_authenticated  # CanCancelOrderLines admits signed-in users only
         order = _order(dr_order_id)
         wanted = CancellationInputSerializer(data=request.data, context={"order": order})
@@ -304,12 +303,7 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         "these units with the tracking. Lines DR coordinates (distributed, orchestrated) are shipped "
         "through DR and refused here.",
         request=ShipmentInputSerializer,
-        responses={
-            202: RecordedShipmentSerializer,
-            400: VALIDATION_ERRORS,
-            409: OpenApiResponse(ERROR_DETAIL, description="The rules forbid it; `detail` says why, with counts."),
-            **COMMON_ANSWERS,
-        },
+        responses={202: RecordedShipmentSerializer, **ACTION_ANSWERS},
         examples=[
             OpenApiExample("Shipped with tracking", value=SHIPMENT_EXAMPLE, request_only=True),
             OpenApiExample(
@@ -323,8 +317,7 @@ class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         ],
     )
     @action(detail=True, methods=["post"], url_path="shipments", url_name="shipments", parser_classes=[JSONParser])
-    def record_shipment(self, request: Request, dr_order_id: str | None = None) -> Response:
-        assert dr_order_id is not None  # a detail route always has the order id
+    def record_shipment(self, request: Request, dr_order_id: str) -> Response:
         assert request.user.is_authenticated  # CanRecordShipments admits signed-in users only
         order = _order(dr_order_id)
         shipped = ShipmentInputSerializer(data=request.data, context={"order": order})

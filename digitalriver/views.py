@@ -13,8 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .authentication import DeliveryRefused, DigitalRiverSignatureAuthentication, SignedDelivery
-from .services.inbox import InvalidEvent, webhook_event_receive
-from .signature import SignatureError
+from .services.inbox import InvalidEvent, webhook_delivery_store
 
 
 class WebhookJSONRenderer(JSONRenderer):
@@ -130,12 +129,11 @@ class WebhookView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        # The service checks the signature again (it is its contract for every caller): a few microseconds.
+        delivery = request.auth
+        assert isinstance(delivery, SignedDelivery)  # the only authentication of this view
         try:
-            delivery = request.auth
-            assert isinstance(delivery, SignedDelivery)  # the only authentication of this view
-            receipt = webhook_event_receive(body=delivery.body, headers=request._request.headers)
-        except (SignatureError, InvalidEvent) as exc:
+            receipt = webhook_delivery_store(body=delivery.body, headers=request._request.headers)
+        except InvalidEvent as exc:
             raise DeliveryRefused(str(exc)) from exc
         if receipt.created:
             return Response({"id": receipt.event.dr_event_id, "status": "accepted"}, status=status.HTTP_202_ACCEPTED)

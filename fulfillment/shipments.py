@@ -64,7 +64,8 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
         existing = Shipment.objects.filter(dr_shipment_id=str(data["id"])).first()
         if existing is not None:
             return existing
-        if not _shipped_units(order, data):
+        shipped = _shipped_units(order, data)
+        if not shipped:
             raise UnusableEvent(
                 f"shipment {data['id']} names no shipped unit of order {order.dr_order_id} "
                 f"(items: {json.dumps(data.get('items'))[:500]})"
@@ -83,7 +84,7 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
             raw=data,
         )
         captures = []
-        for item, line, quantity in _shipped_units(order, data):
+        for item, line, quantity in shipped:
             ShipmentItem.objects.create(
                 shipment=shipment, order_line=line, dr_shipment_item_id=str(item.get("id") or ""), quantity=quantity
             )

@@ -5,7 +5,6 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from catalog.models import Sku
 from commerce.models import Order
 from commerce.services import order_upsert
 from desk.timeline import order_timeline
@@ -15,7 +14,7 @@ from fulfillment.models import CancellationRequest, Notification, Shipment
 from fulfillment.services import (
     POST_FULFILLMENT,
 )
-from tests.fulfillment.order_stories import change_url, customer_service, order_data, story
+from tests.fulfillment.order_stories import change_url, customer_service, order_data, order_with_partner_gadgets, story
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalog")]
 
@@ -192,18 +191,7 @@ def ship_url(order: Order) -> str:
 @pytest.fixture
 def third_party_order() -> Order:
     """A widget the warehouse ships through DR, and 3 gadgets our logistics partner ships."""
-    Sku.objects.create(
-        sku_id="3p-1",
-        name="Partner gadget",
-        fulfillment_model=Sku.FulfillmentModel.THIRD_PARTY,
-        tax_code="4512.1",
-        eccn="EAR99",
-        country_of_origin="US",
-        part_number="P-3",
-    )
-    data = order_data(dr_order_id="231388420777")
-    data["items"][1].update(skuId="3p-1", quantity=3, productDetails={"id": "3p-1", "name": "Partner gadget"})
-    return order_upsert(data=data)
+    return order_with_partner_gadgets(dr_order_id="231388420777")
 
 
 def test_record_shipment_lists_only_our_own_lines_then_confirms_and_captures(

@@ -34,6 +34,27 @@ def order_data(*, dr_order_id="231388420336", lines=2, **changes) -> dict:
     return {**data, "id": dr_order_id, "items": items, **changes}
 
 
+def partner_gadget_sku() -> Sku:
+    """The third-party SKU of the stories: a gadget our logistics partner ships (we capture it)."""
+    return Sku.objects.create(
+        sku_id="3p-1",
+        name="Partner gadget",
+        fulfillment_model=Sku.FulfillmentModel.THIRD_PARTY,
+        tax_code="4512.1",
+        eccn="EAR99",
+        country_of_origin="US",
+        part_number="P-3",
+    )
+
+
+def order_with_partner_gadgets(*, dr_order_id: str = "231388420777") -> Order:
+    """An accepted order: a widget the warehouse ships through DR, and 3 partner gadgets."""
+    partner_gadget_sku()
+    data = order_data(dr_order_id=dr_order_id)
+    data["items"][1].update(skuId="3p-1", quantity=3, productDetails={"id": "3p-1", "name": "Partner gadget"})
+    return order_upsert(data=data)
+
+
 def story(*, dr_order_id="231388420336", lines=2, extras=1) -> Order:
     """An order with a fulfillment order, one shipment, a failed capture, and ``extras`` events,
     instructions, attempts and calls, at known times (each source a minute after the last)."""

@@ -5,7 +5,6 @@ put straight through our services (the flow through the sandbox is in test_cance
 import pytest
 from django.db.models import F
 
-from catalog.models import Sku
 from commerce.models import Order
 from commerce.services import order_upsert
 from digitalriver.models import Instruction
@@ -26,7 +25,7 @@ from fulfillment.kinds import POST_FULFILLMENT, REQUEST_CANCELLATION
 from fulfillment.models import CancellationRequest
 from fulfillment.services import fulfillment_order_upsert
 from tests.conftest import fixture
-from tests.fulfillment.order_stories import order_data
+from tests.fulfillment.order_stories import order_data, partner_gadget_sku
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalog")]
 State = CancellationRequest.State
@@ -35,15 +34,7 @@ ORDER = "231388420555"
 
 @pytest.fixture
 def partner_sku():
-    return Sku.objects.create(
-        sku_id="3p-1",
-        name="Partner gadget",
-        fulfillment_model=Sku.FulfillmentModel.THIRD_PARTY,
-        tax_code="4512.1",
-        eccn="EAR99",
-        country_of_origin="US",
-        part_number="P-3",
-    )
+    return partner_gadget_sku()
 
 
 def an_order(*, state="accepted", widgets=3, gadgets=0, lines=2) -> Order:

@@ -14,7 +14,6 @@ import pytest
 import requests
 import responses
 
-from catalog.models import Sku
 from commerce.models import Order
 from commerce.services import order_upsert
 from digitalriver.models import Attempt, Instruction
@@ -26,7 +25,7 @@ from fulfillment.performers import CreateFulfillmentOrderPerformer
 from fulfillment.services import fulfillment_order_ensure, fulfillment_order_upsert
 from fulfillment.shipments import shipment_record
 from tests.conftest import fixture
-from tests.fulfillment.order_stories import order_data
+from tests.fulfillment.order_stories import order_with_partner_gadgets
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalog")]
 
@@ -92,18 +91,7 @@ def dr(settings):
 @pytest.fixture
 def gadgets():
     """An accepted order with 3 partner gadgets (third party: we capture and release them)."""
-    Sku.objects.create(
-        sku_id="3p-1",
-        name="Partner gadget",
-        fulfillment_model=Sku.FulfillmentModel.THIRD_PARTY,
-        tax_code="4512.1",
-        eccn="EAR99",
-        country_of_origin="US",
-        part_number="P-3",
-    )
-    data = order_data(dr_order_id=ORDER)
-    data["items"][1].update(skuId="3p-1", quantity=3, productDetails={"id": "3p-1", "name": "Partner gadget"})
-    return order_upsert(data=data).lines.get(dr_sku_id="3p-1")
+    return order_with_partner_gadgets(dr_order_id=ORDER).lines.get(dr_sku_id="3p-1")
 
 
 def release_one(gadget):

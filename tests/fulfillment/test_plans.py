@@ -4,15 +4,13 @@ refusal, and executing it does exactly what was shown, or refuses when the order
 import pytest
 from django.contrib.messages import get_messages
 
-from catalog.models import Sku
 from commerce.models import Order
-from commerce.services import order_upsert
 from digitalriver.models import Instruction
 from fulfillment.cancellations import CancellationRefused, cancellation_execute, cancellation_plan, order_cancel
 from fulfillment.kinds import REQUEST_CANCELLATION
 from fulfillment.models import CancellationRequest, Shipment
 from fulfillment.shipments import ShipmentRefused, shipment_execute, shipment_plan
-from tests.fulfillment.order_stories import customer_service, order_data, story
+from tests.fulfillment.order_stories import customer_service, order_with_partner_gadgets, story
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalog")]
 
@@ -139,18 +137,7 @@ def test_a_line_split_over_two_fulfillment_orders_asks_each_only_for_units_not_y
 def test_units_whose_release_dr_has_not_answered_yet_cannot_be_recorded_as_shipped():
     """Two of three partner gadgets are being cancelled (the release is queued, DR has not answered):
     only the third can be recorded as shipped, or DR would be asked to capture and release one unit."""
-    Sku.objects.create(
-        sku_id="3p-1",
-        name="Partner gadget",
-        fulfillment_model=Sku.FulfillmentModel.THIRD_PARTY,
-        tax_code="4512.1",
-        eccn="EAR99",
-        country_of_origin="US",
-        part_number="P-3",
-    )
-    data = order_data(dr_order_id="231388420777")
-    data["items"][1].update(skuId="3p-1", quantity=3, productDetails={"id": "3p-1", "name": "Partner gadget"})
-    order = order_upsert(data=data)
+    order = order_with_partner_gadgets(dr_order_id="231388420777")
     gadget = order.lines.get(dr_sku_id="3p-1")
     order_cancel(order=order, items=[(gadget.dr_item_id, 2)], reason="changed mind")
     assert order.lines.get(pk=gadget.pk).cancel_requested == 2

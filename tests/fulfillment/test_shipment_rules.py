@@ -6,7 +6,6 @@ import copy
 import pytest
 from django.utils.dateparse import parse_datetime
 
-from catalog.models import Sku
 from commerce.models import Order
 from commerce.services import order_upsert
 from digitalriver.models import Instruction
@@ -23,7 +22,7 @@ from fulfillment.shipments import (
     warehouse_shipment_mirror,
 )
 from tests.conftest import fixture
-from tests.fulfillment.order_stories import order_data
+from tests.fulfillment.order_stories import order_with_partner_gadgets
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalog")]
 
@@ -115,18 +114,7 @@ def test_items_of_lines_dr_does_not_fulfil_are_skipped_not_the_rest(order):
 
 
 def test_a_recorded_shipment_keeps_its_tracking_and_who_recorded_it(django_user_model):
-    Sku.objects.create(
-        sku_id="3p-1",
-        name="Partner gadget",
-        fulfillment_model=Sku.FulfillmentModel.THIRD_PARTY,
-        tax_code="4512.1",
-        eccn="EAR99",
-        country_of_origin="US",
-        part_number="P-3",
-    )
-    data = order_data(dr_order_id="231388420777")
-    data["items"][1].update(skuId="3p-1", quantity=3, productDetails={"id": "3p-1", "name": "Partner gadget"})
-    order = order_upsert(data=data)
+    order = order_with_partner_gadgets(dr_order_id="231388420777")
     gadget = order.lines.get(dr_sku_id="3p-1")
     agent = django_user_model.objects.create_user("carol", password="x")
     shipment = shipment_record(
@@ -166,18 +154,7 @@ def test_a_recorded_shipment_keeps_its_tracking_and_who_recorded_it(django_user_
 @pytest.fixture
 def gadgets():
     """Three partner gadgets (third party) next to a distributed widget, on an accepted order."""
-    Sku.objects.create(
-        sku_id="3p-1",
-        name="Partner gadget",
-        fulfillment_model=Sku.FulfillmentModel.THIRD_PARTY,
-        tax_code="4512.1",
-        eccn="EAR99",
-        country_of_origin="US",
-        part_number="P-3",
-    )
-    data = order_data(dr_order_id="231388420888")
-    data["items"][1].update(skuId="3p-1", quantity=3, productDetails={"id": "3p-1", "name": "Partner gadget"})
-    return order_upsert(data=data).lines.get(dr_sku_id="3p-1")
+    return order_with_partner_gadgets(dr_order_id="231388420888").lines.get(dr_sku_id="3p-1")
 
 
 def test_shippable_units_are_those_neither_shipped_cancelled_nor_being_cancelled(gadgets):
