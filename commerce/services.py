@@ -15,6 +15,7 @@ from catalog.models import Sku
 from core.types import JSONObject
 from digitalriver.client import calls_about, get_client
 
+from .attention import attention_clear, attention_follow
 from .models import Charge, ChargeOperation, Order, OrderLine, order_subject
 
 # DR's main path; an order never goes back along it. Side states (blocked, cancelled, returned,
@@ -74,7 +75,44 @@ def order_upsert(*, data: JSONObject) -> Order:
     _upsert_lines(order, data.get("items") or [])
     for charge in (data.get("payment") or {}).get("charges") or []:
         charge_upsert(order=order, data=charge)
+    _attention_follows_state(order)
     return order
+
+
+# What an order's end makes moot: nothing more will be captured or shipped.
+SETTLED_BY_CANCELLATION = ("capture_failed", "authorization_lapsed", "cancellation_rejected", "backordered")
+
+
+def _attention_follows_state(order: Order) -> None:
+    """A dispute is open exactly while DR says the order is in dispute
+    (order-management/returns-and-refunds-1/disputes-and-chargebacks.md: ``order.dispute`` moves the
+    order into ``dispute``, ``order.dispute.resolved`` out of it); a cancelled order clears what
+    only mattered while goods could still ship."""
+    attention_follow(
+        order=order,
+        kind="dispute_open",
+        raised=order.state == Order.State.DISPUTE,
+        reason="The customer disputed the payment with their bank.",
+        because="DR resolved the dispute.",
+    )
+    if order.state == Order.State.CANCELLED:
+        for kind in SETTLED_BY_CANCELLATION:
+            if getattr(order, kind):
+                attention_clear(order=order, kind=kind, because="The order was cancelled.")
+
+
+def payment_method_name(data: JSONObject) -> str:
+    """ "Visa •••• 1111" from the order's payment sources, as an agent reads it on a card."""
+    for source in (data.get("payment") or {}).get("sources") or []:
+        card = source.get("creditCard") or {}
+        if card:
+            brand = str(card.get("brand") or "Card")
+            last_four = str(card.get("lastFourDigits") or "")
+            return f"{brand} •••• {last_four}" if last_four else brand
+        kind = str(source.get("type") or "")
+        if kind:
+            return kind.replace("_", " ").replace("Pay", " Pay").strip().capitalize()
+    return ""
 
 
 def _copy_fields(order: Order, data: JSONObject, updated_at: datetime | None) -> None:
@@ -102,6 +140,7 @@ def _copy_fields(order: Order, data: JSONObject, updated_at: datetime | None) ->
         setattr(order, field, money(data.get(key)))
     order.dr_created_at = dr_time(data.get("createdTime")) or order.dr_created_at
     order.dr_updated_at = updated_at or order.dr_updated_at
+    order.payment_method = payment_method_name(data) or order.payment_method
     order.raw = _without_client_secrets(data)
     order.fetched_at = timezone.now()
 
@@ -157,9 +196,14 @@ def _upsert_lines(order: Order, items: list[JSONObject]) -> None:
         line.tax_rate = Decimal(str(tax.get("rate") or 0))
         line.dr_state = item.get("state") or ""
         line.save()
-    if unknown != order.unknown_sku:
-        order.unknown_sku = unknown
-        order.save(update_fields=["unknown_sku", "updated_at"])
+    missing = sorted({str(item.get("skuId")) for item in items if item.get("skuId") not in skus})
+    attention_follow(
+        order=order,
+        kind="unknown_sku",
+        raised=unknown,
+        reason=f"Not in our catalog: {', '.join(missing)}.",
+        because="Every line's SKU is in the catalog now.",
+    )
 
 
 def charge_upsert(*, order: Order, data: JSONObject) -> Charge:

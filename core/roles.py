@@ -14,6 +14,8 @@ from django.contrib.auth.models import Group, Permission
 MERCHANDISERS = "Merchandisers"
 CUSTOMER_SERVICE = "Customer service"
 OPERATIONS = "Operations"
+# Customer-service leads: refunds move money out, so they are granted on their own.
+REFUNDS = "Refunds"
 
 # What everyone who follows orders reads: the fulfillment records behind an order page, and the SKUs.
 FOLLOWS_ORDERS: list[tuple[str, str, list[str]]] = [
@@ -22,6 +24,11 @@ FOLLOWS_ORDERS: list[tuple[str, str, list[str]]] = [
     ("fulfillment", "drfulfillment", ["view_drfulfillment"]),
     ("fulfillment", "cancellationrequest", ["view_cancellationrequest"]),
     ("fulfillment", "notification", ["view_notification"]),
+    ("fulfillment", "return", ["view_return"]),
+    ("commerce", "refund", ["view_refund"]),
+    ("commerce", "document", ["view_document"]),
+    ("commerce", "chargeback", ["view_chargeback"]),
+    ("commerce", "attentionitem", ["view_attentionitem"]),
     ("catalog", "sku", ["view_sku"]),
 ]
 
@@ -31,7 +38,18 @@ ROLES: dict[str, list[tuple[str, str, list[str]]]] = {
         ("catalog", "sku", ["add_sku", "change_sku", "delete_sku", "view_sku", "push_sku"]),
     ],
     CUSTOMER_SERVICE: [
-        ("commerce", "order", ["view_order", "change_order", "cancel_order_lines", "record_shipment"]),
+        (
+            "commerce",
+            "order",
+            [
+                "view_order",
+                "change_order",
+                "cancel_order_lines",
+                "record_shipment",
+                "start_return",
+                "acknowledge_attention",
+            ],
+        ),
         ("commerce", "orderline", ["view_orderline"]),
         ("commerce", "charge", ["view_charge"]),
         *FOLLOWS_ORDERS,
@@ -41,9 +59,13 @@ ROLES: dict[str, list[tuple[str, str, list[str]]]] = {
         ("digitalriver", "instruction", ["view_instruction", "operate_instruction"]),
         ("digitalriver", "attempt", ["view_attempt"]),
         ("digitalriver", "apicall", ["view_apicall"]),
-        ("commerce", "order", ["view_order", "change_order"]),
+        ("commerce", "order", ["view_order", "change_order", "acknowledge_attention"]),
         *FOLLOWS_ORDERS,
         ("operations", "operationsalert", ["view_operationsalert"]),
+    ],
+    REFUNDS: [
+        ("commerce", "order", ["view_order", "refund_order"]),
+        ("commerce", "refund", ["view_refund"]),
     ],
 }
 

@@ -392,3 +392,6 @@ class OrderAdmin(ReadOnlyAdmin):
             "plan_fingerprint": plan.fingerprint if plan else "",
         }
         return TemplateResponse(request, f"admin/commerce/order/{template}.html", context)
+
+
+from . import admin_records  # noqa: E402,F401  (registers the money records' pages)

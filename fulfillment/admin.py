@@ -22,6 +22,8 @@ from .models import (
     FulfillmentOrder,
     FulfillmentOrderLine,
     Notification,
+    Return,
+    ReturnLine,
     Shipment,
     ShipmentItem,
 )
@@ -230,3 +232,33 @@ class NotificationAdmin(ReadOnlyAdmin):
     @admin.display(description="order", ordering="order__dr_order_id")
     def order_page(self, obj: Notification) -> str:
         return order_link(obj.order)
+
+
+class ReturnLineInline(ReadOnlyInline):
+    model = ReturnLine
+    fields = ("order_line", "fulfillment_order_line", "dr_item_id", "quantity", "quantity_accepted", "state")
+
+
+@admin.register(Return)
+class ReturnAdmin(ReadOnlyAdmin):
+    """Goods coming back, through DR's warehouse or our own partner; started on the order page."""
+
+    list_display = ("created_at", "order_page", "api", "type", "state", "dr_return_id")
+    list_filter = ("state", "api", "type")
+    search_fields = ("=dr_return_id", "=order__dr_order_id")
+    list_select_related = ("order",)
+    date_hierarchy = "created_at"
+    list_per_page = 50
+    show_full_result_count = False
+    inlines = [ReturnLineInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        return [*[field.name for field in self.model._meta.fields if field.name != "raw"], "order_page", "raw_pretty"]
+
+    @admin.display(description="order", ordering="order__dr_order_id")
+    def order_page(self, obj: Return) -> str:
+        return order_link(obj.order)
+
+    @admin.display(description="as DR sent it")
+    def raw_pretty(self, obj: Return) -> str:
+        return pretty_json(obj.raw)

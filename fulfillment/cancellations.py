@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F
 
 from catalog.models import Sku
+from commerce.attention import attention_raise
 from commerce.models import Order, OrderLine, order_subject, quantities_by_item, units_of
 from commerce.services import lock_order, order_get_or_fetch
 from core.plans import plan_fingerprint
@@ -168,6 +169,8 @@ def cancellation_plan(
     request itself is malformed."""
     if not cancel_all and not items:
         raise InvalidCancellation("say which items to cancel, or cancel the whole order")
+    if order.dispute_lock:
+        return CancellationPlan(order=order, reason=reason, refusal=order.dispute_lock)
     cancellable = cancellable_units(order=order)
     by_item = {entry.line.dr_item_id: entry for entry in cancellable.values()}
     try:
@@ -435,7 +438,12 @@ def cancellation_failed(*, instruction: Instruction) -> None:
         _stop_counting(line.order_line_id, line.quantity)
     request.mark_failed(description=instruction.last_error[:300])
     request.save()
-    Order.objects.filter(pk=request.order_id).update(cancellation_rejected=True)
+    attention_raise(
+        order=request.order,
+        kind="cancellation_rejected",
+        reason=f"DR refused the cancellation: {instruction.last_error[:300]}",
+        source=f"instruction:{instruction.pk}",
+    )
 
 
 def cancellation_answered(*, data: JSONObject) -> CancellationRequest | None:
@@ -503,7 +511,12 @@ def _apply_answer(request: CancellationRequest, data: JSONObject) -> None:
     )
     request.save()
     if accepted < requested:
-        Order.objects.filter(pk=request.order_id).update(cancellation_rejected=True)
+        attention_raise(
+            order=request.order,
+            kind="cancellation_rejected",
+            reason=f"The warehouse cancelled {accepted} of {requested} unit(s) asked; the rest will ship.",
+            source=f"cancellation:{request.dr_cancellation_id}",
+        )
     if accepted and all(line.quantity_released >= (line.quantity_accepted or 0) for line in lines):
         request.mark_released(description="payment released before the warehouse's answer arrived")
         request.save()

@@ -14,6 +14,8 @@ ORDER_EVENTS = (
     "order.fulfilled",
     "order.complete",
     "order.refunded",
+    "order.dispute",
+    "order.dispute.resolved",
 )
 
 

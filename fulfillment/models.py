@@ -6,7 +6,7 @@ such a total and what we already instructed, so a repeated or late event sends n
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_description
@@ -226,6 +226,100 @@ class CancellationLine(models.Model):
         return f"{self.order_line.dr_sku_id} x {self.quantity}"
 
 
+class Return(FSMModelMixin, models.Model):
+    """Goods coming back: a DR-coordinated return (``/fulfillment-returns``, one per fulfillment
+    order; the warehouse receives it) or a third-party/digital one (``/returns``; we record receipt).
+    A ``warehouse`` return is one nobody asked for, such as a parcel the customer refused."""
+
+    class Api(models.TextChoices):
+        FULFILLMENT_RETURNS = "fulfillment_returns", "Through DR's warehouse"
+        RETURNS = "returns", "Through our own partner"
+
+    class Type(models.TextChoices):
+        CLIENT = "client", "Asked by the customer"
+        WAREHOUSE = "warehouse", "Raised by the warehouse (refused or unclaimed parcel)"
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", "Asked, not yet at DR"
+        CREATED = "created", "Created at DR"
+        PENDING = "pending", "Approved: waiting for the goods"
+        ACCEPTED = "accepted", "Received"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Refused by DR"
+
+    OPEN_STATES = (State.REQUESTED, State.CREATED, State.PENDING)
+    # The order along which DR moves a return: an older event never moves it back.
+    PROGRESS = (State.REQUESTED, State.CREATED, State.PENDING, State.ACCEPTED)
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="returns")
+    fulfillment_order = models.ForeignKey(
+        FulfillmentOrder, on_delete=models.SET_NULL, null=True, blank=True, related_name="returns"
+    )
+    api = models.CharField(max_length=30, choices=Api.choices)
+    type = models.CharField(max_length=20, choices=Type.choices, default=Type.CLIENT)
+    dr_return_id = models.CharField("DR return id", max_length=None, blank=True)
+    state = FSMField(default=State.REQUESTED, choices=State.choices, protected=True, db_index=True)
+    reason = models.CharField(max_length=None, blank=True)
+    location = models.JSONField(default=dict, blank=True, help_text="Where the customer sends the goods.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    instruction = models.ForeignKey(
+        "digitalriver.Instruction", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    failure_reason = models.TextField(blank=True)
+    raw = models.JSONField("DR's return as last seen", default=dict, blank=True)
+    dr_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dr_return_id"], condition=~Q(dr_return_id=""), name="return_unique_dr_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"Return of {self.order.dr_order_id} ({self.get_state_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    @fsm_log_description
+    @transition(field=state, source="*", target=RETURN_VALUE(*State.values))
+    def follow_dr(self, *, state: str, description: str | None = None) -> str:
+        """DR moved the return; the service has already refused any move backwards."""
+        return state
+
+    @fsm_log_description
+    @transition(field=state, source=State.REQUESTED, target=State.FAILED)
+    def mark_failed(self, *, reason: str, description: str | None = None) -> None:
+        self.failure_reason = reason
+
+
+class ReturnLine(models.Model):
+    """Units of one order line in a return, and how many came back."""
+
+    return_request = models.ForeignKey(Return, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="return_lines")
+    fulfillment_order_line = models.ForeignKey(
+        FulfillmentOrderLine, on_delete=models.SET_NULL, null=True, blank=True, related_name="return_lines"
+    )
+    dr_item_id = models.CharField("DR return item id", max_length=None, blank=True)
+    quantity = models.PositiveIntegerField()
+    quantity_accepted = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=None, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity_accepted__lte=F("quantity")), name="return_line_accepted_le_quantity"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_line.label} x {self.quantity}"
+
+
 class Notification(StoredEmail):
     """An email the flow sent (or is sending): one per event, however often DR delivers the event."""
 
@@ -234,9 +328,12 @@ class Notification(StoredEmail):
         BACKORDERED = "backordered", "Backordered, with the expected date"
         CANCELLED = "cancelled", "Cancelled"
         CAPTURE_FAILED = "capture_failed", "Capture failed (to operations)"
+        RETURN_APPROVED = "return_approved", "Return approved, with the address"
+        REFUND_COMPLETED = "refund_completed", "Refund completed"
+        REFUND_NEEDS_BANK_DETAILS = "refund_needs_bank_details", "Refund needs bank details"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
     key = models.CharField(max_length=None, unique=True, help_text="What the email is about; sent once per key.")
 
     class Meta:

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from catalog.models import Sku
+from commerce.attention import attention_follow, attention_raise
 from commerce.models import Order, OrderLine, order_subject
 from commerce.services import charge_upsert, dr_time, lock_order, order_get_or_fetch, order_upsert
 from core.types import JSONObject
@@ -22,7 +23,8 @@ from digitalriver.services.outbox import instruction_enqueue
 from . import notifications
 from .cancellations import units_released
 from .kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT
-from .models import FulfillmentOrder, FulfillmentOrderLine
+from .ledger import ledger_recount
+from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine
 
 DISTRIBUTED = Sku.FulfillmentModel.DISTRIBUTED
 ORCHESTRATED = Sku.FulfillmentModel.ORCHESTRATED
@@ -37,6 +39,7 @@ CAPTURED_CODES = frozenset({"item_fulfilled"})
 def order_mirror(*, data: JSONObject) -> Order:
     """An order.* event: mirror it, and ask DR for a fulfillment order once it is accepted."""
     order = order_upsert(data=data)
+    ledger_recount(order=order)
     if order.state == Order.State.ACCEPTED:
         fulfillment_order_ensure(order=order)
     return order
@@ -188,9 +191,14 @@ def order_lines_sum_counters(order: Order) -> None:
             continue
         line.pending, line.backordered = row["pending_sum"], row["backordered_sum"]
         line.save(update_fields=["pending", "backordered"])
-    backordered = any(row["backordered_sum"] for row in totals.values())
-    if backordered != order.backordered:
-        Order.objects.filter(pk=order.pk).update(backordered=backordered)
+    backordered = sum(row["backordered_sum"] for row in totals.values())
+    attention_follow(
+        order=order,
+        kind="backordered",
+        raised=bool(backordered),
+        reason=f"{backordered} unit(s) are backordered at the warehouse.",
+        because="No unit is backordered any more.",
+    )
 
 
 def _release_cancelled_units(fulfillment_order: FulfillmentOrder) -> Instruction | None:
@@ -242,12 +250,25 @@ def charge_reported(*, event_type: str, data: JSONObject) -> None:
         else:
             charge_upsert(order=order, data=data)
             charges = [data]
+        ledger_recount(order=order)
         if event_type in CHARGE_TROUBLE:
-            Order.objects.filter(pk=order.pk).update(capture_failed=True)
             failed = [c for charge in charges for c in charge.get("captures") or [] if c.get("state") == "failed"]
             reasons = [c.get("failureMessage") or c.get("failureCode") for c in failed]
             if event_type == "order.charge.reauth.failed":
+                attention_raise(
+                    order=order,
+                    kind="authorization_lapsed",
+                    reason="DR could not authorize the payment again (the authorization lapsed).",
+                    source=event_type,
+                )
                 reasons.append("DR could not authorize the payment again (the authorization lapsed)")
+            else:
+                attention_raise(
+                    order=order,
+                    kind="capture_failed",
+                    reason="; ".join(filter(None, reasons)) or "DR reported the charge failed.",
+                    source=event_type,
+                )
             # One email per failure, whichever event (or both) reports it; a lapsed authorization is
             # a failure of its own.
             source = (
@@ -298,12 +319,35 @@ def fulfillment_accepted(*, payload: JSONObject, result: JSONObject, instruction
         if released:
             units_released(order_line=line, quantity=released, instruction_id=instruction_id)
             cancelled.append((line, released))
+    if result.get("id"):
+        # Our own fulfillment, so that DR's capture of it (captures[].fulfillmentId) finds its lines
+        # even when DR's fulfillment.created event is late or never comes.
+        DrFulfillment.objects.get_or_create(
+            dr_fulfillment_id=str(result["id"]),
+            defaults={
+                "order": order,
+                "items": result.get("items") or payload.get("items") or [],
+                "dr_created_at": dr_time(result.get("createdTime")),
+                "raw": result,
+            },
+        )
+    ledger_recount(order=order)
     if cancelled:
         notifications.notify_cancelled(order=order, released=cancelled, source=f"instruction:{instruction_id}")
     if release_refused:
-        Order.objects.filter(pk=order.pk).update(cancellation_rejected=True)
+        attention_raise(
+            order=order,
+            kind="cancellation_rejected",
+            reason=f"DR had already captured units we asked to release ({', '.join(sorted(release_refused))}).",
+            source=f"instruction:{instruction_id}",
+        )
     if capture_refused:
-        Order.objects.filter(pk=order.pk).update(capture_failed=True)
+        attention_raise(
+            order=order,
+            kind="capture_failed",
+            reason=f"DR refused to capture shipped units ({', '.join(sorted(capture_refused))}).",
+            source=f"instruction:{instruction_id}",
+        )
         notifications.notify_capture_failed(
             order=order,
             source=f"instruction:{instruction_id}",
@@ -324,6 +368,11 @@ def line_units_settle(line: OrderLine, captured: int, released: int) -> tuple[in
 def fulfillment_refused(*, payload: JSONObject, instruction_id: int, reason: str) -> None:
     """DR refused our POST /fulfillments for good: a capture that never happened needs a person."""
     if any(item.get("quantity") for item in payload.get("items", [])):
-        order = Order.objects.get(dr_order_id=payload["orderId"])
-        Order.objects.filter(pk=order.pk).update(capture_failed=True)
+        order = lock_order(dr_order_id=payload["orderId"])
+        attention_raise(
+            order=order,
+            kind="capture_failed",
+            reason=f"DR refused the capture: {reason}",
+            source=f"instruction:{instruction_id}",
+        )
         notifications.notify_capture_failed(order=order, source=f"instruction:{instruction_id}", reason=reason)

@@ -25,6 +25,7 @@ from digitalriver.services.outbox import instruction_enqueue
 from . import notifications
 from .cancellations import units_released
 from .kinds import POST_FULFILLMENT
+from .ledger import ledger_recount
 from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
 from .services import DISTRIBUTED, ORCHESTRATED, line_units_settle, order_lines_sum_counters
 
@@ -169,6 +170,7 @@ def dr_fulfillment_mirror(*, data: JSONObject) -> DrFulfillment:
         )
         if created:
             _apply_drs_own_fulfillment(order, record)
+        ledger_recount(order=order)
     return record
 
 
@@ -263,6 +265,8 @@ def shipment_plan(
     }
     if not items:
         return ShipmentPlan(order=order, refusal="say which items shipped", **tracking)
+    if order.dispute_lock:
+        return ShipmentPlan(order=order, refusal=order.dispute_lock, **tracking)
     lines = {line.dr_item_id: line for line in order.lines.all()}
     steps, refusals = [], []
     try:

@@ -109,4 +109,4 @@ def test_without_the_sandbox_no_sandbox_table_is_created_and_no_sandbox_url_answ
         DATABASE_URL=database,
         **PRODUCTION,
     )
-    assert roles.stdout.strip() == "['Customer service', 'Merchandisers', 'Operations']"
+    assert roles.stdout.strip() == "['Customer service', 'Merchandisers', 'Operations', 'Refunds']"

@@ -147,7 +147,11 @@ def test_the_list_is_newest_first_and_paginated(reader):
     assert first["state"] == "accepted" and first["email"] == "ada@example.com"
     assert first["flags"] == {
         "capture_failed": False,
+        "authorization_lapsed": False,
         "cancellation_rejected": False,
+        "refund_failed": False,
+        "dispute_open": False,
+        "refund_waiting": False,
         "backordered": False,
         "unknown_sku": False,
         "needs_attention": False,

@@ -221,12 +221,17 @@ def order_with_failed_capture() -> dict:
     return order
 
 
-@pytest.mark.parametrize("event_type", ["order.charge.failed", "order.charge.reauth.failed"])
-def test_a_charge_event_carrying_the_order_flags_the_order(event_type, accepted_order, deliver):
-    assert not Order.objects.get(pk=accepted_order.pk).capture_failed
+@pytest.mark.parametrize(
+    ("event_type", "flag"),
+    [("order.charge.failed", "capture_failed"), ("order.charge.reauth.failed", "authorization_lapsed")],
+)
+def test_a_charge_event_carrying_the_order_flags_the_order(event_type, flag, accepted_order, deliver):
+    assert not getattr(Order.objects.get(pk=accepted_order.pk), flag)
     deliver(event_type, order_with_failed_capture())
     order = Order.objects.get(pk=accepted_order.pk)
-    assert order.capture_failed
+    assert getattr(order, flag)
+    [item] = order.attention_items.filter(cleared_at__isnull=True)
+    assert item.kind == flag and item.flag.what_to_do
     assert order.charges.get().dr_charge_id.startswith("chg_")
     [email] = order.notifications.filter(kind="capture_failed")
     assert "Failed to operate on charge" in email.body

@@ -53,7 +53,11 @@ def test_flag_counts_link_to_the_filtered_order_list(operations_client):
     flags = {flag.name: flag for flag in response.context["dashboard"].flags}
     assert {name: flag.count for name, flag in flags.items()} == {
         "capture_failed": 3,
+        "authorization_lapsed": 0,
         "cancellation_rejected": 1,
+        "refund_failed": 0,
+        "dispute_open": 0,
+        "refund_waiting": 0,
         "backordered": 1,
         "unknown_sku": 0,
     }

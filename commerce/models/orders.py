@@ -25,15 +25,70 @@ class AttentionFlag:
     label: str
     severity: str  # "error": money did not move as asked; "warning": someone should read it
     meaning: str
+    what_to_do: str = ""
 
 
 # The one list of order flags: the page, the lists, the API, the filters and the dashboard read it.
 ATTENTION_FLAGS = (
-    AttentionFlag("capture_failed", "Capture failed", "error", "DR refused a capture: a person must look."),
-    AttentionFlag("cancellation_rejected", "Cancellation rejected", "error", "The fulfiller refused a cancellation."),
-    AttentionFlag("backordered", "Backordered", "warning", "Some units are backordered: tell the customer."),
-    AttentionFlag("unknown_sku", "Unknown SKU", "warning", "A line's SKU is not in our catalog."),
+    AttentionFlag(
+        "capture_failed",
+        "Capture failed",
+        "error",
+        "DR could not capture a payment for shipped goods.",
+        "DR retries a failed capture for up to 30 days. Stop the shipment if it has not left, and contact"
+        " the customer about their payment method.",
+    ),
+    AttentionFlag(
+        "authorization_lapsed",
+        "Payment authorization lapsed",
+        "error",
+        "DR could not authorize the payment again (a long backorder outlived the authorization).",
+        "Cancel what is still open and contact the customer: they must order again for those units.",
+    ),
+    AttentionFlag(
+        "cancellation_rejected",
+        "Cancellation rejected",
+        "error",
+        "The fulfiller refused a cancellation, or DR had already captured the units.",
+        "The goods will ship: tell the customer, and offer a return once they arrive.",
+    ),
+    AttentionFlag(
+        "refund_failed",
+        "Refund failed",
+        "error",
+        "DR could not pay a refund back.",
+        "Read the reason, then retry the refund or contact the customer for another way to pay it.",
+    ),
+    AttentionFlag(
+        "dispute_open",
+        "Dispute open",
+        "error",
+        "The customer disputed the payment with their bank.",
+        "Cancel, ship, return and refund are locked until DR resolves the dispute.",
+    ),
+    AttentionFlag(
+        "refund_waiting",
+        "Refund waiting for bank details",
+        "warning",
+        "The customer must give bank details before DR can pay the refund.",
+        "Make sure the customer has DR's email asking for them; the request expires.",
+    ),
+    AttentionFlag(
+        "backordered",
+        "Backordered",
+        "warning",
+        "Some units are backordered.",
+        "Tell the customer when they are expected, or cancel them if the customer prefers.",
+    ),
+    AttentionFlag(
+        "unknown_sku",
+        "Unknown SKU",
+        "warning",
+        "A line's SKU is not in our catalog.",
+        "Add the SKU to the catalog so its fulfillment model is known.",
+    ),
 )
+FLAGS_BY_FIELD = {flag.field: flag for flag in ATTENTION_FLAGS}
 NEEDS_ATTENTION = reduce(or_, (Q(**{flag.field: True}) for flag in ATTENTION_FLAGS))
 
 
@@ -108,11 +163,21 @@ class Order(FSMModelMixin, models.Model):
     raw = models.JSONField("DR's order as last fetched", default=dict, blank=True)
     fetched_at = models.DateTimeField(null=True, blank=True)
 
-    # Flags for a person: each says why the order needs one.
+    # Flags for a person: each says why the order needs one. Each mirrors whether the order has an
+    # open AttentionItem of that kind (commerce.attention keeps them together), so lists and the
+    # dashboard filter on an indexed column.
     capture_failed = models.BooleanField(default=False, db_index=True)
+    authorization_lapsed = models.BooleanField(default=False, db_index=True)
     cancellation_rejected = models.BooleanField(default=False, db_index=True)
+    refund_failed = models.BooleanField(default=False, db_index=True)
+    dispute_open = models.BooleanField(default=False, db_index=True)
+    refund_waiting = models.BooleanField("refund waiting for bank details", default=False, db_index=True)
     backordered = models.BooleanField(default=False, db_index=True)
     unknown_sku = models.BooleanField("unknown SKU", default=False, db_index=True)
+
+    payment_method = models.CharField(
+        max_length=None, blank=True, help_text="The payment method as people name it: brand and last four digits."
+    )
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -124,6 +189,9 @@ class Order(FSMModelMixin, models.Model):
         permissions = [
             ("cancel_order_lines", "Can cancel order lines"),
             ("record_shipment", "Can record a shipment of third-party and digital lines"),
+            ("start_return", "Can start a return and record it received"),
+            ("refund_order", "Can refund an order"),
+            ("acknowledge_attention", "Can acknowledge an attention item with a note"),
         ]
 
     def __str__(self) -> str:
@@ -136,6 +204,17 @@ class Order(FSMModelMixin, models.Model):
     @property
     def needs_attention(self) -> bool:
         return bool(self.raised_flags)
+
+    @property
+    def dispute_lock(self) -> str:
+        """Why nothing may move on the order now, or "": DR refuses fulfillments, refunds and returns
+        while the order is in dispute (order-management/returns-and-refunds-1/disputes-and-chargebacks.md)."""
+        if self.dispute_open or self.state == self.State.DISPUTE:
+            return (
+                f"Order {self.dr_order_id} is in dispute with the customer's bank: cancel, ship, return and"
+                " refund are locked until DR resolves the dispute."
+            )
+        return ""
 
     @fsm_log_description
     @transition(field=state, source="*", target=RETURN_VALUE(*State.values))
@@ -162,8 +241,18 @@ class OrderLine(models.Model):
     backordered = models.PositiveIntegerField(default=0)
     shipped = models.PositiveIntegerField(default=0)
     fulfilled = models.PositiveIntegerField(default=0, help_text="Units whose capture DR accepted.")
+    captured = models.PositiveIntegerField(default=0, help_text="Fulfilled units whose capture DR reported complete.")
+    capture_failed = models.PositiveIntegerField(
+        default=0, help_text="Fulfilled units whose capture DR reported failed."
+    )
     cancel_requested = models.PositiveIntegerField(default=0)
     cancelled = models.PositiveIntegerField(default=0, help_text="Units whose payment DR released.")
+    return_requested = models.PositiveIntegerField(default=0, help_text="Units in a return not yet settled.")
+    returned = models.PositiveIntegerField(default=0, help_text="Units accepted back by the fulfiller or by us.")
+    captured_amount = models.DecimalField(
+        **MONEY, help_text="This line's share of the captures DR reported complete, matched by fulfillment."
+    )
+    refunded_amount = models.DecimalField(**MONEY, help_text="This line's share of the refunds DR completed.")
 
     class Meta:
         ordering = ["order", "id"]
@@ -176,6 +265,11 @@ class OrderLine(models.Model):
                 condition=Q(cancel_requested__lte=F("quantity")), name="line_cancel_requested_le_quantity"
             ),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
+            models.CheckConstraint(condition=Q(returned__lte=F("fulfilled")), name="line_returned_le_fulfilled"),
+            models.CheckConstraint(condition=Q(captured__lte=F("fulfilled")), name="line_captured_le_fulfilled"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__lte=F("captured_amount")), name="line_refunded_le_captured"
+            ),
         ]
 
     def __str__(self) -> str:
