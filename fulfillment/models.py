@@ -331,6 +331,7 @@ class Notification(StoredEmail):
         RETURN_APPROVED = "return_approved", "Return approved, with the address"
         REFUND_COMPLETED = "refund_completed", "Refund completed"
         REFUND_NEEDS_BANK_DETAILS = "refund_needs_bank_details", "Refund needs bank details"
+        DOCUMENT_LINK = "document_link", "A link to an invoice or credit memo"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=30, choices=Kind.choices)
