@@ -50,7 +50,7 @@ def attention_follow(*, order: Order, kind: str, raised: bool, reason: str = "",
     """For a condition that is true or false as a whole (backordered units, an unknown SKU)."""
     if raised:
         attention_raise(order=order, kind=kind, reason=reason)
-    elif getattr(order, kind) or AttentionItem.objects.filter(order=order, kind=kind, cleared_at__isnull=True).exists():
+    elif AttentionItem.objects.filter(order=order, kind=kind, cleared_at__isnull=True).exists():
         attention_clear(order=order, kind=kind, because=because)
 
 
@@ -72,6 +72,6 @@ def attention_acknowledge(*, order: Order, kind: str, note: str, by: Actor) -> A
 
 
 def _set_flag(order: Order, kind: str, value: bool) -> None:
-    if getattr(order, kind) != value:
-        setattr(order, kind, value)
-        Order.objects.filter(pk=order.pk).update(**{kind: value, "updated_at": timezone.now()})
+    """The row decides, not the caller's copy of the order, which may be older than the row."""
+    setattr(order, kind, value)
+    Order.objects.filter(pk=order.pk).exclude(**{kind: value}).update(**{kind: value, "updated_at": timezone.now()})

@@ -4,13 +4,14 @@ flags explained, each cancellation request's progress, and the start of the time
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from django.db.models import Case, F, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from commerce.models import Charge, ChargeOperation, Order, OrderLine, units_of
+from commerce.models import ATTENTION_FLAGS, FLAGS_BY_FIELD, Charge, ChargeOperation, Order, OrderLine, units_of
 from fulfillment.models import (
     TRACKABLE_SCHEMES,
     CancellationRequest,
@@ -50,6 +51,9 @@ class Flag:
     title: str
     explanation: str
     tone: str
+    kind: str = ""
+    what_to_do: str = ""
+    since: datetime | None = None
 
 
 DONE, WAITING, REFUSED, TODO = "done", "waiting", "refused", "todo"
@@ -157,7 +161,7 @@ def order_flags(
             Flag(
                 "Capture failed",
                 "Digital River could not take the payment for units that shipped."
-                f"{said} Contact the customer about their payment method; the goods are on their way unpaid.",
+                f"{said} The goods are on their way unpaid.",
                 ERROR,
             )
         )
@@ -195,7 +199,49 @@ def order_flags(
                 WARNING,
             )
         )
-    return flags
+    return _with_attention_items(order, flags)
+
+
+# The kinds whose explanation above is written from the page's rows; the others say what the
+# event that raised them said.
+EXPLAINED_FROM_ROWS = {
+    "Capture failed": "capture_failed",
+    "Cancellation rejected": "cancellation_rejected",
+    "Backordered": "backordered",
+    "Unknown SKU": "unknown_sku",
+}
+
+
+def _with_attention_items(order: Order, flags: list[Flag]) -> list[Flag]:
+    """Each raised flag with its open item: since when, what to do, and the kind to acknowledge."""
+    items = {item.kind: item for item in order.attention_items.filter(cleared_at__isnull=True)}
+    shown = []
+    for flag in flags:
+        kind = EXPLAINED_FROM_ROWS[flag.title]
+        item = items.get(kind)
+        shown.append(
+            replace(
+                flag,
+                kind=kind,
+                since=item.raised_at if item else None,
+                what_to_do="" if kind in ("backordered", "unknown_sku") else FLAGS_BY_FIELD[kind].what_to_do,
+            )
+        )
+    for attention in ATTENTION_FLAGS:
+        if attention.field in EXPLAINED_FROM_ROWS.values() or not getattr(order, attention.field):
+            continue
+        item = items.get(attention.field)
+        shown.append(
+            Flag(
+                attention.label,
+                (item.reason if item else "") or attention.meaning,
+                ERROR if attention.severity == "error" else WARNING,
+                kind=attention.field,
+                what_to_do=attention.what_to_do,
+                since=item.raised_at if item else None,
+            )
+        )
+    return shown
 
 
 def _expected(line: FulfillmentOrderLine) -> str:

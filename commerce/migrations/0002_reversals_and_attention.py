@@ -8,6 +8,19 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def open_items_for_raised_flags(apps, schema_editor):
+    """Flags raised before attention items existed get their open item, so they can be cleared."""
+    Order = apps.get_model("commerce", "Order")
+    AttentionItem = apps.get_model("commerce", "AttentionItem")
+    for kind in ("capture_failed", "cancellation_rejected", "backordered", "unknown_sku"):
+        AttentionItem.objects.bulk_create(
+            [
+                AttentionItem(order_id=pk, kind=kind, reason="Raised before attention items were kept.")
+                for pk in Order.objects.filter(**{kind: True}).values_list("pk", flat=True)
+            ]
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -228,4 +241,5 @@ class Migration(migrations.Migration):
             model_name='refund',
             constraint=models.UniqueConstraint(condition=models.Q(('dr_refund_id', ''), _negated=True), fields=('dr_refund_id',), name='refund_unique_dr_id'),
         ),
+        migrations.RunPython(open_items_for_raised_flags, migrations.RunPython.noop),
     ]

@@ -90,7 +90,7 @@ def test_the_order_page_tells_the_capture_and_the_cancellation(
         "0",  # pending
         "0",  # backordered
         "2",  # shipped
-        "2",  # captured
+        "2\n2 captured",  # fulfilled, and what DR reported of the capture
         "0",  # cancel requested
         "1",  # cancelled
         "0",  # still open

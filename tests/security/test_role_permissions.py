@@ -49,6 +49,7 @@ ADMIN_BUTTONS = {
     "commerce_order_cancel": ("get", "order", {CS}),
     "commerce_order_record_shipment": ("get", "order", {CS}),
     "commerce_order_timeline": ("get", "order", ORDER_PEOPLE),
+    "commerce_order_acknowledge": ("post", "order", ORDER_PEOPLE),
 }
 
 #: model → roles that may open its list in the admin.
