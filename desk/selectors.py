@@ -326,6 +326,7 @@ def order_detail_get(*, dr_order_id: str) -> Order | None:
                 ),
             ),
             Prefetch("charges", queryset=Charge.objects.prefetch_related("operations")),
+            "attention_items",
         )
         .first()
     )

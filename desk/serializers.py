@@ -16,7 +16,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import Field
 
-from commerce.models import ATTENTION_FLAGS, Charge, ChargeOperation, Order, OrderLine
+from commerce.models import ATTENTION_FLAGS, AttentionItem, Charge, ChargeOperation, Order, OrderLine
 from fulfillment.models import (
     CancellationLine,
     CancellationRequest,
@@ -65,10 +65,25 @@ class OrderLineSerializer(ReadOnlyModelSerializer):
             "backordered",
             "shipped",
             "fulfilled",
+            "captured",
+            "capture_failed",
             "cancel_requested",
             "cancelled",
             "open_quantity",
+            "return_requested",
+            "returned",
+            "captured_amount",
+            "refunded_amount",
         )
+
+
+class AttentionItemSerializer(ReadOnlyModelSerializer):
+    title = serializers.CharField(source="flag.label", read_only=True)
+    what_to_do = serializers.CharField(source="flag.what_to_do", read_only=True)
+
+    class Meta:
+        model = AttentionItem
+        fields = ("kind", "title", "reason", "what_to_do", "raised_at", "cleared_at", "cleared_because")
 
 
 class FulfillmentOrderLineSerializer(ReadOnlyModelSerializer):
@@ -205,6 +220,9 @@ class OrderDetailSerializer(ReadOnlyModelSerializer):
     fulfillment_orders = FulfillmentOrderSerializer(many=True, read_only=True)
     shipments = ShipmentSerializer(many=True, read_only=True)
     charges = ChargeSerializer(many=True, read_only=True)
+    attention_items = AttentionItemSerializer(
+        many=True, read_only=True, help_text="What needs (or needed) a person, newest first, open and cleared."
+    )
 
     class Meta:
         model = Order
@@ -223,6 +241,8 @@ class OrderDetailSerializer(ReadOnlyModelSerializer):
             "refunded_amount",
             "available_to_refund_amount",
             "fetched_at",
+            "payment_method",
+            "attention_items",
             "lines",
             "fulfillment_orders",
             "shipments",

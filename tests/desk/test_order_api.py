@@ -205,9 +205,15 @@ def test_the_detail_shows_lines_fulfillment_orders_shipments_charges_and_flags(r
             "backordered": 1,
             "shipped": 2,
             "fulfilled": 2,
+            "captured": 0,  # no capture of its fulfillment is reported: no money is claimed
+            "capture_failed": 0,
             "cancel_requested": 1,
             "cancelled": 1,
             "open_quantity": 0,
+            "return_requested": 0,
+            "returned": 0,
+            "captured_amount": "0.00",
+            "refunded_amount": "0.00",
         }
     ]
     (fulfillment_order,) = body["fulfillment_orders"]
