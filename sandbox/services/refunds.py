@@ -318,18 +318,18 @@ def refunds_settle_due(now: datetime | None = None) -> int:
             refund = _locked(refund_id)
             if refund is None or refund.settle_at is None or refund.settle_at > now:
                 continue
-            _step(refund, now)
+            _step(refund)
             moved += 1
     return moved
 
 
-def _step(refund: Refund, now: datetime) -> None:
+def _step(refund: Refund) -> None:
     if refund.outcome == REFUND_PENDING_THEN_FAILS and refund.state == Refund.State.PENDING:
         refund.state = Refund.State.PENDING_INFORMATION
         refund.token = secrets.token_hex(16)
-        refund.token_expires_time = now + TOKEN_LIFETIME
-        refund.settle_at = now + timedelta(seconds=network_settings().refund_delay_seconds)
-        refund.updated_time = now
+        refund.token_expires_time = timezone.now() + TOKEN_LIFETIME
+        refund.settle_at = timezone.now() + timedelta(seconds=network_settings().refund_delay_seconds)
+        refund.updated_time = timezone.now()
         refund.save()
         _emit(refund, "refund.pending_information", {"state": "pending"})
     elif refund.outcome in (REFUND_FAILS, REFUND_PENDING_THEN_FAILS):
