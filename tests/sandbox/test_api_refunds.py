@@ -10,7 +10,9 @@ from django.utils import timezone
 from sandbox.delivery import deliver_due
 from sandbox.models import Event, FileLink, Order, Refund
 from sandbox.services import disputes, refunds
+from tests.conftest import fixture
 
+from .conftest import assert_keys_like
 from .test_api_catalog import error_of
 from .test_api_orders import fulfill, items_by_sku
 
@@ -53,6 +55,10 @@ def test_order_refund_is_pending_then_completes_from_the_delivery_loop(api, plac
     done = api.get(f"/refunds/{refund['id']}").json()
     assert done["state"] == "succeeded" and done["refundedAmount"] == 10
     assert done["charges"][0]["refunds"][0]["state"] == "complete"
+    assert_keys_like(
+        {k: v for k, v in done.items() if k != "items"},
+        {k: v for k, v in fixture("refund.json").items() if k not in ("items", "reason", "metadata")},
+    )
     after = api.get(f"/orders/{order.dr_id}").json()
     assert after["refundedAmount"] == 10 and after["availableToRefundAmount"] == pytest.approx(TOTAL - 10)
     assert after["state"] == "complete"  # partly refunded: the state stays
@@ -222,6 +228,7 @@ def test_invoice_file_and_content_need_the_key(api, place, skus, live_server):
     order, _ = captured_order(api, place, skus)
     event = Event.objects.filter(type="order.invoice.created", order_id=order.dr_id).get()
     obj = event.envelope["data"]["object"]
+    assert_keys_like(event.envelope, fixture("event_order_invoice_created.json"))
     assert set(obj) == {"id", "fileId", "orderId", "customerId", "purpose", "invoiceURL"}
     assert obj["id"] == obj["fileId"] and obj["purpose"] == "customer_invoice" and obj["orderId"] == order.dr_id
     assert obj["invoiceURL"].endswith(f"/files/{obj['id']}/content")
@@ -255,6 +262,7 @@ def test_file_links_serve_until_they_expire(api, place, skus, live_server):
     response = api.post("/file-links", {"fileId": file_id, "expiresTime": expires})
     assert response.status_code == 201, response.text
     link = response.json()
+    assert_keys_like(link, fixture("file_link.json"))
     assert link["fileId"] == file_id and link["expired"] is False and link["url"].startswith(live_server.url)
     public = requests.get(link["url"], timeout=10)
     assert public.status_code == 200 and public.content.startswith(b"%PDF-")

@@ -8,7 +8,9 @@ from django.utils import timezone
 from sandbox.delivery import deliver_due
 from sandbox.models import Event, FulfillmentOrderItem, OrderItem
 from sandbox.services import disputes, returns, warehouse
+from tests.conftest import fixture
 
+from .conftest import assert_keys_like
 from .test_api_catalog import error_of
 from .test_api_fulfillment import fulfillment_order_body
 from .test_api_orders import fulfill, items_by_sku
@@ -55,6 +57,7 @@ def test_fulfillment_return_lifecycle_and_counters(api, place, skus, receiver):
     assert again.status_code == 409 and error_of(again)[1] == [("quantity_too_large", "items[0].quantity")]
     approved = returns.fulfillment_return_approve(return_id=created["id"]).as_dr()
     assert approved["state"] == "pending" and approved["location"]["address"]["country"] == "US"
+    assert_keys_like(approved, fixture("fulfillment_return.json"))
     received = returns.fulfillment_return_receive(return_id=created["id"], accepted={fo_item: 1}).as_dr()
     assert received["state"] == "accepted"
     assert received["items"][0]["quantityAccepted"] == 1 and received["items"][0]["state"] == "accepted"
@@ -177,6 +180,7 @@ def test_return_partial_then_full_receipt_refunds_by_itself(api, place, digital,
     )
     body = full.json()
     assert body["state"] == "accepted" and body["items"][0]["state"] == "accepted" and len(body["refundIds"]) == 1
+    assert_keys_like(body, fixture("return.json"))
     sequence = types(order.dr_id)
     assert sequence[sequence.index("return.accepted") + 1] == "refund.pending"
     refund = api.get(f"/refunds/{body['refundIds'][0]}").json()
