@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from .models import Delivery, DeliveryAttempt, NetworkSettings, Webhook
 from .services.network import network_settings
+from .services.refunds import refunds_settle_due
 from .signing import signature_header
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ _stop = threading.Event()
 def deliver_due(now: datetime | None = None) -> int:
     """Send every delivery due at `now` once; return how many HTTP requests were made."""
     now = now or timezone.now()
+    # The bank's answers to pending refunds are the sandbox's other delayed effect: they happen here,
+    # never inside the request that created the refund, and their events go out in this same pass.
+    refunds_settle_due(now)
     net = network_settings()
     claimed = _claim(now)
     if net.reorder:

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from .views import catalog, control, events, fulfillment, orders, page
+from .views import catalog, control, events, files, fulfillment, orders, page, reversals
 from .views.base import unknown_route
 
 app_name = "sandbox"
@@ -24,6 +24,16 @@ api = [
     ("fulfillment-orders/<str:fulfillment_order_id>", fulfillment.fulfillment_order),
     ("fulfillment-cancellations", fulfillment.cancellations),
     ("fulfillment-cancellations/<str:cancellation_id>", fulfillment.cancellation),
+    ("fulfillment-returns", reversals.fulfillment_returns),
+    ("fulfillment-returns/<str:return_id>", reversals.fulfillment_return),
+    ("returns", reversals.returns_list),
+    ("returns/<str:return_id>", reversals.return_detail),
+    ("refunds", reversals.refunds_list),
+    ("refunds/<str:refund_id>", reversals.refund_detail),
+    ("files/<str:file_id>", files.file),
+    ("files/<str:file_id>/content", files.file_content),
+    ("file-links", files.file_links),
+    ("file-links/<str:link_id>", files.file_link),
     ("events", events.events),
     ("events/<str:event_id>", events.event),
     ("webhooks", events.webhooks),
@@ -35,6 +45,8 @@ urlpatterns = [
     # Anything else under the API answers DR's 404 body (after the bearer check and the bad network).
     re_path(r"^api/.*$", unknown_route),
     path("control/", control.control, name="control"),
+    # A file link's public URL: no key, outside the API (and its bad network).
+    path("links/<str:link_id>", files.public_link, name="file_link"),
     path("", page.index, name="index"),
     path("actions/<str:action>/", page.action, name="action"),
 ]

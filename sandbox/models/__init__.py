@@ -8,6 +8,16 @@ from .catalog import InventoryItem, InventoryLevel, Sku
 from .events import Delivery, DeliveryAttempt, Event, Webhook
 from .network import NetworkRule, NetworkSettings, RateWindow
 from .orders import Charge, ChargeOperation, Fulfillment, Order, OrderItem, Source
+from .reversals import (
+    File,
+    FileLink,
+    FulfillmentReturn,
+    FulfillmentReturnItem,
+    Refund,
+    RefundItem,
+    Return,
+    ReturnItem,
+)
 from .warehouse import (
     CancellationItem,
     FulfillmentCancellation,
@@ -24,10 +34,14 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "Event",
+    "File",
+    "FileLink",
     "Fulfillment",
     "FulfillmentCancellation",
     "FulfillmentOrder",
     "FulfillmentOrderItem",
+    "FulfillmentReturn",
+    "FulfillmentReturnItem",
     "InventoryItem",
     "InventoryLevel",
     "NetworkRule",
@@ -35,6 +49,10 @@ __all__ = [
     "Order",
     "OrderItem",
     "RateWindow",
+    "Refund",
+    "RefundItem",
+    "Return",
+    "ReturnItem",
     "Shipment",
     "ShipmentItem",
     "Sku",

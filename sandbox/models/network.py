@@ -28,6 +28,9 @@ class NetworkSettings(models.Model):
     delay_seconds = models.PositiveIntegerField(default=5)
     backoff_seconds = models.FloatField(default=5.0)
     max_attempts = models.PositiveIntegerField(default=6)
+    refund_delay_seconds = models.FloatField(
+        default=3.0, help_text="How long the bank takes to answer a refund (the delivery loop settles it)."
+    )
 
     def __str__(self) -> str:
         return "network settings"

@@ -3,7 +3,8 @@ from decimal import Decimal
 from django.db import models
 from django.utils import timezone
 
-from ..timefmt import dr_time, money
+from ..timefmt import cents, dr_time, money
+from .reversals import ACTIVE_REFUND_STATES
 
 # The sandbox's one warehouse, shown as every order's ship-from address.
 SHIP_FROM = {
@@ -48,6 +49,10 @@ class Order(models.Model):
     captured_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     cancelled_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     refunded_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    chargeback_amount = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0"), help_text="Money the bank took back (chargebacks)."
+    )
+    state_before_dispute = models.CharField(max_length=20, blank=True)
     state_transitions = models.JSONField(default=dict)
     metadata = models.JSONField(default=dict, blank=True)
     created_time = models.DateTimeField(default=timezone.now)
@@ -58,6 +63,17 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return self.dr_id
+
+    @property
+    def refunds_held(self) -> Decimal:
+        """Pending and completed refunds (issuing-refunds.md#available-to-refund-amount)."""
+        return sum(
+            (refund.amount for refund in self.refunds.all() if refund.state in ACTIVE_REFUND_STATES), Decimal("0")
+        )
+
+    @property
+    def available_to_refund(self) -> Decimal:
+        return max(Decimal("0"), self.captured_amount - self.refunds_held - self.chargeback_amount)
 
     def as_dr(self, *, expand: bool = False, with_payment: bool = True) -> dict:
         items = list(self.items.all())
@@ -82,7 +98,7 @@ class Order(models.Model):
             "capturedAmount": money(self.captured_amount),
             "cancelledAmount": money(self.cancelled_amount),
             "refundedAmount": money(self.refunded_amount),
-            "availableToRefundAmount": money(self.captured_amount - self.refunded_amount),
+            "availableToRefundAmount": money(self.available_to_refund),
             "items": [item.as_dr(expand=expand) for item in items],
             "state": self.state,
             "stateTransitions": self.state_transitions,
@@ -91,6 +107,11 @@ class Order(models.Model):
             "metadata": self.metadata,
             "liveMode": False,
         }
+        for key, purpose in (("invoicePDFs", "customer_invoice"), ("creditMemoPDFs", "customer_credit_memo")):
+            files = [file for file in self.files.all() if file.purpose == purpose]
+            if files:
+                # Only once a file exists (accessing-invoices-and-credit-memos.md).
+                body[key] = [{"id": file.dr_id, "url": file.url, "liveMode": False} for file in reversed(files)]
         if self.upstream_id:
             body["upstreamId"] = self.upstream_id
         if self.checkout_id:
@@ -130,6 +151,8 @@ class OrderItem(models.Model):
     # DR shows no per-item counters; the sandbox needs them to answer the 409 codes of /fulfillments.
     fulfilled_quantity = models.PositiveIntegerField(default=0)
     cancelled_quantity = models.PositiveIntegerField(default=0)
+    # Units received back by a fulfillment return (the line's state becomes `returned` when all are).
+    returned_quantity = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]
@@ -147,6 +170,28 @@ class OrderItem(models.Model):
     def open_quantity(self) -> int:
         return self.quantity - self.fulfilled_quantity - self.cancelled_quantity
 
+    def share(self, settled_before: int, units: int) -> Decimal:
+        """The line total (amount + tax) of `units` units after `settled_before`, by cumulative rounding."""
+        line_total = self.amount + self.tax_amount
+
+        def allocated(count: int) -> Decimal:
+            return cents(line_total * count / self.quantity)
+
+        return allocated(settled_before + units) - allocated(settled_before)
+
+    @property
+    def available_to_refund(self) -> Decimal:
+        """The captured share of the line (amount + tax) less its product refunds, pending or done."""
+        held = sum(
+            (
+                part.amount
+                for part in self.refund_items.all()
+                if not part.type and part.refund.state in ACTIVE_REFUND_STATES
+            ),
+            Decimal("0"),
+        )
+        return max(Decimal("0"), self.share(0, self.fulfilled_quantity) - held)
+
     def as_dr(self, *, expand: bool = False) -> dict:
         # The spec's ProductDetails; `physical` only when the order is read with expand=true.
         details = {key: value for key, value in self.product_details.items() if key in PRODUCT_DETAILS}
@@ -160,6 +205,7 @@ class OrderItem(models.Model):
             "quantity": self.quantity,
             "tax": {"rate": float(self.tax_rate), "amount": money(self.tax_amount)},
             "state": self.state,
+            "availableToRefundAmount": money(self.available_to_refund),
             "metadata": {},
         }
 

@@ -27,7 +27,10 @@ class ControlError(ValueError):
 def control_state() -> JSONObject:
     net = network_settings()
     return {
-        **{key: getattr(net, key) for key in (*RATES, *COUNTS, "backoff_seconds", "reorder", "error_statuses")},
+        **{
+            key: getattr(net, key)
+            for key in (*RATES, *COUNTS, "backoff_seconds", "refund_delay_seconds", "reorder", "error_statuses")
+        },
         "rules": [
             {
                 "id": rule.pk,
@@ -44,7 +47,17 @@ def control_state() -> JSONObject:
 
 def control_update(values: JSONObject) -> JSONObject:
     """Apply a control document (see the control view's docstring); unknown keys are an error."""
-    known = {*RATES, *COUNTS, "backoff_seconds", "reorder", "error_statuses", "reset", "next_calls", "clear_rules"}
+    known = {
+        *RATES,
+        *COUNTS,
+        "backoff_seconds",
+        "refund_delay_seconds",
+        "reorder",
+        "error_statuses",
+        "reset",
+        "next_calls",
+        "clear_rules",
+    }
     unknown = sorted(set(values) - known)
     if unknown:
         raise ControlError(f"unknown keys: {', '.join(unknown)}")
@@ -60,6 +73,8 @@ def control_update(values: JSONObject) -> JSONObject:
                 setattr(net, key, _count(key, values[key]))
         if "backoff_seconds" in values:
             net.backoff_seconds = _number("backoff_seconds", values["backoff_seconds"])
+        if "refund_delay_seconds" in values:
+            net.refund_delay_seconds = _number("refund_delay_seconds", values["refund_delay_seconds"])
         if "reorder" in values:
             if not isinstance(values["reorder"], bool):
                 raise ControlError("reorder must be true or false")

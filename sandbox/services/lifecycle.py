@@ -22,6 +22,7 @@ TRANSITION_KEYS = {
     "fulfilled": "fulfilled",
     "complete": "complete",
     "cancelled": "cancelled",
+    "returned": "returned",
 }
 STATE_EVENTS = {
     "in_review": "order.review_opened",
@@ -30,6 +31,8 @@ STATE_EVENTS = {
     "fulfilled": "order.fulfilled",
     "complete": "order.complete",
     "cancelled": "order.cancelled",
+    # The lifecycle page names order.refunded as the event of `returned`.
+    "returned": "order.refunded",
 }
 ALLOWED_MOVES = {
     "pending_payment": {"in_review", "accepted", "cancelled"},
@@ -37,7 +40,8 @@ ALLOWED_MOVES = {
     # A blocked order's units can still be cancelled through POST /fulfillments (releasing them).
     "blocked": {"cancelled"},
     "accepted": {"fulfilled", "cancelled"},
-    "fulfilled": {"complete"},
+    "fulfilled": {"complete", "returned"},
+    "complete": {"returned"},
 }
 
 

@@ -10,6 +10,7 @@ from ..ids import numeric_id, prefixed_id
 from ..models import Charge, InventoryItem, Order, OrderItem, Sku, Source
 from ..timefmt import cents, dr_time
 from ..types import JSONObject
+from .cards import DEFAULT_CARD, card_number
 from .lifecycle import OrderError, emit_order, order_move
 from .warehouse import fulfillment_order_create_managed
 
@@ -67,6 +68,7 @@ def order_place(
     ship_to: JSONObject | None = None,
     service_level: str = "SG",
     locale: str = "en_US",
+    card: str = DEFAULT_CARD,
 ) -> Order:
     """Place an order from pushed SKUs, as a shopper completing a checkout would.
 
@@ -77,6 +79,10 @@ def order_place(
         raise OrderError(f"state must be one of {', '.join(PLACEABLE_STATES)}, not {state!r}")
     if not lines:
         raise OrderError("an order needs at least one line")
+    try:
+        card = card_number(card)
+    except ValueError as exc:
+        raise OrderError(str(exc)) from None
     with transaction.atomic():
         priced = [_price(line) for line in lines]
         now = timezone.now()
@@ -146,7 +152,7 @@ def order_place(
                 "type": "creditCard",
                 "creditCard": {
                     "brand": "Visa",
-                    "lastFourDigits": "1111",
+                    "lastFourDigits": card[-4:],
                     "expirationMonth": 12,
                     "expirationYear": now.year + 3,
                 },

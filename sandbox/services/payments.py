@@ -15,8 +15,9 @@ from django.utils import timezone
 from ..errors import Errors, conflict, not_found
 from ..ids import prefixed_id, uuid_id
 from ..models import Charge, ChargeOperation, Fulfillment, FulfillmentOrderItem, Order, OrderItem
-from ..timefmt import cents
 from ..types import JSONObject
+from .cards import CAPTURE_FAILS, card_outcome
+from .documents import invoice_issue
 from .events import event_emit
 from .lifecycle import order_move
 from .network import capture_should_fail
@@ -145,6 +146,9 @@ def _managed_lines_cancel(requests: list[Request]) -> None:
 
 def check_requests(order: Order, requests: list[Request]) -> None:
     """The 409s of `POST /fulfillments`, order-level codes first."""
+    if order.state == Order.State.DISPUTE:
+        # DR's own answer while the order is disputed (returns-and-refunds-1/disputes-and-chargebacks.md).
+        raise conflict("order_not_submitted", "orderId", f"Order '{order.dr_id}' has not been submitted.")
     if order.state in ORDER_STATE_CONFLICTS:
         state = "fulfilled" if order.state == Order.State.FULFILLED else order.state
         raise conflict(ORDER_STATE_CONFLICTS[order.state], "orderId", f"Resource '{order.dr_id}' is {state}.")
@@ -173,15 +177,6 @@ def check_requests(order: Order, requests: list[Request]) -> None:
             )
 
 
-def _share(item: OrderItem, settled_before: int, units: int) -> Decimal:
-    line_total = item.amount + item.tax_amount
-
-    def allocated(count: int) -> Decimal:
-        return cents(line_total * count / item.quantity)
-
-    return allocated(settled_before + units) - allocated(settled_before)
-
-
 def fulfillment_apply(
     *, order: Order, requests: list[Request], tracking: JSONObject | None = None, metadata: JSONObject | None = None
 ) -> Fulfillment:
@@ -193,8 +188,8 @@ def fulfillment_apply(
     for request in requests:
         item = OrderItem.objects.select_for_update().get(pk=request.item.pk)
         settled = item.fulfilled_quantity + item.cancelled_quantity
-        capture_amount += _share(item, settled, request.quantity)
-        cancel_amount += _share(item, settled + request.quantity, request.cancel_quantity)
+        capture_amount += item.share(settled, request.quantity)
+        cancel_amount += item.share(settled + request.quantity, request.cancel_quantity)
         item.fulfilled_quantity += request.quantity
         item.cancelled_quantity += request.cancel_quantity
         if item.open_quantity == 0:
@@ -237,7 +232,8 @@ def fulfillment_apply(
     )
     capture = cancel = None
     if capture_amount:
-        failed = capture_should_fail()
+        # DR's capture-failing test card, or a failure asked for on the page / control endpoint.
+        failed = card_outcome(order) == CAPTURE_FAILS or capture_should_fail()
         capture = ChargeOperation.objects.create(
             charge=charge,
             kind=ChargeOperation.Kind.CAPTURE,
@@ -272,6 +268,8 @@ def fulfillment_apply(
     if capture is not None:
         suffix = "failed" if capture.state == "failed" else "complete"
         event_emit(type=f"order.charge.capture.{suffix}", obj=charge.as_dr(), order_id=order.dr_id)
+        if capture.state == "complete":
+            invoice_issue(order=order)
     if cancel is not None:
         event_emit(type="order.charge.cancel.complete", obj=charge.as_dr(), order_id=order.dr_id)
     _settle_order(order)

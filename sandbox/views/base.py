@@ -23,8 +23,8 @@ API_PREFIX = "/sandbox/api"
 
 #: What a handler returns: the status and the JSON body, or (204, None).
 Answer: TypeAlias = tuple[int, JSONObject | None]
-#: A handler takes the request and the URL's kwargs.
-Handler: TypeAlias = Callable[..., Answer]
+#: A handler takes the request and the URL's kwargs; a non-JSON answer (a file's bytes) is a response.
+Handler: TypeAlias = Callable[..., Answer | HttpResponse]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def answer(request: HttpRequest, handlers: dict[str, Handler], kwargs: dict[str,
             raise ApiError(
                 405, [("method_not_allowed", None, f"Method '{request.method}' is not allowed on {request.path}.")]
             )
-        status, body = handler(request, **kwargs)
+        result = handler(request, **kwargs)
     except ApiError as exc:
         response = exc.response()
     except Exception:
@@ -81,7 +81,11 @@ def answer(request: HttpRequest, handlers: dict[str, Handler], kwargs: dict[str,
         logger.exception("sandbox API call %s %s failed", request.method, request.path)
         response = error_response(500, [("internal_server_error", None, "The sandbox failed; see its log.")])
     else:
-        response = HttpResponse(status=204) if body is None else JsonResponse(body, status=status)
+        if isinstance(result, HttpResponse):
+            response = result
+        else:
+            status, body = result
+            response = HttpResponse(status=204) if body is None else JsonResponse(body, status=status)
     response["x-dr-requestid"] = str(uuid.uuid4())
     return response
 

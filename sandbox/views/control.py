@@ -34,7 +34,8 @@ def control(request: HttpRequest) -> JsonResponse:
     - `fail_next_captures`: the next N captures fail (`order.charge.capture.failed`).
     - Deliveries: `drop_rate` (lost, never retried), `duplicate_rate` (sent twice),
       `reorder` (shuffle each batch), `delay_rate` + `delay_seconds` (held back, so they arrive
-      after later events), `backoff_seconds` (first retry delay, doubling), `max_attempts`.
+      after later events), `backoff_seconds` (first retry delay, doubling), `max_attempts`,
+      `refund_delay_seconds` (how long the bank takes to answer a refund).
     - `reset`: true restores every default and drops the rules (applied before the other keys).
     """
     if not allowed(request):

@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import messages
@@ -19,14 +20,16 @@ from ..models import (
     Event,
     FulfillmentCancellation,
     FulfillmentOrder,
+    FulfillmentReturn,
     InventoryLevel,
     Order,
+    Refund,
     Sku,
 )
 from ..services import control as control_service
-from ..services import orders, warehouse
+from ..services import disputes, orders, refunds, returns, warehouse
+from ..services.cards import TEST_CARDS
 from ..services.catalog import inventory_level_set
-from ..services.lifecycle import OrderError
 from .control import allowed
 
 PAGE_SIZE = 20
@@ -41,6 +44,9 @@ def index(request: HttpRequest) -> HttpResponse:
         "items",
         Prefetch("charges__operations", queryset=ChargeOperation.objects.order_by("id")),
         Prefetch("fulfillment_orders", queryset=FulfillmentOrder.objects.prefetch_related("items", "shipments__items")),
+        "refunds",
+        "files",
+        "returns__items__order_item",
     )[:PAGE_SIZE]
     context = {
         "orders": recent_orders,
@@ -59,6 +65,12 @@ def index(request: HttpRequest) -> HttpResponse:
         "attempts": DeliveryAttempt.objects.select_related("event")[:30],
         "network": control_service.control_state(),
         "states": orders.PLACEABLE_STATES,
+        "cards": [(number, label) for number, (_, label) in TEST_CARDS.items()],
+        "open_returns": FulfillmentReturn.objects.filter(state__in=returns.OPEN_STATES)
+        .select_related("fulfillment_order")
+        .prefetch_related("items__fulfillment_order_item"),
+        "open_refunds": Refund.objects.filter(state__in=("pending", "pending_information")).select_related("order"),
+        "disputable": disputes.DISPUTABLE,
     }
     return render(request, "sandbox/index.html", context)
 
@@ -89,6 +101,7 @@ def place_order(post: Mapping[str, str]) -> str:
         state=post.get("state") or "accepted",
         email=post.get("email") or "customer@example.com",
         upstream_id=post.get("upstream_id", ""),
+        card=post.get("card") or "",
     )
     return f"Order {order.dr_id} placed ({order.state})."
 
@@ -177,6 +190,8 @@ def network(post: Mapping[str, str]) -> str:
 
     values.update({key: _int(post, key, default=0) for key in control_service.COUNTS})
     values["backoff_seconds"] = _float(post, "backoff_seconds")
+    if (post.get("refund_delay_seconds") or "").strip():
+        values["refund_delay_seconds"] = _float(post, "refund_delay_seconds")
     values["reorder"] = bool(post.get("reorder"))
     if (post.get("rule_path") or "").strip():
         values["next_calls"] = {
@@ -188,6 +203,63 @@ def network(post: Mapping[str, str]) -> str:
         }
     control_service.control_update(values)
     return "Network settings saved."
+
+
+def approve_return(post: Mapping[str, str]) -> str:
+    returns.fulfillment_return_approve(return_id=post["return_id"])
+    return "Fulfillment return approved (pending): the customer can send the parcel."
+
+
+def receive_return(post: Mapping[str, str]) -> str:
+    accepted = {
+        key.removeprefix("accept_"): _int(post, key)
+        for key in post
+        if key.startswith("accept_") and (post.get(key) or "").strip()
+    }
+    found = returns.fulfillment_return_receive(return_id=post["return_id"], accepted=accepted or None)
+    return f"Fulfillment return received: {found.state}."
+
+
+def reject_return(post: Mapping[str, str]) -> str:
+    returns.fulfillment_return_reject(return_id=post["return_id"])
+    return "Fulfillment return rejected."
+
+
+def refused_parcel(post: Mapping[str, str]) -> str:
+    found = returns.warehouse_return(
+        fulfillment_order_id=post["fulfillment_order_id"],
+        items=[(post["item_id"], _int(post, "quantity", minimum=1))],
+    )
+    return f"Warehouse return {found.dr_id} accepted."
+
+
+def complete_refund(post: Mapping[str, str]) -> str:
+    refunds.refund_complete(refund_id=post["refund_id"])
+    return "Refund succeeded."
+
+
+def fail_refund(post: Mapping[str, str]) -> str:
+    refunds.refund_fail(refund_id=post["refund_id"], reason=post.get("reason", "").strip())
+    return "Refund failed."
+
+
+def open_dispute(post: Mapping[str, str]) -> str:
+    return f"Order {disputes.dispute_open(order_id=post['order_id']).dr_id} is in dispute."
+
+
+def resolve_dispute(post: Mapping[str, str]) -> str:
+    order = disputes.dispute_resolve(order_id=post["order_id"])
+    return f"Dispute on {order.dr_id} resolved: back to {order.state}."
+
+
+def record_chargeback(post: Mapping[str, str]) -> str:
+    raw = (post.get("amount") or "").strip()
+    try:
+        amount = Decimal(raw) if raw else None
+    except InvalidOperation:
+        raise ValueError("amount must be a number") from None
+    order = disputes.chargeback(order_id=post["order_id"], amount=amount)
+    return f"Chargeback recorded on {order.dr_id}."
 
 
 ACTIONS = {
@@ -203,6 +275,15 @@ ACTIONS = {
     "reject-cancellation": reject_cancellation,
     "stock": set_stock,
     "fail-next-capture": fail_next_capture,
+    "approve-return": approve_return,
+    "receive-return": receive_return,
+    "reject-return": reject_return,
+    "refused-parcel": refused_parcel,
+    "complete-refund": complete_refund,
+    "fail-refund": fail_refund,
+    "open-dispute": open_dispute,
+    "resolve-dispute": resolve_dispute,
+    "chargeback": record_chargeback,
     "network": network,
 }
 
@@ -217,6 +298,7 @@ def action(request: HttpRequest, action: str) -> HttpResponse:
         return redirect("sandbox:index")
     try:
         messages.success(request, handler(request.POST))
-    except (ValueError, KeyError, ApiError, OrderError, warehouse.WarehouseError, control_service.ControlError) as exc:
+    except (ValueError, KeyError, ApiError) as exc:
+        # OrderError, WarehouseError, ReturnError, RefundError and ControlError are ValueErrors.
         messages.error(request, f"{action}: {exc}")
     return redirect("sandbox:index")

@@ -57,6 +57,21 @@ OPERATIONS = (
     ("GET", "/charges/{id}"),
     ("GET", "/events"),
     ("GET", "/events/{id}"),
+    # Reversals and documents (digitalriver-api.md section 9), as the sandbox serves them.
+    ("POST", "/fulfillment-returns"),
+    ("GET", "/fulfillment-returns"),
+    ("GET", "/fulfillment-returns/{id}"),
+    ("POST", "/returns"),
+    ("GET", "/returns"),
+    ("GET", "/returns/{id}"),
+    ("POST", "/returns/{id}"),
+    ("POST", "/refunds"),
+    ("GET", "/refunds"),
+    ("GET", "/refunds/{id}"),
+    ("GET", "/files/{id}"),
+    ("GET", "/files/{id}/content"),
+    ("POST", "/file-links"),
+    ("GET", "/file-links/{id}"),
 )
 
 #: Schemas read outside any operation: the `data.object` of the webhook events the app handles.
@@ -68,6 +83,9 @@ EVENT_OBJECT_SCHEMAS = (
     "FulfillmentOrder",
     "GlobalFulfillmentOrder",
     "GlobalFulfillmentCancellationResponse",
+    "GlobalFulfillmentReturnResponse",
+    "ReturnsResponse",
+    "OrderRefund",
     "Sku",
 )
 

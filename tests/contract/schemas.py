@@ -109,6 +109,14 @@ def _event_envelope(schemas: dict) -> None:
     event["required"] = [name for name in event["required"] if name in ("data", "id", "type")]
 
 
+def _order_file_live_mode(schemas: dict) -> None:
+    _add(schemas["File"], liveMode={"type": "boolean"})
+
+
+def _created_return_live_mode(schemas: dict) -> None:
+    _add(schemas["CreateReturnsResponse"], liveMode={"type": "boolean"})
+
+
 PAGE_READINGS: tuple[Reading, ...] = (
     Reading(
         name="SKU itemBreadcrumb",
@@ -182,6 +190,20 @@ PAGE_READINGS: tuple[Reading, ...] = (
         page_says="every example envelope carries digitalriverVersion and webhookIds, none pendingWebhooks",
         patch=_event_envelope,
     ),
+    Reading(
+        name="an order's invoice and credit memo files carry liveMode",
+        page="order-management/accessing-invoices-and-credit-memos.md",
+        spec_says="the order's File (invoicePDFs[], creditMemoPDFs[]) names only id and url",
+        page_says="each invoicePDFs[] and creditMemoPDFs[] element shows id, url and liveMode",
+        patch=_order_file_live_mode,
+    ),
+    Reading(
+        name="a created return carries liveMode",
+        page="order-management/returns-and-refunds-1/returns/creating-a-return.md#return-authorization",
+        spec_says="CreateReturnsResponse names livemode (lower case), unlike ReturnsResponse",
+        page_says="the 201 of POST /returns shows liveMode, as every later read of the return does",
+        patch=_created_return_live_mode,
+    ),
 )
 
 
@@ -246,6 +268,10 @@ EVENT_OBJECTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fulfillment_order.shipped", ("Shipment",)),
     ("fulfillment_order.", ("GlobalFulfillmentOrder",)),
     ("fulfillment_cancellation.", ("GlobalFulfillmentCancellationResponse",)),
+    # digital-river-coordinated-returns.md, creating-a-return.md, issuing-refunds.md.
+    ("fulfillment_return.", ("GlobalFulfillmentReturnResponse",)),
+    ("return.", ("ReturnsResponse",)),
+    ("refund.", ("OrderRefund",)),
     ("fulfillment.created", ("FulfillmentOrder",)),
     ("order.charge.failed", ("Order", "Charge")),
     ("order.charge.refund.failed", ("Order", "Charge")),

@@ -32,6 +32,11 @@ EXAMPLES = {
     "expanded productDetails": ("schema", ("ProductDetails", {"id": "dist-1", "physical": True, "metadata": {}})),
     "a capture's fulfillmentId": ("schema", ("Capture", {"id": "c", "amount": 1.0, "fulfillmentId": "ful_1"})),
     "event envelope": ("schema", ("Event", fixture("event_order_accepted.json"))),
+    "an order's invoice and credit memo files carry liveMode": (
+        "schema",
+        ("File", {"id": "f", "url": "https://api.digitalriver.com/files/f/content", "liveMode": False}),
+    ),
+    "a created return carries liveMode": ("schema", ("CreateReturnsResponse", {"id": "ret_1", "liveMode": False})),
 }
 
 

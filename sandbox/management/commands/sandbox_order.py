@@ -17,6 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="customer@example.com")
         parser.add_argument("--upstream-id", default="")
         parser.add_argument("--currency", default="USD")
+        parser.add_argument(
+            "--card", default="4111111111111111", help="one of DR's test cards (4000000000004103: the capture fails, …)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -26,6 +29,7 @@ class Command(BaseCommand):
                 email=options["email"],
                 upstream_id=options["upstream_id"],
                 currency=options["currency"],
+                card=options["card"],
             )
         except (OrderError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
