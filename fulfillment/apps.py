@@ -9,6 +9,7 @@ class FulfillmentConfig(AppConfig):
         from digitalriver.registry import register_performer
 
         from . import handlers  # noqa: F401  (registers the event handlers)
+        from . import refund_handlers  # noqa: F401  (registers the refund event handlers)
         from .performers import CreateFulfillmentOrderPerformer, FulfillmentPerformer, RequestCancellationPerformer
 
         register_performer(CreateFulfillmentOrderPerformer())

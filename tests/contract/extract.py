@@ -57,6 +57,9 @@ OPERATIONS = (
     ("GET", "/charges/{id}"),
     ("GET", "/events"),
     ("GET", "/events/{id}"),
+    ("POST", "/refunds"),
+    ("GET", "/refunds"),
+    ("GET", "/refunds/{id}"),
 )
 
 #: Schemas read outside any operation: the `data.object` of the webhook events the app handles.
@@ -69,6 +72,7 @@ EVENT_OBJECT_SCHEMAS = (
     "GlobalFulfillmentOrder",
     "GlobalFulfillmentCancellationResponse",
     "Sku",
+    "OrderRefund",
 )
 
 STRUCTURAL = frozenset(
