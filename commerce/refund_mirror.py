@@ -151,9 +151,7 @@ def _allocate_items(refund: Refund, data: JSONObject) -> None:
 def _order_amounts_follow_refunds(order: Order) -> None:
     """The order's refunded amount is at least what its completed refunds paid, until DR's next
     order event brings DR's own figures (which may include refunds we have not seen yet)."""
-    paid = sum(
-        (refund.refunded_amount for refund in order.refunds.filter(state=State.SUCCEEDED)), Decimal("0")
-    )
+    paid = sum((refund.refunded_amount for refund in order.refunds.filter(state=State.SUCCEEDED)), Decimal("0"))
     if paid > order.refunded_amount:
         order.refunded_amount = paid
         order.available_to_refund_amount = max(

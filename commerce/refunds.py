@@ -3,9 +3,9 @@ and the refund queued for DR (``POST /refunds``) with the business change that c
 
 DR's rules, from order-management/returns-and-refunds-1/refunds/issuing-refunds.md (DigitalRiver/GitBook):
 
-* only captured money is refunded, never more than ``availableToRefundAmount`` = captured − (pending +
+* only captured money is refunded, never more than ``availableToRefundAmount`` = captured - (pending +
   completed refunds), at the order and at each item (an item's figure is its captured amount plus tax);
-* exactly one of ``amount``, ``percent`` (0.01–100) or ``items[]``; ``currency`` must be the order's;
+* exactly one of ``amount``, ``percent`` (0.01 to 100) or ``items[]``; ``currency`` must be the order's;
 * units of a line: ``items[{itemId, quantity, percent: 100}]`` pays back the product and its tax, not
   its shipping; the shipping: ``{"type": "shipping", "percent": 100}`` (``shippingChoice.amount`` and
   its tax); the tax only in full (``{"type": "tax", "percent": 100}``);
@@ -37,7 +37,7 @@ from .refund_mirror import CREATE_REFUND, refund_mirror, refund_refused, refund_
 from .services import lock_order, money
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 __all__ = [
     "CREATE_REFUND",
@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 CENT = Decimal("0.01")
+TIMES = "\u00d7"  # the multiplication sign of "1 x Wireless mouse", as the order page writes units
 HUNDRED = Decimal("100")
 #: DR's order-level types (RefundRequest.type in DR's OpenAPI file); each is refunded in full here.
 TYPES = {
@@ -172,7 +173,7 @@ def _type_total(order: Order, kind: str) -> Decimal:
 class RefundStep:
     """One line of the confirmation: what happens to the money, and the DR call behind it."""
 
-    what: str  # "Refund 21.59 USD to Visa •••• 1111 for 1 × Wireless mouse"
+    what: str  # "Refund 21.59 USD to Visa •••• 1111 for 1 x Wireless mouse", with a times sign
     dr_call: str
     line: OrderLine | None = None
 
@@ -233,7 +234,7 @@ def refund_plan(
     amount: Decimal | None = None,
     percent: Decimal | None = None,
     items: list[tuple[str, int]] | None = None,
-    type: str | None = None,  # noqa: A002  (DR's word)
+    type: str | None = None,  # DR's word
     for_return: str = "",
     retry_of: Refund | None = None,
 ) -> RefundPlan:
@@ -253,7 +254,13 @@ def refund_plan(
         raise InvalidRefund("items: give at least one item", field="items")
     if type is not None and type not in TYPES:
         raise InvalidRefund(f"type: {type!r} is not one of {', '.join(TYPES)}", field="type")
-    base = {"order": order, "reason": reason, "asked": asked, "for_return": for_return, "retry_of": retry_of}
+    base: dict[str, Any] = {
+        "order": order,
+        "reason": reason,
+        "asked": asked,
+        "for_return": for_return,
+        "retry_of": retry_of,
+    }
     refusal = _refusal(order, parsed_percent)
     if refusal:
         return RefundPlan(**base, refusal=refusal)
@@ -272,7 +279,7 @@ def _refusal(order: Order, percent: Decimal | None) -> str:
     if order.dispute_lock:
         return order.dispute_lock
     if percent is not None and not (CENT <= percent <= HUNDRED):
-        return f"A refund percentage is between 0.01 and 100; you asked {percent}%."
+        return f"A refund percentage is between 0.01 and 100; you asked {percent.normalize():f}%."
     if order.captured_amount <= 0:
         return (
             f"Nothing of order {order.dr_order_id} is captured yet: Digital River refunds only money it has"
@@ -333,9 +340,7 @@ def _by_percent(base: dict[str, Any], available: RefundAvailable, percent: Decim
         "POST /refunds with percent: DR refunds that share of what is still refundable.",
     )
     body = _body(order, base["reason"], percent=_json_number(percent))
-    return RefundPlan(
-        **base, kind=Refund.Kind.PERCENT, amount=amount, percent=percent, body=body, steps=(step,)
-    )
+    return RefundPlan(**base, kind=Refund.Kind.PERCENT, amount=amount, percent=percent, body=body, steps=(step,))
 
 
 def _by_units(base: dict[str, Any], available: RefundAvailable, totals: dict[str, int]) -> RefundPlan:
@@ -366,7 +371,7 @@ def _by_units(base: dict[str, Any], available: RefundAvailable, totals: dict[str
             refusal=f"Only {_money(available.amount, currency)} of order {order.dr_order_id} can still be refunded;"
             f" these units come to {_money(amount, currency)}.",
         )
-    goods = ", ".join(f"{quantity} × {line.label}" for line, quantity, _ in lines)
+    goods = ", ".join(f"{quantity} {TIMES} {line.label}" for line, quantity, _ in lines)
     steps = (
         RefundStep(
             f"Refund {_money(amount, currency)} to {_to(order)} for {goods}",
@@ -389,7 +394,9 @@ def _by_type(base: dict[str, Any], available: RefundAvailable, kind: str) -> Ref
         amount = available.shipping
     else:
         held = Refund.objects.filter(order=order, kind=TYPES[kind], state__in=Refund.HOLDING_STATES)
-        amount = max(min(_type_total(order, kind) - sum((_held(r) for r in held), Decimal("0")), available.amount), 0)
+        amount = max(
+            min(_type_total(order, kind) - sum((_held(r) for r in held), Decimal("0")), available.amount), Decimal("0")
+        )
     if amount <= 0:
         return RefundPlan(**base, refusal=f"Nothing of {words} of order {order.dr_order_id} is left to refund.")
     about = "" if kind == "shipping" else "about "
@@ -399,15 +406,13 @@ def _by_type(base: dict[str, Any], available: RefundAvailable, kind: str) -> Ref
         + (", with its tax." if kind == "shipping" else "."),
     )
     body = _body(order, base["reason"], type=kind, percent=100)
-    return RefundPlan(
-        **base, kind=TYPES[kind], amount=Decimal(amount), percent=HUNDRED, body=body, steps=(step,)
-    )
+    return RefundPlan(**base, kind=TYPES[kind], amount=Decimal(amount), percent=HUNDRED, body=body, steps=(step,))
 
 
 # --- execute -------------------------------------------------------------------------------------
 
 
-def refund_execute(*, plan: RefundPlan, by: AbstractBaseUser | None = None) -> Refund:
+def refund_execute(*, plan: RefundPlan, by: User | None = None) -> Refund:
     """Queue the plan's refund with the Refund that follows it, or raise RefundRefused.
 
     The plan is made again under the order's lock: if it changed since it was shown (another agent
@@ -453,7 +458,9 @@ def refund_retry_plan(*, refund: Refund) -> RefundPlan:
     base: dict[str, Any] = {"order": refund.order, "reason": refund.reason, "retry_of": refund}
     if refund.state not in (Refund.State.FAILED, Refund.State.EXPIRED):
         return RefundPlan(
-            **base, asked={}, refusal=f"Only a failed or expired refund is retried; this one is {refund.get_state_display().lower()}."
+            **base,
+            asked={},
+            refusal=f"Only a failed or expired refund is retried; this one is {refund.get_state_display().lower()}.",
         )
     again = refund.retries.filter(state__in=Refund.HOLDING_STATES).first()
     if again is not None:
@@ -463,19 +470,21 @@ def refund_retry_plan(*, refund: Refund) -> RefundPlan:
     lines = list(refund.lines.select_related("order_line"))
     if lines:
         items = [(line.order_line.dr_item_id, line.quantity) for line in lines]
-        return refund_plan(order=refund.order, reason=refund.reason, items=items, for_return=refund.for_return, retry_of=refund)
+        return refund_plan(
+            order=refund.order, reason=refund.reason, items=items, for_return=refund.for_return, retry_of=refund
+        )
     kind = next((dr_type for dr_type, ours in TYPES.items() if ours == refund.kind), None)
     if kind is not None:
         return refund_plan(order=refund.order, reason=refund.reason, type=kind, retry_of=refund)
     return refund_plan(order=refund.order, reason=refund.reason, amount=refund.amount, retry_of=refund)
 
 
-def refund_retry(*, refund: Refund, by: AbstractBaseUser | None = None) -> Refund:
+def refund_retry(*, refund: Refund, by: User | None = None) -> Refund:
     return refund_execute(plan=refund_retry_plan(refund=refund), by=by)
 
 
 def refund_request(
-    *, order: Order, items: list[tuple[str, int]], reason: str, for_return: str = "", by: AbstractBaseUser | None = None
+    *, order: Order, items: list[tuple[str, int]], reason: str, for_return: str = "", by: User | None = None
 ) -> Refund | None:
     """Refund the units of a return (after ``fulfillment_return.accepted``): plan, then execute.
 

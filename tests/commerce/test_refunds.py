@@ -59,7 +59,7 @@ def test_a_refund_of_an_amount_is_queued_with_our_reference_in_metadata(order):
 def test_a_percentage_moves_that_share_of_what_is_left(order):
     plan = refund_plan(order=order, reason="goodwill", percent=Decimal("50"))
     assert plan.body["percent"] == 50 and "amount" not in plan.body
-    assert plan.amount == Decimal("35.09")  # 70.17 × 50 %, rounded half up as DR's example (27.01 → 13.51)
+    assert plan.amount == Decimal("35.09")  # 70.17 x 50 %, rounded half up as DR's example (27.01 → 13.51)
     assert refund_execute(plan=plan).percent == Decimal("50")
 
 
@@ -67,7 +67,7 @@ def test_units_are_refunded_in_full_product_and_tax(order):
     plan = refund_plan(order=order, reason="broken", items=[(MANAGED, 1)])
     assert plan.body["items"] == [{"itemId": MANAGED, "quantity": 1, "percent": 100}]
     assert plan.amount == Decimal("21.59")
-    assert plan.headline == "Refund 21.59 USD to Visa •••• 1111 for 1 × Managed widget"
+    assert plan.headline == "Refund 21.59 USD to Visa •••• 1111 for 1 \u00d7 Managed widget"
     refund = refund_execute(plan=plan)
     [line] = refund.lines.all()
     assert (line.order_line.dr_item_id, line.quantity, line.amount) == (MANAGED, 1, Decimal("21.59"))
