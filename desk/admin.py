@@ -36,6 +36,8 @@ from fulfillment.shipments import ShipmentPlan, ShipmentRefused, shipment_execut
 from . import selectors
 from .forms import CancelItemsForm, PerLineQuantitiesForm, RecordShipmentForm, self_fulfilled
 from .permissions import can_refresh_order
+from .refund_page import refund_rows
+from .refunds import can_refund, refund_urls
 
 # Enough for a normal order's whole story; the full timeline is one click away.
 TIMELINE_ON_PAGE = 50
@@ -217,6 +219,7 @@ class OrderAdmin(ReadOnlyAdmin):
                 can_cancel=obj.state not in CLOSED and self.has_cancel_permission(request, obj),
                 can_record_shipment=bool(self_fulfilled(page.lines)) and self.has_shipment_permission(request, obj),
             )
+            context.update(refund_rows=refund_rows(order=obj), can_refund=can_refund(request))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- buttons and the full timeline ---
@@ -230,6 +233,7 @@ class OrderAdmin(ReadOnlyAdmin):
             path("<path:object_id>/timeline/", view(self.timeline_view), name="commerce_order_timeline"),
             path("<path:object_id>/cancel/", view(self.cancel_items_view), name="commerce_order_cancel"),
             path("<path:object_id>/ship/", view(self.record_shipment_view), name="commerce_order_record_shipment"),
+            *refund_urls(self),
             *super().get_urls(),
         ]
 

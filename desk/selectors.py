@@ -10,7 +10,7 @@ from django.db.models import Case, F, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from commerce.models import Charge, ChargeOperation, Order, OrderLine, units_of
+from commerce.models import Charge, ChargeOperation, Order, OrderLine, Refund, units_of
 from fulfillment.models import (
     TRACKABLE_SCHEMES,
     CancellationRequest,
@@ -21,6 +21,7 @@ from fulfillment.models import (
     ShipmentItem,
 )
 
+from .refund_page import REFUND_LINES
 from .timeline import (
     CANCELLATION_LINES,
     ERROR,
@@ -280,6 +281,7 @@ def order_detail_get(*, dr_order_id: str) -> Order | None:
                 ),
             ),
             Prefetch("charges", queryset=Charge.objects.prefetch_related("operations")),
+            Prefetch("refunds", queryset=Refund.objects.select_related("requested_by").prefetch_related(REFUND_LINES)),
         )
         .first()
     )

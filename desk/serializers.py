@@ -27,6 +27,8 @@ from fulfillment.models import (
 )
 from fulfillment.shipments import TRACKING_LIMITS
 
+from .refund_serializers import RefundSerializer
+
 
 class ReadOnlyModelSerializer(serializers.ModelSerializer):
     def get_fields(self) -> dict[str, Field]:
@@ -205,6 +207,7 @@ class OrderDetailSerializer(ReadOnlyModelSerializer):
     fulfillment_orders = FulfillmentOrderSerializer(many=True, read_only=True)
     shipments = ShipmentSerializer(many=True, read_only=True)
     charges = ChargeSerializer(many=True, read_only=True)
+    refunds = RefundSerializer(many=True, read_only=True, help_text="Refunds asked by us or made by DR, newest first.")
 
     class Meta:
         model = Order
@@ -227,6 +230,7 @@ class OrderDetailSerializer(ReadOnlyModelSerializer):
             "fulfillment_orders",
             "shipments",
             "charges",
+            "refunds",
         )
 
 

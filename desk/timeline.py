@@ -30,6 +30,7 @@ SOURCE_LABELS = {
     "call": "API call",
     "email": "Email",
     "shipment": "Shipment",
+    "refund": "Refund",
 }
 OK, WARNING, ERROR = "ok", "warning", "error"
 EVENT_MEANINGS = {
@@ -53,6 +54,10 @@ EVENT_MEANINGS = {
     "order.charge.capture.failed": "a payment capture failed",
     "order.charge.cancel.complete": "payment released",
     "order.charge.failed": "the charge failed",
+    "refund.pending": "DR is paying a refund back",
+    "refund.pending_information": "a refund waits for the customer's bank details",
+    "refund.complete": "a refund was paid back",
+    "refund.failed": "a refund failed",
 }
 CANCELLATION_LINES = Prefetch("lines", queryset=CancellationLine.objects.select_related("order_line").order_by("id"))
 # Who asked, with their role: "Customer service (alice)".
@@ -101,9 +106,16 @@ def order_timeline(
         *_call_entries(subject, limit),
         *_email_entries(order, limit),
         *_shipment_entries(order, limit),
+        *_refund_entries(order, limit),
     ]
     entries.sort(key=lambda entry: entry.at, reverse=True)
     return entries[:limit] if limit else entries
+
+
+def _refund_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry]:
+    from .refund_page import refund_entries  # it reads TimelineEntry from here
+
+    return refund_entries(order, limit)
 
 
 _Rows = TypeVar("_Rows", bound=QuerySet[Any])
