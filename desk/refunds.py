@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
@@ -132,8 +132,10 @@ def refund_retry_view(model_admin: OrderAdmin, request: HttpRequest, object_id: 
     refund_id = request.GET.get("refund", "")
     refund = Refund.objects.filter(order=order, pk=int(refund_id)).first() if refund_id.isdigit() else None
     if refund is None:
-        raise Http404("No such refund on this order")
-    plan = refund_retry_plan(refund=refund)
+        refusal = "Choose the failed or expired refund to retry in the order's Refunds section."
+        plan = RefundPlan(order=order, reason="", asked={}, refusal=refusal)
+    else:
+        plan = refund_retry_plan(refund=refund)
     if request.method == "POST" and "confirm" in request.POST and not plan.refusal:
         if request.POST.get("plan") == plan.fingerprint:
             try:
