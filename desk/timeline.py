@@ -16,6 +16,7 @@ from django.urls import reverse
 from django_fsm_log.models import StateLog
 
 from commerce.models import Order, OrderLine, order_subject, units_of
+from commerce.refund_mirror import CREATE_REFUND
 from core.types import JSONObject
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
 from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
@@ -202,8 +203,23 @@ def describe_instruction(instruction: Instruction, names: dict[str, str]) -> Ins
     if instruction.kind == REQUEST_CANCELLATION and items:
         goods = _listed([units_of_item(item, "quantity", "fulfillmentOrderItemUpstreamId", names) for item in items])
         return InstructionWords(f"Ask the warehouse to cancel {goods}", f"Asked the warehouse to cancel {goods}")
+    if instruction.kind == CREATE_REFUND:
+        return _refund_words(payload, names)
     generic = instruction.kind.rpartition(".")[2].replace("_", " ").capitalize()
     return InstructionWords(generic, generic)
+
+
+def _refund_words(payload: JSONObject, names: dict[str, str]) -> InstructionWords:
+    currency = payload.get("currency") or ""
+    if payload.get("items"):
+        what = f"for {_listed([units_of_item(item, 'quantity', 'itemId', names) for item in payload['items']])}"
+    elif payload.get("type"):
+        what = f"for the {str(payload['type']).replace('_', ' ')}"
+    elif payload.get("amount") is not None:
+        what = f"of {payload['amount']} {currency}"
+    else:
+        what = f"of {payload.get('percent')}% of what is refundable"
+    return InstructionWords(f"Ask DR to refund {what}", f"DR has the refund {what}")
 
 
 def _instruction_entries(subject: str, names: dict[str, str], limit: int | None) -> Iterator[TimelineEntry]:

@@ -142,6 +142,7 @@ def test_the_form_confirms_how_much_goes_where_then_refunds(order, lead):
     page = client.get(reverse("admin:commerce_order_change", args=[order.pk])).content.decode()
     assert 'id="order-refunds"' in page and "1 unit of Managed widget" in page
     assert "lena asked to refund 21.59 USD for 1 unit of Managed widget" in page  # the timeline
+    assert "Queued: Ask DR to refund for 1 unit of Managed widget" in page
 
 
 def test_the_form_shows_the_refusal(order, lead):
