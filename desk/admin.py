@@ -38,6 +38,8 @@ from . import selectors
 from .attention import ACKNOWLEDGE_PERMISSION, acknowledge_view
 from .forms import CancelItemsForm, PerLineQuantitiesForm, RecordShipmentForm, self_fulfilled
 from .permissions import can_refresh_order
+from .refund_page import refund_rows
+from .refunds import can_refund, refund_urls
 
 # Enough for a normal order's whole story; the full timeline is one click away.
 TIMELINE_ON_PAGE = 50
@@ -220,6 +222,7 @@ class OrderAdmin(ReadOnlyAdmin):
                 can_record_shipment=bool(self_fulfilled(page.lines)) and self.has_shipment_permission(request, obj),
                 can_acknowledge=request.user.has_perm(ACKNOWLEDGE_PERMISSION),
             )
+            context.update(refund_rows=refund_rows(order=obj), can_refund=can_refund(request))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- buttons and the full timeline ---
@@ -238,6 +241,7 @@ class OrderAdmin(ReadOnlyAdmin):
                 view(partial(acknowledge_view, admin=self)),
                 name="commerce_order_acknowledge",
             ),
+            *refund_urls(self),
             *super().get_urls(),
         ]
 

@@ -64,6 +64,7 @@ from .api_examples import (
     SHIPMENT_REFUSED_EXAMPLE,
 )
 from .permissions import REFRESH_ORDER_PERMISSIONS, can_refresh_order
+from .refund_api import RefundActions
 from .serializers import (
     CancellationInputSerializer,
     OrderCancellationsSerializer,
@@ -198,7 +199,7 @@ def _cancellations(order: Order, requests: QuerySet[CancellationRequest]) -> dic
         examples=[OpenApiExample("A shipped and captured order", value=ORDER_DETAIL_EXAMPLE, response_only=True)],
     ),
 )
-class OrderViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class OrderViewSet(RefundActions, mixins.ListModelMixin, viewsets.GenericViewSet):
     permission_classes = [OrderPermissions]
     lookup_field = "dr_order_id"
     lookup_value_regex = r"[0-9A-Za-z_-]+"

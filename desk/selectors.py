@@ -11,7 +11,7 @@ from django.db.models import Case, F, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from commerce.models import ATTENTION_FLAGS, FLAGS_BY_FIELD, Charge, ChargeOperation, Order, OrderLine, units_of
+from commerce.models import ATTENTION_FLAGS, FLAGS_BY_FIELD, Charge, ChargeOperation, Order, OrderLine, Refund, units_of
 from fulfillment.models import (
     TRACKABLE_SCHEMES,
     CancellationRequest,
@@ -22,6 +22,7 @@ from fulfillment.models import (
     ShipmentItem,
 )
 
+from .refund_page import REFUND_LINES
 from .timeline import (
     CANCELLATION_LINES,
     ERROR,
@@ -327,6 +328,7 @@ def order_detail_get(*, dr_order_id: str) -> Order | None:
             ),
             Prefetch("charges", queryset=Charge.objects.prefetch_related("operations")),
             "attention_items",
+            Prefetch("refunds", queryset=Refund.objects.select_related("requested_by").prefetch_related(REFUND_LINES)),
         )
         .first()
     )

@@ -27,6 +27,8 @@ from fulfillment.models import (
 )
 from fulfillment.shipments import TRACKING_LIMITS
 
+from .refund_serializers import RefundSerializer
+
 
 class ReadOnlyModelSerializer(serializers.ModelSerializer):
     def get_fields(self) -> dict[str, Field]:
@@ -223,6 +225,7 @@ class OrderDetailSerializer(ReadOnlyModelSerializer):
     attention_items = AttentionItemSerializer(
         many=True, read_only=True, help_text="What needs (or needed) a person, newest first, open and cleared."
     )
+    refunds = RefundSerializer(many=True, read_only=True, help_text="Refunds asked by us or made by DR, newest first.")
 
     class Meta:
         model = Order
@@ -247,6 +250,7 @@ class OrderDetailSerializer(ReadOnlyModelSerializer):
             "fulfillment_orders",
             "shipments",
             "charges",
+            "refunds",
         )
 
 

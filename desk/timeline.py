@@ -16,6 +16,7 @@ from django.urls import reverse
 from django_fsm_log.models import StateLog
 
 from commerce.models import Order, OrderLine, order_subject, units_of
+from commerce.refund_mirror import CREATE_REFUND
 from core.types import JSONObject
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
 from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
@@ -30,6 +31,7 @@ SOURCE_LABELS = {
     "call": "API call",
     "email": "Email",
     "shipment": "Shipment",
+    "refund": "Refund",
 }
 OK, WARNING, ERROR = "ok", "warning", "error"
 EVENT_MEANINGS = {
@@ -53,6 +55,10 @@ EVENT_MEANINGS = {
     "order.charge.capture.failed": "a payment capture failed",
     "order.charge.cancel.complete": "payment released",
     "order.charge.failed": "the charge failed",
+    "refund.pending": "DR is paying a refund back",
+    "refund.pending_information": "a refund waits for the customer's bank details",
+    "refund.complete": "a refund was paid back",
+    "refund.failed": "a refund failed",
 }
 CANCELLATION_LINES = Prefetch("lines", queryset=CancellationLine.objects.select_related("order_line").order_by("id"))
 # Who asked, with their role: "Customer service (alice)".
@@ -101,9 +107,16 @@ def order_timeline(
         *_call_entries(subject, limit),
         *_email_entries(order, limit),
         *_shipment_entries(order, limit),
+        *_refund_entries(order, limit),
     ]
     entries.sort(key=lambda entry: entry.at, reverse=True)
     return entries[:limit] if limit else entries
+
+
+def _refund_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry]:
+    from .refund_page import refund_entries  # it reads TimelineEntry from here
+
+    return refund_entries(order, limit)
 
 
 _Rows = TypeVar("_Rows", bound=QuerySet[Any])
@@ -190,8 +203,23 @@ def describe_instruction(instruction: Instruction, names: dict[str, str]) -> Ins
     if instruction.kind == REQUEST_CANCELLATION and items:
         goods = _listed([units_of_item(item, "quantity", "fulfillmentOrderItemUpstreamId", names) for item in items])
         return InstructionWords(f"Ask the warehouse to cancel {goods}", f"Asked the warehouse to cancel {goods}")
+    if instruction.kind == CREATE_REFUND:
+        return _refund_words(payload, names)
     generic = instruction.kind.rpartition(".")[2].replace("_", " ").capitalize()
     return InstructionWords(generic, generic)
+
+
+def _refund_words(payload: JSONObject, names: dict[str, str]) -> InstructionWords:
+    currency = payload.get("currency") or ""
+    if payload.get("items"):
+        what = f"for {_listed([units_of_item(item, 'quantity', 'itemId', names) for item in payload['items']])}"
+    elif payload.get("type"):
+        what = f"for the {str(payload['type']).replace('_', ' ')}"
+    elif payload.get("amount") is not None:
+        what = f"of {payload['amount']} {currency}"
+    else:
+        what = f"of {payload.get('percent')}% of what is refundable"
+    return InstructionWords(f"Ask DR to refund {what}", f"DR has the refund {what}")
 
 
 def _instruction_entries(subject: str, names: dict[str, str], limit: int | None) -> Iterator[TimelineEntry]:

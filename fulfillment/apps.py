@@ -8,7 +8,10 @@ class FulfillmentConfig(AppConfig):
     def ready(self) -> None:
         from digitalriver.registry import register_performer
 
-        from . import handlers  # noqa: F401  (registers the event handlers)
+        from . import (
+            handlers,  # noqa: F401  (registers the event handlers)
+            refund_handlers,  # noqa: F401  (registers the refund event handlers)
+        )
         from .performers import CreateFulfillmentOrderPerformer, FulfillmentPerformer, RequestCancellationPerformer
 
         register_performer(CreateFulfillmentOrderPerformer())

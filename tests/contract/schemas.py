@@ -281,6 +281,7 @@ EVENT_OBJECTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("order.credit_memo.", ()),
     ("order.", ("Order",)),
     ("sku.", ("Sku",)),
+    ("refund.", ("OrderRefund",)),
 )
 
 

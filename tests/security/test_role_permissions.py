@@ -50,6 +50,9 @@ ADMIN_BUTTONS = {
     "commerce_order_record_shipment": ("get", "order", {CS}),
     "commerce_order_timeline": ("get", "order", ORDER_PEOPLE),
     "commerce_order_acknowledge": ("post", "order", ORDER_PEOPLE),
+    # Refunds move money out: the Refunds role alone (not in ROLES; see tests/desk/test_refund_roles.py).
+    "commerce_order_refund": ("get", "order", NOBODY),
+    "commerce_order_refund_retry": ("get", "order", NOBODY),
 }
 
 #: model → roles that may open its list in the admin.
@@ -93,6 +96,7 @@ API = {
     ("GET", "/api/orders/{dr_order_id}/cancellations/"): ORDER_PEOPLE,
     ("POST", "/api/orders/{dr_order_id}/cancellations/"): {CS},
     ("POST", "/api/orders/{dr_order_id}/shipments/"): {CS},
+    ("POST", "/api/orders/{dr_order_id}/refunds/"): NOBODY,  # the Refunds role: tests/desk/test_refund_roles.py
 }
 
 #: (method, path in the schema) → the header that authenticates it instead of a person: public, open to
@@ -257,6 +261,7 @@ BODIES = {
     ("PATCH", "/api/skus/{sku_id}/"): {"name": "Renamed"},
     ("POST", "/api/orders/{dr_order_id}/cancellations/"): {"all": True, "reason": "security suite"},
     ("POST", "/api/orders/{dr_order_id}/shipments/"): {"items": [{"item_id": "nope", "quantity": 1}]},
+    ("POST", "/api/orders/{dr_order_id}/refunds/"): {"reason": "security suite", "amount": "1.00"},
 }
 
 
