@@ -57,6 +57,13 @@ OPERATIONS = (
     ("GET", "/charges/{id}"),
     ("GET", "/events"),
     ("GET", "/events/{id}"),
+    ("POST", "/fulfillment-returns"),
+    ("GET", "/fulfillment-returns"),
+    ("GET", "/fulfillment-returns/{id}"),
+    ("POST", "/returns"),
+    ("GET", "/returns"),
+    ("GET", "/returns/{id}"),
+    ("POST", "/returns/{id}"),
 )
 
 #: Schemas read outside any operation: the `data.object` of the webhook events the app handles.
@@ -68,6 +75,8 @@ EVENT_OBJECT_SCHEMAS = (
     "FulfillmentOrder",
     "GlobalFulfillmentOrder",
     "GlobalFulfillmentCancellationResponse",
+    "GlobalFulfillmentReturnResponse",
+    "ReturnsResponse",
     "Sku",
 )
 

@@ -246,6 +246,8 @@ EVENT_OBJECTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fulfillment_order.shipped", ("Shipment",)),
     ("fulfillment_order.", ("GlobalFulfillmentOrder",)),
     ("fulfillment_cancellation.", ("GlobalFulfillmentCancellationResponse",)),
+    ("fulfillment_return.", ("GlobalFulfillmentReturnResponse",)),
+    ("return.", ("ReturnsResponse",)),
     ("fulfillment.created", ("FulfillmentOrder",)),
     ("order.charge.failed", ("Order", "Charge")),
     ("order.charge.refund.failed", ("Order", "Charge")),
