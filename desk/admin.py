@@ -4,6 +4,7 @@ re-read it from Digital River. Orders are DR's data mirrored here, so nothing on
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
@@ -33,7 +34,7 @@ from fulfillment.cancellations import (
 )
 from fulfillment.shipments import ShipmentPlan, ShipmentRefused, shipment_execute
 
-from . import selectors
+from . import returns, selectors
 from .forms import CancelItemsForm, PerLineQuantitiesForm, RecordShipmentForm, self_fulfilled
 from .permissions import can_refresh_order
 
@@ -216,6 +217,7 @@ class OrderAdmin(ReadOnlyAdmin):
                 can_refresh=self.has_refresh_permission(request, obj),
                 can_cancel=obj.state not in CLOSED and self.has_cancel_permission(request, obj),
                 can_record_shipment=bool(self_fulfilled(page.lines)) and self.has_shipment_permission(request, obj),
+                **returns.returns_context(self, request, obj),
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -230,6 +232,16 @@ class OrderAdmin(ReadOnlyAdmin):
             path("<path:object_id>/timeline/", view(self.timeline_view), name="commerce_order_timeline"),
             path("<path:object_id>/cancel/", view(self.cancel_items_view), name="commerce_order_cancel"),
             path("<path:object_id>/ship/", view(self.record_shipment_view), name="commerce_order_record_shipment"),
+            path(
+                "<path:object_id>/return/",
+                view(partial(returns.start_return_view, self)),
+                name="commerce_order_start_return",
+            ),
+            path(
+                "<path:object_id>/return-received/",
+                view(partial(returns.return_received_view, self)),
+                name="commerce_order_return_received",
+            ),
             *super().get_urls(),
         ]
 

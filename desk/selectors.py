@@ -17,6 +17,8 @@ from fulfillment.models import (
     DrFulfillment,
     FulfillmentOrder,
     FulfillmentOrderLine,
+    Return,
+    ReturnLine,
     Shipment,
     ShipmentItem,
 )
@@ -32,6 +34,14 @@ from .timeline import (
     order_timeline,
     requester,
     units_of_item,
+)
+
+# Each return with its lines and the fulfillment order it goes back to (the API and the order page).
+RETURNS = Prefetch(
+    "returns",
+    queryset=Return.objects.select_related("fulfillment_order").prefetch_related(
+        Prefetch("lines", queryset=ReturnLine.objects.select_related("order_line").order_by("id"))
+    ),
 )
 
 LINKABLE_TRACKING_URL = Case(
@@ -280,6 +290,7 @@ def order_detail_get(*, dr_order_id: str) -> Order | None:
                 ),
             ),
             Prefetch("charges", queryset=Charge.objects.prefetch_related("operations")),
+            RETURNS,
         )
         .first()
     )
