@@ -18,7 +18,14 @@ from django_fsm_log.models import StateLog
 from commerce.models import Order, OrderLine, order_subject, units_of
 from core.types import JSONObject
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
-from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
+from fulfillment.kinds import (
+    CREATE_FULFILLMENT_ORDER,
+    CREATE_FULFILLMENT_RETURN,
+    CREATE_RETURN,
+    POST_FULFILLMENT,
+    RECEIVE_RETURN,
+    REQUEST_CANCELLATION,
+)
 from fulfillment.models import CancellationLine, CancellationRequest, Notification, Shipment, ShipmentItem
 
 SOURCE_LABELS = {
@@ -30,6 +37,7 @@ SOURCE_LABELS = {
     "call": "API call",
     "email": "Email",
     "shipment": "Shipment",
+    "return": "Return",
 }
 OK, WARNING, ERROR = "ok", "warning", "error"
 EVENT_MEANINGS = {
@@ -53,6 +61,13 @@ EVENT_MEANINGS = {
     "order.charge.capture.failed": "a payment capture failed",
     "order.charge.cancel.complete": "payment released",
     "order.charge.failed": "the charge failed",
+    "fulfillment_return.created": "DR has the return",
+    "fulfillment_return.pending": "the warehouse approved the return (return address given)",
+    "fulfillment_return.accepted": "the warehouse received the returned goods",
+    "fulfillment_return.rejected": "the warehouse rejected the return",
+    "return.created": "DR has the return",
+    "return.updated": "DR recorded returned goods received",
+    "return.accepted": "every returned unit is received; DR refunds it",
 }
 CANCELLATION_LINES = Prefetch("lines", queryset=CancellationLine.objects.select_related("order_line").order_by("id"))
 # Who asked, with their role: "Customer service (alice)".
@@ -90,6 +105,8 @@ def order_timeline(
     the same queries and about the same time as a small one. ``lines`` saves a query when the
     caller already has them.
     """
+    from .timeline_returns import return_entries as _return_entries
+
     names = line_names(order.lines.all() if lines is None else lines)
     subject = order_subject(order.dr_order_id)
     entries = [
@@ -101,6 +118,7 @@ def order_timeline(
         *_call_entries(subject, limit),
         *_email_entries(order, limit),
         *_shipment_entries(order, limit),
+        *_return_entries(order, limit),
     ]
     entries.sort(key=lambda entry: entry.at, reverse=True)
     return entries[:limit] if limit else entries
@@ -190,6 +208,10 @@ def describe_instruction(instruction: Instruction, names: dict[str, str]) -> Ins
     if instruction.kind == REQUEST_CANCELLATION and items:
         goods = _listed([units_of_item(item, "quantity", "fulfillmentOrderItemUpstreamId", names) for item in items])
         return InstructionWords(f"Ask the warehouse to cancel {goods}", f"Asked the warehouse to cancel {goods}")
+    if instruction.kind in (CREATE_FULFILLMENT_RETURN, CREATE_RETURN, RECEIVE_RETURN):
+        from .timeline_returns import return_words
+
+        return return_words(instruction, names)
     generic = instruction.kind.rpartition(".")[2].replace("_", " ").capitalize()
     return InstructionWords(generic, generic)
 
