@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
-from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
 
 from commerce.models import Order
 from fulfillment.models import Return
@@ -156,27 +154,25 @@ def return_received_view(order_admin: OrderAdmin, request: HttpRequest, object_i
     order = order_admin.order_or_404(request, object_id)
     if not can_start_return(order_admin, request, order):
         raise PermissionDenied
-    page = reverse("admin:commerce_order_change", args=[order.pk])
     wanted = request.GET.get("return", "")
     candidates = [ret for ret in order.returns.all() if receivable(ret) or str(ret.pk) == wanted]
     ret = next((ret for ret in candidates if str(ret.pk) == wanted), None)
     if ret is None and not wanted and len(candidates) == 1:
         ret = candidates[0]
     if ret is None:
-        order_admin.message_user(
+        return _refused(
+            order_admin,
             request,
-            "Choose the return under Returns: only a return through our own partner, confirmed by DR, "
-            "can be recorded as received here."
+            order,
+            "Choose the return under Returns on the order page: only a return through our own partner, "
+            "confirmed by DR, can be recorded as received here."
             if candidates
             else "No return of this order is waiting for goods from our partner.",
-            messages.WARNING,
         )
-        return HttpResponseRedirect(f"{page}#returns")
-    form = ReturnReceivedForm(request.POST if request.method == "POST" else None, ret=ret)
     refusal = return_received_plan(ret=ret).refusal
-    if refusal and not form.is_bound:
-        form.is_valid()
-        form.add_error(None, refusal)
+    if refusal:
+        return _refused(order_admin, request, order, refusal)
+    form = ReturnReceivedForm(request.POST if request.method == "POST" else None, ret=ret)
     return order_admin.form_then_confirm(
         request,
         order,
@@ -188,3 +184,12 @@ def return_received_view(order_admin: OrderAdmin, request: HttpRequest, object_i
         success=lambda steps: f"Receipt sent to DR: {steps}.",
         anchor="returns",
     )
+
+
+def _refused(order_admin: OrderAdmin, request: HttpRequest, order: Order, why: str) -> HttpResponse:
+    """The action's own page saying why nothing can be recorded (not a redirect: the reason stays)."""
+    empty = PerLineQuantitiesForm(data={})
+    empty.add_line_fields([], verb="received")
+    empty.is_valid()
+    empty.add_error(None, why)
+    return order_admin.render_action(request, order, "return_received", empty, title="Record return received")
