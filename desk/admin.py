@@ -34,7 +34,7 @@ from fulfillment.cancellations import (
 )
 from fulfillment.shipments import ShipmentPlan, ShipmentRefused, shipment_execute
 
-from . import selectors
+from . import returns, selectors
 from .attention import ACKNOWLEDGE_PERMISSION, acknowledge_view
 from .forms import CancelItemsForm, PerLineQuantitiesForm, RecordShipmentForm, self_fulfilled
 from .permissions import can_refresh_order
@@ -221,6 +221,7 @@ class OrderAdmin(ReadOnlyAdmin):
                 can_cancel=obj.state not in CLOSED and self.has_cancel_permission(request, obj),
                 can_record_shipment=bool(self_fulfilled(page.lines)) and self.has_shipment_permission(request, obj),
                 can_acknowledge=request.user.has_perm(ACKNOWLEDGE_PERMISSION),
+                **returns.returns_context(self, request, obj),
             )
             context.update(refund_rows=refund_rows(order=obj), can_refund=can_refund(request))
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -242,6 +243,16 @@ class OrderAdmin(ReadOnlyAdmin):
                 name="commerce_order_acknowledge",
             ),
             *refund_urls(self),
+            path(
+                "<path:object_id>/return/",
+                view(partial(returns.start_return_view, self)),
+                name="commerce_order_start_return",
+            ),
+            path(
+                "<path:object_id>/return-received/",
+                view(partial(returns.return_received_view, self)),
+                name="commerce_order_return_received",
+            ),
             *super().get_urls(),
         ]
 

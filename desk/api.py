@@ -65,6 +65,7 @@ from .api_examples import (
 )
 from .permissions import REFRESH_ORDER_PERMISSIONS, can_refresh_order
 from .refund_api import RefundActions
+from .returns_api import RETURN_ACTION_PERMISSIONS, ReturnActions
 from .serializers import (
     CancellationInputSerializer,
     OrderCancellationsSerializer,
@@ -199,7 +200,7 @@ def _cancellations(order: Order, requests: QuerySet[CancellationRequest]) -> dic
         examples=[OpenApiExample("A shipped and captured order", value=ORDER_DETAIL_EXAMPLE, response_only=True)],
     ),
 )
-class OrderViewSet(RefundActions, mixins.ListModelMixin, viewsets.GenericViewSet):
+class OrderViewSet(RefundActions, ReturnActions, mixins.ListModelMixin, viewsets.GenericViewSet):
     permission_classes = [OrderPermissions]
     lookup_field = "dr_order_id"
     lookup_value_regex = r"[0-9A-Za-z_-]+"
@@ -207,11 +208,12 @@ class OrderViewSet(RefundActions, mixins.ListModelMixin, viewsets.GenericViewSet
     queryset = Order.objects.none()
 
     # Customer service's actions need their own permission, each named when it is missing.
-    ACTION_PERMISSIONS = {
+    ACTION_PERMISSIONS: dict[str, type[permissions.BasePermission]] = {
         "refresh": CanRefreshOrders,
         "cancellations": CanViewOrders,
         "cancel": CanCancelOrderLines,
         "record_shipment": CanRecordShipments,
+        **RETURN_ACTION_PERMISSIONS,
     }
 
     def get_permissions(self) -> Sequence[_SupportsHasPermission]:

@@ -18,6 +18,8 @@ from fulfillment.models import (
     DrFulfillment,
     FulfillmentOrder,
     FulfillmentOrderLine,
+    Return,
+    ReturnLine,
     Shipment,
     ShipmentItem,
 )
@@ -34,6 +36,14 @@ from .timeline import (
     order_timeline,
     requester,
     units_of_item,
+)
+
+# Each return with its lines and the fulfillment order it goes back to (the API and the order page).
+RETURNS = Prefetch(
+    "returns",
+    queryset=Return.objects.select_related("fulfillment_order").prefetch_related(
+        Prefetch("lines", queryset=ReturnLine.objects.select_related("order_line").order_by("id"))
+    ),
 )
 
 LINKABLE_TRACKING_URL = Case(
@@ -329,6 +339,7 @@ def order_detail_get(*, dr_order_id: str) -> Order | None:
             Prefetch("charges", queryset=Charge.objects.prefetch_related("operations")),
             "attention_items",
             Prefetch("refunds", queryset=Refund.objects.select_related("requested_by").prefetch_related(REFUND_LINES)),
+            RETURNS,
         )
         .first()
     )

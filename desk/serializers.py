@@ -22,6 +22,8 @@ from fulfillment.models import (
     CancellationRequest,
     FulfillmentOrder,
     FulfillmentOrderLine,
+    Return,
+    ReturnLine,
     Shipment,
     ShipmentItem,
 )
@@ -208,6 +210,57 @@ ORDER_SUMMARY_FIELDS = (
 )
 
 
+class ReturnLineSerializer(ReadOnlyModelSerializer):
+    item_id = serializers.CharField(source="order_line.dr_item_id", read_only=True, help_text="The DR order item id.")
+    name = serializers.CharField(source="order_line.label", read_only=True)
+    quantity_accepted = serializers.IntegerField(read_only=True, help_text="Units received back so far.")
+
+    class Meta:
+        model = ReturnLine
+        fields = ("item_id", "name", "quantity", "quantity_accepted", "state")
+
+
+class ReturnSerializer(ReadOnlyModelSerializer):
+    api = serializers.CharField(
+        read_only=True,
+        help_text="fulfillment_returns: DR's warehouse takes the goods back and reports receipt; "
+        "returns: our partner takes them back and we record receipt.",
+    )
+    # Plain text: the schema already has a "state" enum (the order's), and two would collide in name.
+    state = serializers.CharField(
+        read_only=True,
+        help_text=f"One of {', '.join(Return.State.values)}: requested (not yet at DR) → created → pending "
+        "(approved; the customer sends the goods to `location`) → accepted (received) or rejected; failed: "
+        "DR refused it.",
+    )
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
+    type = serializers.CharField(
+        read_only=True, help_text="client: asked by the customer; warehouse: a refused parcel nobody asked to return."
+    )
+    fulfillment_order_id = serializers.CharField(
+        source="fulfillment_order.dr_fulfillment_order_id", read_only=True, allow_null=True, default=None
+    )
+    lines = ReturnLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Return
+        fields = (
+            "id",
+            "api",
+            "type",
+            "state",
+            "state_label",
+            "dr_return_id",
+            "fulfillment_order_id",
+            "reason",
+            "location",
+            "failure_reason",
+            "created_at",
+            "updated_at",
+            "lines",
+        )
+
+
 class OrderSummarySerializer(ReadOnlyModelSerializer):
     flags = OrderFlagsSerializer(source="*", read_only=True)
 
@@ -226,6 +279,7 @@ class OrderDetailSerializer(ReadOnlyModelSerializer):
         many=True, read_only=True, help_text="What needs (or needed) a person, newest first, open and cleared."
     )
     refunds = RefundSerializer(many=True, read_only=True, help_text="Refunds asked by us or made by DR, newest first.")
+    returns = ReturnSerializer(many=True, read_only=True)
 
     class Meta:
         model = Order
@@ -251,6 +305,7 @@ class OrderDetailSerializer(ReadOnlyModelSerializer):
             "shipments",
             "charges",
             "refunds",
+            "returns",
         )
 
 

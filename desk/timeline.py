@@ -19,7 +19,14 @@ from commerce.models import Order, OrderLine, order_subject, units_of
 from commerce.refund_mirror import CREATE_REFUND
 from core.types import JSONObject
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
-from fulfillment.kinds import CREATE_FULFILLMENT_ORDER, POST_FULFILLMENT, REQUEST_CANCELLATION
+from fulfillment.kinds import (
+    CREATE_FULFILLMENT_ORDER,
+    CREATE_FULFILLMENT_RETURN,
+    CREATE_RETURN,
+    POST_FULFILLMENT,
+    RECEIVE_RETURN,
+    REQUEST_CANCELLATION,
+)
 from fulfillment.models import CancellationLine, CancellationRequest, Notification, Shipment, ShipmentItem
 
 SOURCE_LABELS = {
@@ -32,6 +39,7 @@ SOURCE_LABELS = {
     "email": "Email",
     "shipment": "Shipment",
     "refund": "Refund",
+    "return": "Return",
 }
 OK, WARNING, ERROR = "ok", "warning", "error"
 EVENT_MEANINGS = {
@@ -59,6 +67,13 @@ EVENT_MEANINGS = {
     "refund.pending_information": "a refund waits for the customer's bank details",
     "refund.complete": "a refund was paid back",
     "refund.failed": "a refund failed",
+    "fulfillment_return.created": "DR has the return",
+    "fulfillment_return.pending": "the warehouse approved the return (return address given)",
+    "fulfillment_return.accepted": "the warehouse received the returned goods",
+    "fulfillment_return.rejected": "the warehouse rejected the return",
+    "return.created": "DR has the return",
+    "return.updated": "DR recorded returned goods received",
+    "return.accepted": "every returned unit is received; DR refunds it",
 }
 CANCELLATION_LINES = Prefetch("lines", queryset=CancellationLine.objects.select_related("order_line").order_by("id"))
 # Who asked, with their role: "Customer service (alice)".
@@ -96,6 +111,8 @@ def order_timeline(
     the same queries and about the same time as a small one. ``lines`` saves a query when the
     caller already has them.
     """
+    from .timeline_returns import return_entries as _return_entries
+
     names = line_names(order.lines.all() if lines is None else lines)
     subject = order_subject(order.dr_order_id)
     entries = [
@@ -108,6 +125,7 @@ def order_timeline(
         *_email_entries(order, limit),
         *_shipment_entries(order, limit),
         *_refund_entries(order, limit),
+        *_return_entries(order, limit),
     ]
     entries.sort(key=lambda entry: entry.at, reverse=True)
     return entries[:limit] if limit else entries
@@ -205,6 +223,10 @@ def describe_instruction(instruction: Instruction, names: dict[str, str]) -> Ins
         return InstructionWords(f"Ask the warehouse to cancel {goods}", f"Asked the warehouse to cancel {goods}")
     if instruction.kind == CREATE_REFUND:
         return _refund_words(payload, names)
+    if instruction.kind in (CREATE_FULFILLMENT_RETURN, CREATE_RETURN, RECEIVE_RETURN):
+        from .timeline_returns import return_words
+
+        return return_words(instruction, names)
     generic = instruction.kind.rpartition(".")[2].replace("_", " ").capitalize()
     return InstructionWords(generic, generic)
 

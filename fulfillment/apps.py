@@ -17,3 +17,9 @@ class FulfillmentConfig(AppConfig):
         register_performer(CreateFulfillmentOrderPerformer())
         register_performer(FulfillmentPerformer())
         register_performer(RequestCancellationPerformer())
+
+        from .return_performers import CreateFulfillmentReturnPerformer, CreateReturnPerformer, ReceiveReturnPerformer
+
+        register_performer(CreateFulfillmentReturnPerformer())
+        register_performer(CreateReturnPerformer())
+        register_performer(ReceiveReturnPerformer())

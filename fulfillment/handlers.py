@@ -3,7 +3,7 @@
 from digitalriver.models import WebhookEvent
 from digitalriver.registry import event_handler
 
-from . import cancellations, services, shipments
+from . import cancellations, return_mirror, services, shipments
 
 ORDER_EVENTS = (
     "order.pending_payment",
@@ -55,3 +55,16 @@ def charge_changed(event: WebhookEvent) -> None:
 )
 def fulfillment_cancellation_changed(event: WebhookEvent) -> None:
     cancellations.cancellation_answered(data=event.data_object)
+
+
+@event_handler(
+    "fulfillment_return.created",
+    "fulfillment_return.pending",
+    "fulfillment_return.accepted",
+    "fulfillment_return.rejected",
+    "return.created",
+    "return.updated",
+    "return.accepted",
+)
+def return_changed(event: WebhookEvent) -> None:
+    return_mirror.return_mirror(data=event.data_object, event_type=event.type)

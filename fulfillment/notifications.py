@@ -22,7 +22,7 @@ from commerce.models import Order, OrderLine
 from core.emails import stored_email_send
 from core.jobs import enqueue_on_commit
 
-from .models import FulfillmentOrderLine, Notification, Shipment
+from .models import FulfillmentOrderLine, Notification, Return, Shipment
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,17 @@ def notify_capture_failed(*, order: Order, source: str, reason: str = "") -> Not
         key=f"capture_failed:{source}",
         to=settings.OPERATIONS_EMAIL,
         context={"reason": reason},
+    )
+
+
+def notify_return_approved(*, ret: Return) -> Notification | None:
+    """The warehouse approved a return: where to send the goods, and what (once per return)."""
+    return _write(
+        order=ret.order,
+        kind=Kind.RETURN_APPROVED,
+        key=f"return_approved:{ret.pk}",
+        to=ret.order.email,
+        context={"ret": ret, "lines": list(ret.lines.select_related("order_line")), "location": ret.location or {}},
     )
 
 

@@ -220,7 +220,7 @@ def _order_id_of(event_type: str, payload: JSONObject) -> str:
     # The Charge, Fulfillment, Refund, Invoice … name their order in orderId; a Shipment
     # (fulfillment_order.shipped) in fulfillmentOrderUpstreamId.
     candidates = [obj.get("orderId"), obj.get("fulfillmentOrderUpstreamId")]
-    if event_type.startswith(("fulfillment_order.", "fulfillment_cancellation.")):
+    if event_type.startswith(("fulfillment_order.", "fulfillment_cancellation.", "fulfillment_return.")):
         # A fulfillment order and a fulfillment cancellation have no orderId: their upstreamId is the
         # DR order id. Elsewhere upstreamId is some other system's id (ours, for an order).
         candidates.append(obj.get("upstreamId"))

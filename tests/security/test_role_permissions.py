@@ -48,6 +48,8 @@ ADMIN_BUTTONS = {
     "commerce_order_refresh": ("post", "order", ORDER_PEOPLE),
     "commerce_order_cancel": ("get", "order", {CS}),
     "commerce_order_record_shipment": ("get", "order", {CS}),
+    "commerce_order_start_return": ("get", "order", {CS}),
+    "commerce_order_return_received": ("get", "order", {CS}),
     "commerce_order_timeline": ("get", "order", ORDER_PEOPLE),
     "commerce_order_acknowledge": ("post", "order", ORDER_PEOPLE),
     # Refunds move money out: the Refunds role alone (not in ROLES; see tests/desk/test_refund_roles.py).
@@ -97,6 +99,8 @@ API = {
     ("POST", "/api/orders/{dr_order_id}/cancellations/"): {CS},
     ("POST", "/api/orders/{dr_order_id}/shipments/"): {CS},
     ("POST", "/api/orders/{dr_order_id}/refunds/"): NOBODY,  # the Refunds role: tests/desk/test_refund_roles.py
+    ("POST", "/api/orders/{dr_order_id}/returns/"): {CS},
+    ("POST", "/api/orders/{dr_order_id}/returns/{return_id}/received/"): {CS},
 }
 
 #: (method, path in the schema) → the header that authenticates it instead of a person: public, open to
@@ -262,11 +266,13 @@ BODIES = {
     ("POST", "/api/orders/{dr_order_id}/cancellations/"): {"all": True, "reason": "security suite"},
     ("POST", "/api/orders/{dr_order_id}/shipments/"): {"items": [{"item_id": "nope", "quantity": 1}]},
     ("POST", "/api/orders/{dr_order_id}/refunds/"): {"reason": "security suite", "amount": "1.00"},
+    ("POST", "/api/orders/{dr_order_id}/returns/"): {"items": [{"item_id": "nope", "quantity": 1}]},
 }
 
 
 def api_path(path: str, objects) -> str:
-    return path.format(sku_id=objects["sku"].sku_id, dr_order_id=objects["order"].dr_order_id)
+    # No return exists: a role allowed in gets 404 for it, the others 403 before the lookup.
+    return path.format(sku_id=objects["sku"].sku_id, dr_order_id=objects["order"].dr_order_id, return_id=0)
 
 
 @pytest.mark.django_db
