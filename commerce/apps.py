@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class CommerceConfig(AppConfig):
     name = "commerce"
     verbose_name = "Orders"
+
+    def ready(self) -> None:
+        from . import handlers  # noqa: F401  (registers the event handlers)

@@ -57,6 +57,8 @@ OPERATIONS = (
     ("GET", "/charges/{id}"),
     ("GET", "/events"),
     ("GET", "/events/{id}"),
+    ("GET", "/files/{id}/content"),
+    ("POST", "/file-links"),
 )
 
 #: Schemas read outside any operation: the `data.object` of the webhook events the app handles.
