@@ -33,7 +33,7 @@ from fulfillment.cancellations import (
 )
 from fulfillment.shipments import ShipmentPlan, ShipmentRefused, shipment_execute
 
-from . import selectors
+from . import documents, selectors
 from .forms import CancelItemsForm, PerLineQuantitiesForm, RecordShipmentForm, self_fulfilled
 from .permissions import can_refresh_order
 
@@ -216,6 +216,7 @@ class OrderAdmin(ReadOnlyAdmin):
                 can_refresh=self.has_refresh_permission(request, obj),
                 can_cancel=obj.state not in CLOSED and self.has_cancel_permission(request, obj),
                 can_record_shipment=bool(self_fulfilled(page.lines)) and self.has_shipment_permission(request, obj),
+                documents=documents.documents_section(order=obj, user=request.user),
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -230,6 +231,7 @@ class OrderAdmin(ReadOnlyAdmin):
             path("<path:object_id>/timeline/", view(self.timeline_view), name="commerce_order_timeline"),
             path("<path:object_id>/cancel/", view(self.cancel_items_view), name="commerce_order_cancel"),
             path("<path:object_id>/ship/", view(self.record_shipment_view), name="commerce_order_record_shipment"),
+            *documents.admin_urls(self),
             *super().get_urls(),
         ]
 

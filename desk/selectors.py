@@ -280,6 +280,8 @@ def order_detail_get(*, dr_order_id: str) -> Order | None:
                 ),
             ),
             Prefetch("charges", queryset=Charge.objects.prefetch_related("operations")),
+            "documents",
+            "chargebacks",
         )
         .first()
     )

@@ -201,11 +201,13 @@ class DigitalRiverClient:
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path).data
 
-    def download(self, path: str, *, accept: str = "application/pdf, */*", retries: int = 1) -> Download:
+    def download(self, path: str, *, accept: str = "application/pdf, */*", retries: int | None = None) -> Download:
         """Stream a file's content (a PDF) with our key: ``requests`` reads it as it arrives
         (``stream=True``), so the caller passes it on without keeping it. The call log records the
         call and the content's type and size, never the content. A failed answer raises the typed
-        error like every other call; a transient failure before any byte arrived is tried again."""
+        error like every other call; a transient failure before any byte arrived is tried again, once
+        by default (a person is waiting)."""
+        retries = min(1, self.max_retries) if retries is None else retries
         attempt = 0
         while True:
             try:
