@@ -8,6 +8,7 @@ class CommerceConfig(AppConfig):
     def ready(self) -> None:
         from digitalriver.registry import register_performer
 
+        from . import handlers  # noqa: F401  (registers the event handlers)
         from .performers import CreateRefundPerformer
 
         register_performer(CreateRefundPerformer())

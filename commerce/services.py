@@ -76,6 +76,9 @@ def order_upsert(*, data: JSONObject) -> Order:
     for charge in (data.get("payment") or {}).get("charges") or []:
         charge_upsert(order=order, data=charge)
     _attention_follows_state(order)
+    from .documents import documents_backfill  # (documents.py reads this module)
+
+    documents_backfill(order=order, data=data)
     return order
 
 

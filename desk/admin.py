@@ -34,7 +34,7 @@ from fulfillment.cancellations import (
 )
 from fulfillment.shipments import ShipmentPlan, ShipmentRefused, shipment_execute
 
-from . import returns, selectors
+from . import documents, returns, selectors
 from .attention import ACKNOWLEDGE_PERMISSION, acknowledge_view
 from .forms import CancelItemsForm, PerLineQuantitiesForm, RecordShipmentForm, self_fulfilled
 from .permissions import can_refresh_order
@@ -222,6 +222,7 @@ class OrderAdmin(ReadOnlyAdmin):
                 can_record_shipment=bool(self_fulfilled(page.lines)) and self.has_shipment_permission(request, obj),
                 can_acknowledge=request.user.has_perm(ACKNOWLEDGE_PERMISSION),
                 **returns.returns_context(self, request, obj),
+                documents=documents.documents_section(order=obj, user=request.user),
             )
             context.update(refund_rows=refund_rows(order=obj), can_refund=can_refund(request))
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -253,6 +254,7 @@ class OrderAdmin(ReadOnlyAdmin):
                 view(partial(returns.return_received_view, self)),
                 name="commerce_order_return_received",
             ),
+            *documents.admin_urls(self),
             *super().get_urls(),
         ]
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
+from django.http.response import HttpResponseBase
 from django_fsm_log.models import StateLog
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -29,6 +30,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -47,7 +49,7 @@ from fulfillment.cancellations import (
 from fulfillment.models import CancellationRequest, Shipment
 from fulfillment.shipments import ShipmentRefused, shipment_execute, shipment_plan
 
-from . import selectors
+from . import documents, selectors
 from .api_examples import (
     CANCEL_ALL_EXAMPLE,
     CANCEL_MALFORMED_EXAMPLE,
@@ -214,11 +216,16 @@ class OrderViewSet(RefundActions, ReturnActions, mixins.ListModelMixin, viewsets
         "cancel": CanCancelOrderLines,
         "record_shipment": CanRecordShipments,
         **RETURN_ACTION_PERMISSIONS,
+        "document": CanViewOrders,
     }
 
     def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         permission = self.ACTION_PERMISSIONS.get(self.action)
         return [permission()] if permission else super().get_permissions()
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[BaseRenderer, str]:
+        # A download may be asked for as application/pdf: its errors are still answered as JSON.
+        return super().perform_content_negotiation(request, force=force or self.action == "document")
 
     def get_serializer_class(self) -> type[BaseSerializer[Order]]:
         return OrderSummarySerializer if self.action == "list" else OrderDetailSerializer
@@ -332,3 +339,8 @@ class OrderViewSet(RefundActions, ReturnActions, mixins.ListModelMixin, viewsets
             raise Refused(str(exc)) from exc
         shipment = Shipment.objects.prefetch_related("items__order_line").get(pk=shipment.pk)
         return Response(RecordedShipmentSerializer(shipment).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(**documents.DOWNLOAD_SCHEMA)
+    @action(detail=True, methods=["get"], url_path=r"documents/(?P<file_id>[^/]+)", url_name="document")
+    def document(self, request: Request, dr_order_id: str, file_id: str) -> HttpResponseBase:
+        return documents.api_download(order=_order(dr_order_id), file_id=file_id)

@@ -119,6 +119,19 @@ ORDER_DETAIL_EXAMPLE = {
             "refunds": [],
         }
     ],
+    "documents": [
+        {
+            "dr_file_id": "6e5bf525-3907-40c5-86a9-f14ce4f33f35",
+            "dr_id": "6e5bf525-3907-40c5-86a9-f14ce4f33f35",
+            "purpose": "customer_invoice",
+            "kind": "Invoice",
+            "dr_created_at": "2026-11-20T12:04:13Z",
+            "recorded_at": "2026-11-20T12:04:14Z",
+            "download": "/api/orders/231388420336/documents/6e5bf525-3907-40c5-86a9-f14ce4f33f35/",
+        }
+    ],
+    "documents_note": "Credit memos come after each completed refund.",
+    "chargebacks": [],
 }
 DR_FAILED_EXAMPLE = {
     "detail": "Digital River could not be asked: GET /orders/231388420336: 503 service_unavailable",

@@ -340,6 +340,8 @@ def order_detail_get(*, dr_order_id: str) -> Order | None:
             "attention_items",
             Prefetch("refunds", queryset=Refund.objects.select_related("requested_by").prefetch_related(REFUND_LINES)),
             RETURNS,
+            "documents",
+            "chargebacks",
         )
         .first()
     )

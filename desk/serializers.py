@@ -16,7 +16,18 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import Field
 
-from commerce.models import ATTENTION_FLAGS, AttentionItem, Charge, ChargeOperation, Order, OrderLine
+from commerce.chargebacks import chargeback_sentence
+from commerce.documents import documents_expected
+from commerce.models import (
+    ATTENTION_FLAGS,
+    AttentionItem,
+    Charge,
+    Chargeback,
+    ChargeOperation,
+    Document,
+    Order,
+    OrderLine,
+)
 from fulfillment.models import (
     CancellationLine,
     CancellationRequest,
@@ -194,6 +205,29 @@ class ChargeSerializer(ReadOnlyModelSerializer):
         return self._operations(charge, ChargeOperation.Kind.REFUND)
 
 
+class DocumentSerializer(ReadOnlyModelSerializer):
+    kind = serializers.CharField(source="get_purpose_display", read_only=True, help_text="Invoice or Credit memo.")
+    download = serializers.SerializerMethodField(help_text="Where to download the PDF (this API).")
+
+    class Meta:
+        model = Document
+        fields = ("dr_file_id", "dr_id", "purpose", "kind", "dr_created_at", "recorded_at", "download")
+
+    def get_download(self, document: Document) -> str:
+        return f"/api/orders/{document.order.dr_order_id}/documents/{document.dr_file_id}/"
+
+
+class ChargebackSerializer(ReadOnlyModelSerializer):
+    description = serializers.SerializerMethodField(help_text="What happened, in words for the customer.")
+
+    class Meta:
+        model = Chargeback
+        fields = ("dr_id", "kind", "amount", "currency", "dr_created_at", "description")
+
+    def get_description(self, chargeback: Chargeback) -> str:
+        return chargeback_sentence(chargeback)
+
+
 ORDER_SUMMARY_FIELDS = (
     "dr_order_id",
     "upstream_id",
@@ -280,6 +314,11 @@ class OrderDetailSerializer(ReadOnlyModelSerializer):
     )
     refunds = RefundSerializer(many=True, read_only=True, help_text="Refunds asked by us or made by DR, newest first.")
     returns = ReturnSerializer(many=True, read_only=True)
+    documents = DocumentSerializer(many=True, read_only=True)
+    documents_note = serializers.SerializerMethodField(
+        help_text="Why an invoice or credit memo is not there yet (empty when both are)."
+    )
+    chargebacks = ChargebackSerializer(many=True, read_only=True)
 
     class Meta:
         model = Order
@@ -306,7 +345,13 @@ class OrderDetailSerializer(ReadOnlyModelSerializer):
             "charges",
             "refunds",
             "returns",
+            "documents",
+            "documents_note",
+            "chargebacks",
         )
+
+    def get_documents_note(self, order: Order) -> str:
+        return documents_expected(order=order)
 
 
 # --- customer service's actions ---------------------------------------------------------------------

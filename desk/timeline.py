@@ -15,7 +15,8 @@ from django.db.models import Model, Prefetch, QuerySet
 from django.urls import reverse
 from django_fsm_log.models import StateLog
 
-from commerce.models import Order, OrderLine, order_subject, units_of
+from commerce.chargebacks import chargeback_sentence
+from commerce.models import Chargeback, Document, Order, OrderLine, order_subject, units_of
 from commerce.refund_mirror import CREATE_REFUND
 from core.types import JSONObject
 from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
@@ -40,6 +41,8 @@ SOURCE_LABELS = {
     "shipment": "Shipment",
     "refund": "Refund",
     "return": "Return",
+    "document": "Document",
+    "chargeback": "Chargeback",
 }
 OK, WARNING, ERROR = "ok", "warning", "error"
 EVENT_MEANINGS = {
@@ -74,6 +77,9 @@ EVENT_MEANINGS = {
     "return.created": "DR has the return",
     "return.updated": "DR recorded returned goods received",
     "return.accepted": "every returned unit is received; DR refunds it",
+    "order.invoice.created": "DR made the invoice",
+    "order.credit_memo.created": "DR made a credit memo",
+    "order.chargeback": "the customer's bank took money back",
 }
 CANCELLATION_LINES = Prefetch("lines", queryset=CancellationLine.objects.select_related("order_line").order_by("id"))
 # Who asked, with their role: "Customer service (alice)".
@@ -126,6 +132,8 @@ def order_timeline(
         *_shipment_entries(order, limit),
         *_refund_entries(order, limit),
         *_return_entries(order, limit),
+        *_document_entries(order, limit),
+        *_chargeback_entries(order, limit),
     ]
     entries.sort(key=lambda entry: entry.at, reverse=True)
     return entries[:limit] if limit else entries
@@ -533,3 +541,29 @@ def _call_tone(call: ApiCall) -> str:
         return ""
     # No answer, 429 and 5xx are retried; any other refusal needs a look.
     return WARNING if call.status is None or call.status == 429 or call.status >= 500 else ERROR
+
+
+def _document_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry]:
+    """Each invoice and credit memo DR made, when DR made it (or when we learnt of it)."""
+    for document in _newest(Document.objects.filter(order=order), "recorded_at", limit):
+        yield TimelineEntry(
+            at=document.dr_created_at or document.recorded_at,
+            source="document",
+            sentence=f"{document.get_purpose_display()} ready to download or send to the customer",
+            detail=f"DR file {document.dr_file_id}",
+            tone=OK,
+            links=(("download", reverse("admin:commerce_order_document", args=[order.pk, document.dr_file_id])),),
+        )
+
+
+def _chargeback_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry]:
+    """ "Chargeback: 25.00 USD taken back by the customer's bank"."""
+    for chargeback in _newest(Chargeback.objects.filter(order=order), "id", limit):
+        yield TimelineEntry(
+            at=chargeback.dr_created_at or order.updated_at,
+            source="chargeback",
+            sentence=chargeback_sentence(chargeback),
+            detail=f"DR {chargeback.dr_id}",
+            tone=ERROR,
+            links=(_admin_link("chargeback", Chargeback, chargeback.pk),),
+        )

@@ -121,6 +121,28 @@ class Response:
     headers: dict[str, str]
 
 
+@dataclass
+class Download:
+    """A file's content as DR sends it (``GET /files/{id}/content``), read chunk by chunk while it
+    arrives: never held whole in memory, never written to disk. Read ``chunks()`` once; it closes
+    the connection when done (or call ``close()`` to give up)."""
+
+    content_type: str
+    length: int | None
+    request_id: str
+    raw: requests.Response
+    chunk_size: int = 64 * 1024
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            yield from self.raw.iter_content(chunk_size=self.chunk_size)
+        finally:
+            self.raw.close()
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 class DigitalRiverClient:
     def __init__(
         self,
@@ -178,6 +200,56 @@ class DigitalRiverClient:
 
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path).data
+
+    def download(self, path: str, *, accept: str = "application/pdf, */*", retries: int | None = None) -> Download:
+        """Stream a file's content (a PDF) with our key: ``requests`` reads it as it arrives
+        (``stream=True``), so the caller passes it on without keeping it. The call log records the
+        call and the content's type and size, never the content. A failed answer raises the typed
+        error like every other call; a transient failure before any byte arrived is tried again, once
+        by default (a person is waiting)."""
+        retries = min(1, self.max_retries) if retries is None else retries
+        attempt = 0
+        while True:
+            try:
+                return self._open_stream_once(path, accept)
+            except errors.DigitalRiverError as exc:
+                delay = self._retry_delay(exc, attempt) if exc.transient and attempt < retries else None
+                if delay is None:
+                    raise
+                attempt += 1
+                self._sleep(delay)
+
+    def _open_stream_once(self, path: str, accept: str) -> Download:
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        self.limiter.acquire()
+        _last_request_id.set("")
+        started_at = timezone.now()
+        started = time.monotonic()
+        timeout = (min(self.connect_timeout, self.timeout), self.timeout)
+        try:
+            raw = self.session.get(url, headers={"Accept": accept}, stream=True, timeout=timeout)
+        except requests.exceptions.RequestException as exc:
+            error = _transport_error(exc, "GET", path, self.timeout, self.connect_timeout)
+            self._log("GET", path, None, None, started_at, started, error=error)
+            raise error from exc
+        request_id = raw.headers.get("x-dr-requestid", "")
+        _last_request_id.set(request_id)
+        if raw.status_code >= 400:
+            # An error is a small JSON body: read it whole, like any other answer.
+            api_error = _api_error(raw, _json_or_text(raw), request_id, "GET", path)
+            self._log("GET", path, None, None, started_at, started, raw=raw, error=api_error)
+            raw.close()
+            raise api_error
+        length = raw.headers.get("Content-Length", "")
+        content_type = raw.headers.get("Content-Type", "application/octet-stream")
+        kept = f"[{content_type}, {length or 'unknown'} bytes, streamed: not kept]"
+        self._log("GET", path, None, None, started_at, started, raw=raw, response_body=kept)
+        return Download(
+            content_type=content_type,
+            length=int(length) if length.isdigit() else None,
+            request_id=request_id,
+            raw=raw,
+        )
 
     def paginate(
         self, path: str, params: dict[str, Any] | None = None, *, page_size: int = 100
@@ -289,7 +361,9 @@ class DigitalRiverClient:
         *,
         raw: requests.Response | None = None,
         error: errors.DigitalRiverError | None = None,
+        response_body: str | None = None,
     ) -> None:
+        """``response_body`` stands in for the answer's body when reading it would consume a stream."""
         limit = settings.DR_API_CALL_BODY_LIMIT
         secrets = (self._secret_key,)
         try:
@@ -304,12 +378,33 @@ class DigitalRiverClient:
                     error_code=_log_code(error)[:100],
                     error_message=redact_text(error.message, secrets) if error else "",
                     request_body=redact_text(body_text or "", secrets)[:limit],
-                    response_body=redact_text(raw.text, secrets)[:limit] if raw is not None else "",
+                    response_body=(
+                        response_body
+                        if response_body is not None
+                        else redact_text(raw.text, secrets)[:limit]
+                        if raw is not None
+                        else ""
+                    ),
                     subject=_call_subject.get()[:128],
                     started_at=started_at,
                 )
         except DatabaseError:
             logger.exception("could not write the call log for %s %s", method, path)
+
+
+def _transport_error(
+    exc: requests.exceptions.RequestException, method: str, path: str, timeout: float, connect_timeout: float
+) -> errors.DigitalRiverError:
+    """The typed error for a call that got no answer (as ``_send_once`` says it, for the stream)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return errors.Timeout(
+            f"no connection within {min(connect_timeout, timeout)}s", reached_server=False, method=method, path=path
+        )
+    if isinstance(exc, requests.exceptions.Timeout):
+        return errors.Timeout(f"no answer within {timeout}s", method=method, path=path)
+    reached = _may_have_reached_server(exc)
+    what = "connection lost before DR answered" if reached else "connection failed"
+    return errors.ConnectionFailed(f"{what}: {type(exc).__name__}", reached_server=reached, method=method, path=path)
 
 
 def _may_have_reached_server(exc: requests.exceptions.RequestException) -> bool:

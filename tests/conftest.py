@@ -32,6 +32,9 @@ from sandbox.models import Order as SandboxOrder
 from sandbox.services.orders import Line, order_place
 from tests.contract.hooks import dr_contract, dr_contract_off  # noqa: F401 (fixtures: DR's spec at the edges)
 
+#: Fixtures of the document and chargeback tests (DR mocked at the edge, no writes to disk).
+pytest_plugins = ("tests.documents_support",)
+
 # --- collection: the postgres marker, and the slow lane --------------------------------------------
 
 #: Fixtures that make a test slow: each transactional test flushes every table afterwards, and a live

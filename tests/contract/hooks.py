@@ -53,6 +53,13 @@ def dr_contract(monkeypatch, request):
         breaches.add(the_contract.request_errors(method, path, json_body))
         return send_once(self, method, path, params, json_body, timeout)
 
+    open_stream_once = DigitalRiverClient._open_stream_once
+
+    def checked_open_stream_once(self, path, accept):
+        # A file download (GET /files/{id}/content) streams instead of going through _send_once.
+        breaches.add(the_contract.request_errors("GET", path, None))
+        return open_stream_once(self, path, accept)
+
     answer = base.answer
 
     def checked_answer(request, handlers, kwargs):
@@ -74,6 +81,7 @@ def dr_contract(monkeypatch, request):
         return post(delivery_row, session, note)
 
     monkeypatch.setattr(DigitalRiverClient, "_send_once", checked_send_once)
+    monkeypatch.setattr(DigitalRiverClient, "_open_stream_once", checked_open_stream_once)
     monkeypatch.setattr(base, "answer", checked_answer)
     monkeypatch.setattr(delivery, "_post", checked_post)
     yield breaches

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from catalog.models import Sku
-from commerce.models import Order
+from commerce.models import Document, Order
 from tests.conftest import restore_roles
 
 ROLES = ("Merchandisers", "Customer service", "Operations")
@@ -63,7 +63,7 @@ def dr(settings):
 
 @pytest.fixture
 def objects(db):
-    """One SKU and one order, for the admin's per-object buttons and the API's detail paths."""
+    """One SKU, one order and its invoice, for the admin's per-object buttons and the API's detail paths."""
     sku = Sku.objects.create(
         sku_id="SEC-1",
         name="Security widget",
@@ -80,4 +80,7 @@ def objects(db):
         dr_created_at=timezone.now(),
         total_amount="10.00",
     )
-    return {"sku": sku, "order": order}
+    document = Document.objects.create(
+        order=order, dr_file_id="6e5bf525-3907-40c5-86a9-f14ce4f33f35", purpose=Document.Purpose.INVOICE
+    )
+    return {"sku": sku, "order": order, "document": document}

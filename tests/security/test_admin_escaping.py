@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Sku
-from commerce.models import Order, OrderLine
+from commerce.models import Chargeback, Document, Order, OrderLine
 from tests.security.conftest import person
 from tests.security.test_no_secrets_leak import admin_pages
 from tests.security.test_role_permissions import ADMIN_BUTTONS, BUTTONS
@@ -59,9 +59,11 @@ def hostile(settings, post_event):
         amount="10.00",
         tax_amount="0.00",
     )
+    document = Document.objects.create(order=order, dr_file_id=IMG, purpose=Document.Purpose.INVOICE)
+    Chargeback.objects.create(order=order, dr_id=SCRIPT, kind=IMG, amount="25.00", currency=SCRIPT)
     staff = Client()
     staff.force_login(person("root", superuser=True))
-    return {"staff": staff, "sku": sku, "order": order}
+    return {"staff": staff, "sku": sku, "order": order, "document": document}
 
 
 def test_markup_from_outside_is_escaped_on_every_admin_page(hostile):
@@ -69,8 +71,10 @@ def test_markup_from_outside_is_escaped_on_every_admin_page(hostile):
     objects = {"sku": hostile["sku"], "order": hostile["order"]}
     for name in sorted(BUTTONS):
         method, about, _roles = ADMIN_BUTTONS[name]
-        if method == "get" and about:
+        if method == "get" and about and about != "document":  # a document's download is a PDF, not a page
             pages.append(reverse(f"admin:{name}", args=[objects[about].pk]))
+    # The confirmation before a document's link is emailed shows the order's and the file's values.
+    pages.append(reverse("admin:commerce_order_document_link", args=[hostile["order"].pk, IMG]))
     pages.append(reverse("admin:index"))
     assert reverse("admin:commerce_order_change", args=[hostile["order"].pk]) in pages
     shown = 0

@@ -11,7 +11,15 @@ from django.urls import reverse
 from digitalriver import signature
 from digitalriver.models import WebhookEvent
 from tests.security.conftest import person, token_for
-from tests.security.test_role_permissions import ACTIONS, ADMIN_BUTTONS, BUTTONS, OPERATIONS, api_path, spy
+from tests.security.test_role_permissions import (
+    ACTIONS,
+    ADMIN_BUTTONS,
+    BUTTONS,
+    OPERATIONS,
+    api_path,
+    button_args,
+    spy,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +68,7 @@ def test_admin_action_without_the_token_is_refused(browser, dr, monkeypatch, lab
 @pytest.mark.parametrize("name", sorted(BUTTONS))
 def test_admin_button_post_without_the_token_is_refused(browser, dr, objects, name):
     _method, about, _roles = ADMIN_BUTTONS[name]
-    url = reverse(f"admin:{name}", args=[objects[about].pk] if about else [])
+    url = reverse(f"admin:{name}", args=button_args(about, objects))
     response = browser.post(url)
     assert response.status_code == 403
     assert b"CSRF" in response.content

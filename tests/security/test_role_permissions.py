@@ -55,6 +55,10 @@ ADMIN_BUTTONS = {
     # Refunds move money out: the Refunds role alone (not in ROLES; see tests/desk/test_refund_roles.py).
     "commerce_order_refund": ("get", "order", NOBODY),
     "commerce_order_refund_retry": ("get", "order", NOBODY),
+    # The PDF streamed from DR: whoever may view the order (desk/documents.py).
+    "commerce_order_document": ("get", "document", ORDER_PEOPLE),
+    # Emails the customer a link DR makes: the right to act on orders (view and change), as for refresh.
+    "commerce_order_document_link": ("post", "document", ORDER_PEOPLE),
 }
 
 #: model → roles that may open its list in the admin.
@@ -101,6 +105,7 @@ API = {
     ("POST", "/api/orders/{dr_order_id}/refunds/"): NOBODY,  # the Refunds role: tests/desk/test_refund_roles.py
     ("POST", "/api/orders/{dr_order_id}/returns/"): {CS},
     ("POST", "/api/orders/{dr_order_id}/returns/{return_id}/received/"): {CS},
+    ("GET", "/api/orders/{dr_order_id}/documents/{file_id}/"): ORDER_PEOPLE,
 }
 
 #: (method, path in the schema) → the header that authenticates it instead of a person: public, open to
@@ -224,13 +229,20 @@ def test_admin_action_is_offered_to_and_runs_for_exactly_its_roles(people, dr, m
             assert response.status_code in (200, 302, 403)
 
 
+def button_args(about: str | None, objects) -> list:
+    """The URL's arguments: the object's pk; a document's URL names its order and its file id."""
+    if about == "document":
+        return [objects["order"].pk, objects["document"].dr_file_id]
+    return [objects[about].pk] if about else []
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(BUTTONS))
 def test_admin_button_answers_403_to_everyone_but_its_roles(people, dr, objects, name):
     if name not in ADMIN_BUTTONS:
         pytest.fail(f"say in ADMIN_BUTTONS who may use {name}")
     method, about, allowed = ADMIN_BUTTONS[name]
-    args = [objects[about].pk] if about else []
+    args = button_args(about, objects)
     url = reverse(f"admin:{name}", args=args)
     for role in PEOPLE:
         client = Client()
@@ -272,7 +284,12 @@ BODIES = {
 
 def api_path(path: str, objects) -> str:
     # No return exists: a role allowed in gets 404 for it, the others 403 before the lookup.
-    return path.format(sku_id=objects["sku"].sku_id, dr_order_id=objects["order"].dr_order_id, return_id=0)
+    return path.format(
+        sku_id=objects["sku"].sku_id,
+        dr_order_id=objects["order"].dr_order_id,
+        file_id=objects["document"].dr_file_id,
+        return_id=0,
+    )
 
 
 @pytest.mark.django_db
