@@ -314,6 +314,10 @@ DR_OUTBOX_LEASE_SECONDS = env_number("DR_OUTBOX_LEASE_SECONDS", 300)
 CATALOG_AUTO_PUSH = env_bool("CATALOG_AUTO_PUSH", True)
 CATALOG_PUSH_DELAY_SECONDS = env_number("CATALOG_PUSH_DELAY_SECONDS", 2.0, float)
 
+# Returns through DR's warehouse are ours to refund once the goods are back: offered to customer
+# service pre-filled, or issued as soon as the warehouse accepts them when this is on.
+REFUND_RETURNS_AUTOMATICALLY = env_bool("REFUND_RETURNS_AUTOMATICALLY", False)
+
 # --- email -----------------------------------------------------------------------------------------
 # Customers hear about shipments, backorders and cancellations; operations about failed captures.
 EMAIL_BACKEND = (

@@ -25,8 +25,10 @@ from commerce.refunds import (
     refund_plan,
     refund_retry_plan,
 )
+from fulfillment.models import Return
+from fulfillment.return_mirror import return_refund_offer
 
-from .forms import PerLineQuantitiesForm
+from .forms import PerLineQuantitiesForm, line_field_name
 
 if TYPE_CHECKING:
     from .admin import OrderAdmin
@@ -66,6 +68,7 @@ class RefundForm(PerLineQuantitiesForm):
         help_text="Why the customer gets money back; shown in the timeline (DR gets the first 64 characters).",
         widget=forms.TextInput(attrs={"size": 60}),
     )
+    for_return = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, order: Order, available: RefundAvailable, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -82,13 +85,25 @@ class RefundForm(PerLineQuantitiesForm):
             self.add_error(what, "Enter how much to refund.")
         if what == "units" and not self.errors and not self.chosen():
             raise forms.ValidationError("Enter how many units to refund on at least one line.", code="nothing")
+        if cleaned.get("for_return") and not self.order.returns.filter(dr_return_id=cleaned["for_return"]).exists():
+            self.add_error(None, "That return is not one of this order's.")
         return cleaned
+
+    def offer(self, ret: Return) -> None:
+        """Fill the form with the accepted units of a return through DR's warehouse not yet refunded."""
+        offered = dict(return_refund_offer(ret=ret))
+        self.initial.update(
+            what="units", reason=f"Returned goods (return {ret.dr_return_id})", for_return=ret.dr_return_id
+        )
+        for line, _, _ in self.limits:
+            if line.dr_item_id in offered:
+                self.initial[line_field_name(line)] = offered[line.dr_item_id]
 
     def refund(self) -> dict[str, Any]:
         """The keyword arguments of ``refund_plan`` for what the agent chose."""
         data = self.cleaned_data
         what = data["what"]
-        arguments: dict[str, Any] = {"reason": data["reason"]}
+        arguments: dict[str, Any] = {"reason": data["reason"], "for_return": data.get("for_return") or ""}
         if what == "remaining":
             arguments["percent"] = Decimal("100")
         elif what in ("amount", "percent"):
@@ -111,6 +126,11 @@ def refund_view(model_admin: OrderAdmin, request: HttpRequest, object_id: str) -
     form = RefundForm(
         request.POST if request.method == "POST" else None, order=order, available=refund_available(order=order)
     )
+    offered = request.GET.get("return", "")
+    if request.method != "POST" and offered.isdigit():
+        ret = order.returns.filter(pk=int(offered)).first()
+        if ret is not None:
+            form.offer(ret)
     return model_admin.form_then_confirm(
         request,
         order,

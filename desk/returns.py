@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 
 from commerce.models import Order
 from fulfillment.models import Return
+from fulfillment.return_mirror import return_refund_offer
 from fulfillment.returns import (
     REASON_LIMIT,
     InvalidReturn,
@@ -28,6 +29,7 @@ from fulfillment.returns import (
 )
 
 from .forms import PerLineQuantitiesForm
+from .refunds import can_refund
 from .selectors import RETURNS
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class ShownReturn:
     who: str  # "asked by the customer" / "a refused parcel"
     address: list[str]
     can_record_received: bool
+    refund_offer: list[tuple[str, int]]  # accepted units not yet refunded, for the pre-filled refund
 
 
 def receivable(ret: Return) -> bool:
@@ -68,6 +71,7 @@ def returns_context(order_admin: OrderAdmin, request: HttpRequest, order: Order)
             else "asked by the customer",
             address=address_lines(ret.location) if ret.location else [],
             can_record_received=allowed and receivable(ret),
+            refund_offer=return_refund_offer(ret=ret) if can_refund(request) else [],
         )
         for ret in Order.objects.prefetch_related(RETURNS).get(pk=order.pk).returns.all()
     ]

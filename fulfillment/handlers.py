@@ -67,4 +67,5 @@ def fulfillment_cancellation_changed(event: WebhookEvent) -> None:
     "return.accepted",
 )
 def return_changed(event: WebhookEvent) -> None:
-    return_mirror.return_mirror(data=event.data_object, event_type=event.type)
+    ret = return_mirror.return_mirror(data=event.data_object, event_type=event.type)
+    return_mirror.return_refund_automatically(ret=ret)

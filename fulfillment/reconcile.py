@@ -1,13 +1,17 @@
 """Reconcile the order mirror with DR, so that a missed webhook cannot leave an order stuck.
 
-Two passes, each independent of the other's failures:
+Three passes, each independent of the others' failures:
 
 1. **Compare every open order** (pending payment, in review, accepted, fulfilled, blocked) with
    `GET /orders/{id}` through `order_fetch`, which mirrors whatever DR has moved on. An order that is
    accepted at DR but whose distributed lines have no fulfillment order gets the follow-up its
    `order.accepted` handler would have made (see `fulfillment_order_ensure`), since the event that would
    have caused it may be older than the pull below reaches.
-2. **Pull the events DR kept** from `GET /events` into the inbox, marked as polled, and process the
+2. **Compare every open refund and return** with DR (`GET /refunds/{id}`, `GET /fulfillment-returns/{id}`,
+   `GET /returns/{id}`): a refund still pending here that DR paid or failed, or a return DR's
+   warehouse approved or received, is brought up to date as its events would have (emails included,
+   once), whatever the order's own state.
+3. **Pull the events DR kept** from `GET /events` into the inbox, marked as polled, and process the
    new ones. The inbox stores an event once by DR id, so pulling one we already hold does nothing.
 
 Which events to pull: DR lists newest first, pages with `startingAfter`/`endingBefore` (ids) and
@@ -25,14 +29,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db.models import Max
 from django.utils import timezone
 
-from commerce.models import Order
+from commerce.models import Order, Refund
 from commerce.services import dr_time, order_fetch
 from core.types import JSONObject
 from digitalriver.client import get_client
@@ -41,6 +47,9 @@ from digitalriver.models import WebhookEvent
 from digitalriver.registry import handled_event_types
 from digitalriver.services.inbox import InvalidEvent, webhook_event_process, webhook_event_store
 
+from .models import Return
+from .refund_handlers import refund_follow
+from .return_mirror import return_mirror, return_refund_automatically
 from .services import fulfillment_order_ensure
 
 logger = logging.getLogger(__name__)
@@ -72,6 +81,8 @@ COMPARED_FIELDS = (
 class ReconcileSummary:
     orders_checked: int = 0
     orders_changed: list[str] = field(default_factory=list)
+    reversals_checked: int = 0
+    reversals_changed: list[str] = field(default_factory=list)
     events_since: datetime | None = None
     events_pulled: int = 0
     events_already_held: int = 0
@@ -83,8 +94,10 @@ class ReconcileSummary:
     def lines(self) -> list[str]:
         changed = f" ({', '.join(self.orders_changed)})" if self.orders_changed else ""
         since = _dr_time(self.events_since) if self.events_since else "-"
+        moved = f" ({', '.join(self.reversals_changed)})" if self.reversals_changed else ""
         return [
             f"orders checked: {self.orders_checked}, changed: {len(self.orders_changed)}{changed}",
+            f"refunds and returns checked: {self.reversals_checked}, changed: {len(self.reversals_changed)}{moved}",
             f"events since {since}: {self.events_pulled} pulled, {self.events_already_held} already held",
             f"errors: {len(self.errors)}",
             *(f"  {error}" for error in self.errors),
@@ -95,6 +108,7 @@ def orders_reconcile(*, now: datetime | None = None) -> ReconcileSummary:
     """Bring every open order and the inbox up to date with DR; returns what it found and changed."""
     summary = ReconcileSummary()
     _compare_open_orders(summary)
+    _compare_open_reversals(summary)
     _pull_events(summary, now=now or timezone.now())
     return summary
 
@@ -132,6 +146,42 @@ def _order_reconcile(held: Order) -> bool:
 
 def _compared(order: Order) -> tuple[Any, ...]:
     return tuple(getattr(order, name) for name in COMPARED_FIELDS)
+
+
+# --- refunds and returns -------------------------------------------------------------------------
+
+
+def _compare_open_reversals(summary: ReconcileSummary) -> None:
+    refunds = Refund.objects.filter(state__in=Refund.OPEN_STATES).exclude(dr_refund_id="").order_by("id")
+    for refund in list(refunds):
+        _reversal_reconcile(summary, f"refund {refund.dr_refund_id}", refund.state, partial(_refund_now, refund))
+    returns = Return.objects.filter(state__in=Return.OPEN_STATES).exclude(dr_return_id="").order_by("id")
+    for ret in list(returns):
+        _reversal_reconcile(summary, f"return {ret.dr_return_id}", ret.state, partial(_return_now, ret))
+
+
+def _reversal_reconcile(summary: ReconcileSummary, name: str, before: str, read: Callable[[], str]) -> None:
+    summary.reversals_checked += 1
+    try:
+        if read() != before:
+            summary.reversals_changed.append(name)
+    except DigitalRiverError as exc:
+        summary.errors.append(f"{name}: {exc}")
+    except Exception as exc:
+        logger.exception("reconciling %s failed", name)
+        summary.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+
+
+def _refund_now(refund: Refund) -> str:
+    return str(refund_follow(data=get_client().get(f"/refunds/{refund.dr_refund_id}")).state)
+
+
+def _return_now(ret: Return) -> str:
+    through_warehouse = ret.api == Return.Api.FULFILLMENT_RETURNS
+    path = f"/fulfillment-returns/{ret.dr_return_id}" if through_warehouse else f"/returns/{ret.dr_return_id}"
+    mirrored = return_mirror(data=get_client().get(path), event_type="")
+    return_refund_automatically(ret=mirrored)
+    return str(mirrored.state)
 
 
 # --- events ---------------------------------------------------------------------------------------

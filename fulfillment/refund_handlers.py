@@ -16,6 +16,7 @@ from django.db import transaction
 from commerce.models import Refund
 from commerce.refunds import refund_mirror, units_words
 from commerce.services import lock_order
+from core.types import JSONObject
 from digitalriver.models import WebhookEvent
 from digitalriver.registry import event_handler
 
@@ -30,7 +31,13 @@ CHARGE_REFUND_EVENTS = ("order.charge.refund.pending", "order.charge.refund.comp
 
 @event_handler(*REFUND_EVENTS)
 def refund_changed(event: WebhookEvent) -> None:
-    refund = refund_mirror(data=event.data_object, event_type=event.type)
+    refund_follow(data=event.data_object, event_type=event.type)
+
+
+def refund_follow(*, data: JSONObject, event_type: str | None = None) -> Refund:
+    """DR's refund (an event's, or as reconcile reads it): mirrored, the ledger counted again, and
+    the customer told once when it completes or needs their bank details."""
+    refund = refund_mirror(data=data, event_type=event_type)
     with transaction.atomic():
         order = lock_order(order=refund.order)
         ledger_recount(order=order)
@@ -39,6 +46,7 @@ def refund_changed(event: WebhookEvent) -> None:
             notify_refund_completed(refund=refund)
         elif refund.state == Refund.State.PENDING_INFORMATION:
             notify_refund_needs_bank_details(refund=refund)
+    return refund
 
 
 @event_handler(*CHARGE_REFUND_EVENTS)

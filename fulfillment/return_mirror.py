@@ -17,11 +17,13 @@ from collections import defaultdict
 from contextlib import suppress
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 
 from commerce.models import Order, OrderLine
 from commerce.models.refunds import Refund, RefundLine
+from commerce.refunds import refund_request
 from commerce.services import dr_time, lock_order, order_get_or_fetch
 from core.types import JSONObject
 from digitalriver.models import Instruction
@@ -249,6 +251,20 @@ def return_refund_offer(*, ret: Return) -> list[tuple[str, int]]:
         items[line.order_line_id] = line.order_line.dr_item_id
     offer = [(items[pk], units - refunded[pk]) for pk, units in accepted.items()]
     return [(item_id, units) for item_id, units in offer if units > 0]
+
+
+def return_refund_automatically(*, ret: Return) -> Refund | None:
+    """Refund the accepted units of a return through DR's warehouse as soon as they are back, when
+    ``REFUND_RETURNS_AUTOMATICALLY`` is on; otherwise customer service is offered the refund
+    pre-filled on the order page. Once per return (``refund_request`` finds the one already made)."""
+    if not settings.REFUND_RETURNS_AUTOMATICALLY:
+        return None
+    offer = return_refund_offer(ret=ret)
+    if not offer:
+        return None
+    return refund_request(
+        order=ret.order, items=offer, reason=f"Returned goods (return {ret.dr_return_id})", for_return=ret.dr_return_id
+    )
 
 
 # --- DR's answers to our calls (the performers' on_done and on_failed) ---------------------------

@@ -265,3 +265,41 @@ def test_events_are_asked_for_fewer_than_20_types_at_a_time_and_handled_oldest_f
     assert sorted(t for asked in calls for t in asked) == handled_event_types()
     held = list(WebhookEvent.objects.order_by("pk").values_list("dr_event_id", flat=True))
     assert held == ["evt-old", "evt-new"]  # stored (and so handled) oldest first across the calls
+
+
+@pytest.mark.django_db
+def test_an_open_refund_and_return_are_compared_with_dr_and_brought_up_to_date(dr):
+    """A refund DR paid and a return DR's warehouse approved, both of whose events were missed."""
+    from commerce.models import Refund
+    from commerce.services import order_upsert
+    from fulfillment.models import Notification, Return
+    from tests.conftest import dr_order, fixture
+
+    order = order_upsert(data=dr_order(state="complete"))
+    paid = fixture("refund.json")
+    refund = Refund.objects.create(
+        order=order,
+        reference=paid["metadata"]["refundReference"],
+        dr_refund_id=paid["id"],
+        kind=Refund.Kind.AMOUNT,
+        currency="USD",
+        amount=paid["amount"],
+        state=Refund.State.PENDING,
+    )
+    ret = Return.objects.create(
+        order=order, api=Return.Api.FULFILLMENT_RETURNS, dr_return_id="ret_5823594809", state=Return.State.CREATED
+    )
+    dr.get(f"{DR_TEST_URL}/refunds/{paid['id']}", json={**paid, "state": "succeeded", "refundedAmount": 12.5})
+    approved = fixture("fulfillment_return_pending.json")
+    dr.get(f"{DR_TEST_URL}/fulfillment-returns/ret_5823594809", json={**approved, "upstreamId": order.dr_order_id})
+    dr.get(f"{DR_TEST_URL}/events", json={"hasMore": False, "data": []})
+
+    summary = orders_reconcile()
+
+    assert summary.reversals_checked == 2 and summary.errors == []
+    assert sorted(summary.reversals_changed) == [f"refund {paid['id']}", "return ret_5823594809"]
+    refund.refresh_from_db()
+    ret.refresh_from_db()
+    assert (refund.state, str(refund.refunded_amount)) == (Refund.State.SUCCEEDED, "12.50")
+    assert ret.state == Return.State.PENDING and ret.location
+    assert Notification.objects.filter(kind=Notification.Kind.REFUND_COMPLETED).count() == 1
