@@ -1,0 +1,101 @@
+"""Every reversal end to end through the sandbox: returns, refunds, failures, disputes and documents.
+
+The storefront and the warehouse act through the sandbox's services, customer service through our
+API with a token of a user in the right role group, and every event reaches us through the sandbox's
+delivery loop (``flow.settle``). Each flow ends by comparing our records with DR's (the sandbox's
+tables): one refund at DR per refund asked, and the same money on both sides."""
+
+from decimal import Decimal
+
+import pytest
+
+from catalog.models import Sku
+from commerce.models import AttentionItem, Document, Order, Refund
+from commerce.refunds import refund_request
+from fulfillment.models import Notification, Return
+from sandbox.models import FulfillmentReturn as SandboxFulfillmentReturn
+from sandbox.models import Return as SandboxReturn
+from sandbox.services.returns import fulfillment_return_approve, fulfillment_return_receive
+
+from .reversal_support import (
+    assert_money_agrees_with_dr,
+    at_dr,
+    bank_answers_at_once,
+    fresh,
+    item_id,
+    person,
+    place,
+    posts,
+    refunds_at_dr,
+    ship,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+THIRD_PARTY = Sku.FulfillmentModel.THIRD_PARTY
+
+
+def returns_url(order: Order) -> str:
+    return f"/api/orders/{order.dr_order_id}/returns/"
+
+
+def refunds_url(order: Order) -> str:
+    return f"/api/orders/{order.dr_order_id}/refunds/"
+
+
+# --- 1. a DR-coordinated return, then our refund of what came back ---------------------------------
+
+
+def test_a_warehouse_return_is_approved_received_and_refunded_with_a_credit_memo(flow):
+    bank_answers_at_once()
+    flow.sku("dist-a")
+    order = place(flow, ("dist-a", 2))
+    ship(flow, order, "dist-a", 2)
+    line = order.lines.get()
+    assert (line.shipped, line.fulfilled, line.captured) == (2, 2, 2)
+    agent = person("agent", "Customer service")
+
+    response = agent.post(
+        returns_url(order), {"items": [{"item_id": line.dr_item_id, "quantity": 1}], "reason": "Too small"}, format="json"
+    )
+    assert response.status_code == 202, response.content
+    flow.settle()
+
+    [ret] = Return.objects.filter(order=order)
+    [at_warehouse] = SandboxFulfillmentReturn.objects.filter(fulfillment_order__upstream_id=order.dr_order_id)
+    assert posts("/fulfillment-returns") == 1
+    assert (ret.api, ret.state, ret.dr_return_id) == (Return.Api.FULFILLMENT_RETURNS, Return.State.CREATED, at_warehouse.dr_id)
+    assert order.lines.get().return_requested == 1
+
+    fulfillment_return_approve(return_id=at_warehouse.dr_id)
+    flow.settle()
+    ret.refresh_from_db()
+    assert ret.state == Return.State.PENDING
+    assert ret.location and ret.location.get("name") == "Sandbox returns desk"
+    [email] = Notification.objects.filter(order=order, kind=Notification.Kind.RETURN_APPROVED)
+    assert email.to == order.email and "Sandbox returns desk" in email.body
+
+    fulfillment_return_receive(return_id=at_warehouse.dr_id)
+    flow.settle()
+    ret.refresh_from_db()
+    line = order.lines.get()
+    assert ret.state == Return.State.ACCEPTED and ret.lines.get().quantity_accepted == 1
+    assert (line.returned, line.return_requested) == (1, 0)
+    # Without REFUND_RETURNS_AUTOMATICALLY nothing refunds the received unit by itself.
+    assert not Refund.objects.filter(order=order).exists() and refunds_at_dr(order) == []
+
+    refund = refund_request(order=fresh(order), items=[(line.dr_item_id, 1)], reason="Returned", for_return=ret.dr_return_id)
+    assert refund is not None
+    flow.settle()
+
+    refund.refresh_from_db()
+    [at_bank] = refunds_at_dr(order)
+    assert (refund.state, refund.dr_refund_id, refund.for_return) == (Refund.State.SUCCEEDED, at_bank.dr_id, ret.dr_return_id)
+    assert refund.refunded_amount == at_bank.refunded_amount == (line.amount + line.tax_amount) / 2
+    line = order.lines.get()
+    order = fresh(order)
+    assert line.refunded_amount == refund.refunded_amount
+    assert order.refunded_amount == at_dr(order).refunded_amount == refund.refunded_amount
+    assert Document.objects.filter(order=order, purpose=Document.Purpose.CREDIT_MEMO).count() == 1
+    assert Notification.objects.filter(order=order, kind=Notification.Kind.REFUND_COMPLETED).count() == 1
+    assert not order.refund_failed
+    assert_money_agrees_with_dr(order)
