@@ -99,3 +99,66 @@ def test_a_warehouse_return_is_approved_received_and_refunded_with_a_credit_memo
     assert Notification.objects.filter(order=order, kind=Notification.Kind.REFUND_COMPLETED).count() == 1
     assert not order.refund_failed
     assert_money_agrees_with_dr(order)
+
+
+# --- 2. a third-party return received in two parcels: DR refunds it by itself --------------------
+
+
+def record_shipment(flow, agent, order: Order, sku_id: str, quantity: int) -> None:
+    """Our partner shipped: customer service records it, which captures the units."""
+    body = {"items": [{"item_id": item_id(order, sku_id), "quantity": quantity}], "tracking_number": "JD0001"}
+    response = agent.post(f"/api/orders/{order.dr_order_id}/shipments/", body, format="json")
+    assert response.status_code == 202, response.content
+    flow.settle()
+
+
+def test_a_partner_return_received_in_two_parcels_is_refunded_by_dr_once_complete(flow):
+    bank_answers_at_once()
+    flow.sku("gadget", THIRD_PARTY)
+    order = place(flow, ("gadget", 3))
+    agent = person("agent", "Customer service")
+    record_shipment(flow, agent, order, "gadget", 3)
+    line = order.lines.get()
+    assert (line.shipped, line.fulfilled, line.captured) == (3, 3, 3)
+
+    response = agent.post(returns_url(order), {"items": [{"item_id": line.dr_item_id, "quantity": 2}]}, format="json")
+    assert response.status_code == 202, response.content
+    [queued] = response.json()["returns"]
+    flow.settle()
+    ret = Return.objects.get(pk=queued["id"])
+    [at_partner] = SandboxReturn.objects.filter(order__dr_id=order.dr_order_id)
+    assert (ret.api, ret.state, ret.dr_return_id) == (Return.Api.RETURNS, Return.State.CREATED, at_partner.dr_id)
+    received_url = f"{returns_url(order)}{ret.pk}/received/"
+
+    first = agent.post(received_url, {"items": [{"item_id": line.dr_item_id, "quantity": 1}]}, format="json")
+    assert first.status_code == 202, first.content
+    assert first.json()["completes_the_return"] is False
+    flow.settle()
+    ret.refresh_from_db()
+    assert ret.state == Return.State.CREATED and ret.lines.get().quantity_accepted == 1
+    assert order.lines.get().returned == 1
+    assert refunds_at_dr(order) == [] and not Refund.objects.filter(order=order).exists()  # a parcel never refunds
+
+    second = agent.post(received_url, {"items": [{"item_id": line.dr_item_id, "quantity": 1}]}, format="json")
+    assert second.status_code == 202, second.content
+    assert second.json()["completes_the_return"] is True
+    flow.settle()
+
+    ret.refresh_from_db()
+    assert ret.state == Return.State.ACCEPTED and ret.lines.get().quantity_accepted == 2
+    assert posts("/returns") == 1 and posts(f"/returns/{ret.dr_return_id}") == 2
+    [at_bank] = refunds_at_dr(order)
+    [refund] = Refund.objects.filter(order=order)
+    assert refund.initiated_by_dr and refund.dr_refund_id == at_bank.dr_id
+    assert refund.state == Refund.State.SUCCEEDED and at_bank.state == "succeeded"
+    line = order.lines.get()
+    two_units = ((line.amount + line.tax_amount) * 2 / 3).quantize(Decimal("0.01"))
+    assert refund.refunded_amount == two_units
+    assert (line.returned, line.return_requested, line.refunded_amount) == (2, 0, two_units)
+    # Nothing more is ours to refund for that return.
+    agent_refunds = person("lead", "Refunds")
+    again = agent_refunds.post(
+        refunds_url(order), {"reason": "again", "items": [{"item_id": line.dr_item_id, "quantity": 3}]}, format="json"
+    )
+    assert again.status_code == 409, again.content
+    assert_money_agrees_with_dr(order)
