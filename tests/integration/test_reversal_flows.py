@@ -162,3 +162,64 @@ def test_a_partner_return_received_in_two_parcels_is_refunded_by_dr_once_complet
     )
     assert again.status_code == 409, again.content
     assert_money_agrees_with_dr(order)
+
+
+# --- 3. refunds by amount, by units, of the shipping; too much is refused before any call ----------
+
+
+def test_refunds_by_amount_units_and_shipping_each_reach_dr_once_and_too_much_is_refused_here(flow):
+    from digitalriver.models import Instruction
+
+    bank_answers_at_once()
+    flow.sku("dist-a")
+    order = place(flow, ("dist-a", 3))
+    ship(flow, order, "dist-a", 3)
+    lead = person("lead", "Refunds")
+    line = order.lines.get()
+    unit = ((line.amount + line.tax_amount) / 3).quantize(Decimal("0.01"))
+    choice = at_dr(order).shipping_choice
+    shipping = (Decimal(str(choice["amount"])) + Decimal(str(choice["taxAmount"]))).quantize(Decimal("0.01"))
+    asked = [
+        {"reason": "Late delivery", "amount": "5.00"},
+        {"reason": "Arrived broken", "items": [{"item_id": line.dr_item_id, "quantity": 1}]},
+        {"reason": "Slow shipping", "type": "shipping"},
+    ]
+    for body in asked:
+        response = lead.post(refunds_url(order), body, format="json")
+        assert response.status_code == 202, response.content
+        flow.settle()
+
+    refunds = list(Refund.objects.filter(order=order).order_by("pk"))
+    assert [refund.kind for refund in refunds] == [Refund.Kind.AMOUNT, Refund.Kind.UNITS, Refund.Kind.SHIPPING]
+    assert {refund.state for refund in refunds} == {Refund.State.SUCCEEDED}
+    at_bank = refunds_at_dr(order)
+    assert len(at_bank) == 3 == posts("/refunds")
+    assert [refund.refunded_amount for refund in refunds] == [Decimal("5.00"), unit, shipping]
+    assert [refund.refunded_amount for refund in at_bank] == [Decimal("5.00"), unit, shipping]
+    assert Document.objects.filter(order=order, purpose=Document.Purpose.CREDIT_MEMO).count() == 3
+    order = fresh(order)
+    assert order.refunded_amount == Decimal("5.00") + unit + shipping
+    assert_money_agrees_with_dr(order)
+
+    left = at_dr(order).available_to_refund
+    instructions = Instruction.objects.count()
+    too_much = lead.post(refunds_url(order), {"reason": "Too much", "amount": str(left + Decimal("0.01"))}, format="json")
+    assert too_much.status_code == 409, too_much.content
+    assert f"Only {left} USD" in too_much.json()["detail"]
+    too_many = lead.post(
+        refunds_url(order), {"reason": "Too many", "items": [{"item_id": line.dr_item_id, "quantity": 3}]}, format="json"
+    )
+    assert too_many.status_code == 409 and "2 of 3 captured units" in too_many.json()["detail"]
+    shipping_again = lead.post(refunds_url(order), {"reason": "again", "type": "shipping"}, format="json")
+    assert shipping_again.status_code == 409, shipping_again.content
+    assert posts("/refunds") == 3 and Instruction.objects.count() == instructions
+    assert Refund.objects.filter(order=order).count() == 3 and len(refunds_at_dr(order)) == 3
+
+    # What is left can be refunded exactly.
+    rest = lead.post(refunds_url(order), {"reason": "The rest", "amount": str(left)}, format="json")
+    assert rest.status_code == 202, rest.content
+    flow.settle()
+    order = fresh(order)
+    assert order.refunded_amount == order.captured_amount == at_dr(order).refunded_amount
+    assert order.state == Order.State.RETURNED
+    assert_money_agrees_with_dr(order)
