@@ -28,6 +28,7 @@ from .reversal_support import (
     posts,
     refunds_at_dr,
     ship,
+    REFUND_FAILS,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -222,4 +223,54 @@ def test_refunds_by_amount_units_and_shipping_each_reach_dr_once_and_too_much_is
     order = fresh(order)
     assert order.refunded_amount == order.captured_amount == at_dr(order).refunded_amount
     assert order.state == Order.State.RETURNED
+    assert_money_agrees_with_dr(order)
+
+
+# --- 4. a failed refund: attention, a retry, cleared when a refund succeeds ------------------------
+
+
+def test_a_refund_the_bank_refuses_needs_attention_until_its_retry_succeeds(flow):
+    from commerce.refunds import refund_retry
+    from sandbox.services.control import control_update
+    from sandbox.services.refunds import refund_complete
+
+    bank_answers_at_once()
+    flow.sku("dist-a")
+    order = place(flow, ("dist-a", 1), card=REFUND_FAILS)
+    ship(flow, order, "dist-a", 1)
+    lead = person("lead", "Refunds")
+
+    response = lead.post(refunds_url(order), {"reason": "Late", "amount": "10.00"}, format="json")
+    assert response.status_code == 202, response.content
+    flow.settle()
+
+    failed = Refund.objects.get(pk=response.json()["id"])
+    [refused_at_bank] = refunds_at_dr(order)
+    assert (failed.state, refused_at_bank.state) == (Refund.State.FAILED, "failed")
+    assert failed.failure_reason == refused_at_bank.failure_reason
+    order = fresh(order)
+    assert order.refund_failed and order.refunded_amount == 0
+    [item] = AttentionItem.objects.filter(order=order, kind="refund_failed", cleared_at__isnull=True)
+    assert "10.00 USD failed" in item.reason
+
+    # The card 4111 refuses every refund, a retry too: the bank is kept waiting (a long delay) and the
+    # sandbox's page action "complete" pays the retry by hand, as an agent who asked the bank would.
+    control_update({"refund_delay_seconds": 3600})
+    retry = refund_retry(refund=failed)
+    flow.settle()
+    retry.refresh_from_db()
+    assert retry.retry_of == failed and retry.state == Refund.State.PENDING and retry.dr_refund_id
+    assert fresh(order).refund_failed, "still open while the retry is pending"
+    refund_complete(refund_id=retry.dr_refund_id)
+    flow.settle()
+
+    retry.refresh_from_db()
+    assert retry.state == Refund.State.SUCCEEDED and retry.refunded_amount == Decimal("10.00")
+    order = fresh(order)
+    assert not order.refund_failed
+    item.refresh_from_db()
+    assert item.cleared_at is not None and "10.00 USD succeeded" in item.cleared_because
+    assert len(refunds_at_dr(order)) == 2 == posts("/refunds")
+    assert order.refunded_amount == Decimal("10.00")
+    assert Notification.objects.filter(order=order, kind=Notification.Kind.REFUND_COMPLETED).count() == 1
     assert_money_agrees_with_dr(order)
