@@ -274,3 +274,65 @@ def test_a_refund_the_bank_refuses_needs_attention_until_its_retry_succeeds(flow
     assert order.refunded_amount == Decimal("10.00")
     assert Notification.objects.filter(order=order, kind=Notification.Kind.REFUND_COMPLETED).count() == 1
     assert_money_agrees_with_dr(order)
+
+
+# --- 5. a dispute locks cancel, shipment, return and refund until DR resolves it ----------------------
+
+
+def test_a_dispute_refuses_every_reversal_with_its_reason_until_it_is_resolved(flow):
+    from digitalriver.models import Instruction
+    from fulfillment.cancellations import CancellationRefused, cancellation_execute, cancellation_plan
+    from fulfillment.returns import ReturnRefused, return_execute, return_plan
+    from sandbox.services.disputes import dispute_open, dispute_resolve
+
+    bank_answers_at_once()
+    flow.sku("dist-a")
+    flow.sku("gadget", THIRD_PARTY)
+    order = place(flow, ("dist-a", 3), ("gadget", 2))
+    ship(flow, order, "dist-a", 1)
+    agent = person("agent", "Customer service", "Refunds")
+    dist, gadget = item_id(order, "dist-a"), item_id(order, "gadget")
+    state_before = fresh(order).state
+
+    dispute_open(order_id=order.dr_order_id)
+    flow.settle()
+    order = fresh(order)
+    assert order.dispute_open and order.state == Order.State.DISPUTE
+    reason = order.dispute_lock
+    assert "in dispute" in reason
+    instructions, calls = Instruction.objects.count(), posts("/refunds") + posts("/fulfillment-returns")
+
+    asks = {
+        "cancellations/": {"items": [{"item_id": dist, "quantity": 1}], "reason": "Changed mind"},
+        "shipments/": {"items": [{"item_id": gadget, "quantity": 1}], "tracking_number": "JD1"},
+        "returns/": {"items": [{"item_id": dist, "quantity": 1}]},
+        "refunds/": {"reason": "Goodwill", "amount": "1.00"},
+    }
+    for path, body in asks.items():
+        response = agent.post(f"/api/orders/{order.dr_order_id}/{path}", body, format="json")
+        assert (response.status_code, response.json()) == (409, {"detail": reason}), path
+    # The services say the same to any other caller (the admin's forms, a script).
+    with pytest.raises(CancellationRefused, match="in dispute"):
+        cancellation_execute(plan=cancellation_plan(order=order, items=[(dist, 1)], reason="x"))
+    with pytest.raises(ReturnRefused, match="in dispute"):
+        return_execute(plan=return_plan(order=order, items=[(dist, 1)]))
+    assert refund_request(order=order, items=[(dist, 1)], reason="x") is None
+    assert Instruction.objects.count() == instructions
+    assert posts("/refunds") + posts("/fulfillment-returns") == calls
+
+    dispute_resolve(order_id=order.dr_order_id)
+    flow.settle()
+    order = fresh(order)
+    assert not order.dispute_open and order.state == state_before and order.dispute_lock == ""
+    for path, body in asks.items():
+        response = agent.post(f"/api/orders/{order.dr_order_id}/{path}", body, format="json")
+        assert response.status_code == 202, (path, response.content)
+        flow.settle()
+
+    order = fresh(order)
+    dist_line, gadget_line = order.lines.get(dr_item_id=dist), order.lines.get(dr_item_id=gadget)
+    assert (dist_line.cancel_requested + dist_line.cancelled, dist_line.return_requested) == (1, 1)
+    assert (gadget_line.shipped, gadget_line.fulfilled) == (1, 1)
+    [refund] = Refund.objects.filter(order=order, state=Refund.State.SUCCEEDED)
+    assert refund.refunded_amount == Decimal("1.00")
+    assert_money_agrees_with_dr(order)
