@@ -336,3 +336,36 @@ def test_a_dispute_refuses_every_reversal_with_its_reason_until_it_is_resolved(f
     [refund] = Refund.objects.filter(order=order, state=Refund.State.SUCCEEDED)
     assert refund.refunded_amount == Decimal("1.00")
     assert_money_agrees_with_dr(order)
+
+
+# --- 6. the invoice and a credit memo, downloaded through our API ------------------------------------
+
+
+def test_the_invoice_and_a_credit_memo_are_downloaded_as_pdfs_through_our_api(flow):
+    from sandbox.models import File as SandboxFile
+
+    bank_answers_at_once()
+    flow.sku("dist-a")
+    order = place(flow, ("dist-a", 2))
+    ship(flow, order, "dist-a", 2)
+    lead = person("lead", "Refunds")
+    assert lead.post(refunds_url(order), {"reason": "Late", "amount": "3.00"}, format="json").status_code == 202
+    flow.settle()
+    agent = person("agent", "Customer service")
+
+    detail = agent.get(f"/api/orders/{order.dr_order_id}/")
+    assert detail.status_code == 200
+    listed = {document["purpose"]: document for document in detail.json()["documents"]}
+    assert set(listed) == {"customer_invoice", "customer_credit_memo"}
+    assert detail.json()["documents_note"] == ""
+    for purpose, document in listed.items():
+        [at_dr_file] = SandboxFile.objects.filter(order__dr_id=order.dr_order_id, purpose=purpose)
+        assert document["dr_file_id"] == at_dr_file.dr_id
+        response = agent.get(document["download"])
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"] == "application/pdf"
+        body = b"".join(response.streaming_content)
+        assert body.startswith(b"%PDF-") and body == bytes(at_dr_file.content)
+    assert Document.objects.filter(order=order).count() == 2
+    missing = agent.get(f"/api/orders/{order.dr_order_id}/documents/file_not_ours/")
+    assert missing.status_code == 404
