@@ -18,6 +18,7 @@ from sandbox.models import Return as SandboxReturn
 from sandbox.services.returns import fulfillment_return_approve, fulfillment_return_receive
 
 from .reversal_support import (
+    REFUND_FAILS,
     assert_money_agrees_with_dr,
     at_dr,
     bank_answers_at_once,
@@ -28,7 +29,6 @@ from .reversal_support import (
     posts,
     refunds_at_dr,
     ship,
-    REFUND_FAILS,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,7 +56,9 @@ def test_a_warehouse_return_is_approved_received_and_refunded_with_a_credit_memo
     agent = person("agent", "Customer service")
 
     response = agent.post(
-        returns_url(order), {"items": [{"item_id": line.dr_item_id, "quantity": 1}], "reason": "Too small"}, format="json"
+        returns_url(order),
+        {"items": [{"item_id": line.dr_item_id, "quantity": 1}], "reason": "Too small"},
+        format="json",
     )
     assert response.status_code == 202, response.content
     flow.settle()
@@ -64,7 +66,11 @@ def test_a_warehouse_return_is_approved_received_and_refunded_with_a_credit_memo
     [ret] = Return.objects.filter(order=order)
     [at_warehouse] = SandboxFulfillmentReturn.objects.filter(fulfillment_order__upstream_id=order.dr_order_id)
     assert posts("/fulfillment-returns") == 1
-    assert (ret.api, ret.state, ret.dr_return_id) == (Return.Api.FULFILLMENT_RETURNS, Return.State.CREATED, at_warehouse.dr_id)
+    assert (ret.api, ret.state, ret.dr_return_id) == (
+        Return.Api.FULFILLMENT_RETURNS,
+        Return.State.CREATED,
+        at_warehouse.dr_id,
+    )
     assert order.lines.get().return_requested == 1
 
     fulfillment_return_approve(return_id=at_warehouse.dr_id)
@@ -84,13 +90,19 @@ def test_a_warehouse_return_is_approved_received_and_refunded_with_a_credit_memo
     # Without REFUND_RETURNS_AUTOMATICALLY nothing refunds the received unit by itself.
     assert not Refund.objects.filter(order=order).exists() and refunds_at_dr(order) == []
 
-    refund = refund_request(order=fresh(order), items=[(line.dr_item_id, 1)], reason="Returned", for_return=ret.dr_return_id)
+    refund = refund_request(
+        order=fresh(order), items=[(line.dr_item_id, 1)], reason="Returned", for_return=ret.dr_return_id
+    )
     assert refund is not None
     flow.settle()
 
     refund.refresh_from_db()
     [at_bank] = refunds_at_dr(order)
-    assert (refund.state, refund.dr_refund_id, refund.for_return) == (Refund.State.SUCCEEDED, at_bank.dr_id, ret.dr_return_id)
+    assert (refund.state, refund.dr_refund_id, refund.for_return) == (
+        Refund.State.SUCCEEDED,
+        at_bank.dr_id,
+        ret.dr_return_id,
+    )
     assert refund.refunded_amount == at_bank.refunded_amount == (line.amount + line.tax_amount) / 2
     line = order.lines.get()
     order = fresh(order)
@@ -204,11 +216,15 @@ def test_refunds_by_amount_units_and_shipping_each_reach_dr_once_and_too_much_is
 
     left = at_dr(order).available_to_refund
     instructions = Instruction.objects.count()
-    too_much = lead.post(refunds_url(order), {"reason": "Too much", "amount": str(left + Decimal("0.01"))}, format="json")
+    too_much = lead.post(
+        refunds_url(order), {"reason": "Too much", "amount": str(left + Decimal("0.01"))}, format="json"
+    )
     assert too_much.status_code == 409, too_much.content
     assert f"Only {left} USD" in too_much.json()["detail"]
     too_many = lead.post(
-        refunds_url(order), {"reason": "Too many", "items": [{"item_id": line.dr_item_id, "quantity": 3}]}, format="json"
+        refunds_url(order),
+        {"reason": "Too many", "items": [{"item_id": line.dr_item_id, "quantity": 3}]},
+        format="json",
     )
     assert too_many.status_code == 409 and "2 of 3 captured units" in too_many.json()["detail"]
     shipping_again = lead.post(refunds_url(order), {"reason": "again", "type": "shipping"}, format="json")

@@ -45,9 +45,7 @@ def bad_network(flow):
     """Every event twice, each batch shuffled, a third held back to arrive after later ones; the bank
     answers refunds at once. ``flow.settle`` also lets the clock run past the held-back events."""
     bank_answers_at_once()
-    control_update(
-        {"duplicate_rate": 1.0, "reorder": True, "delay_rate": 0.3, "delay_seconds": HELD_BACK_SECONDS}
-    )
+    control_update({"duplicate_rate": 1.0, "reorder": True, "delay_rate": 0.3, "delay_seconds": HELD_BACK_SECONDS})
     settle_now = flow.settle
 
     def settle(rounds: int = 20) -> None:
@@ -75,9 +73,7 @@ def answer_lost(path: str) -> Iterator[None]:
     assert posts(path) == before + 1 and lost.status == 503 and lost.error_code == "sandbox_503"
 
 
-def test_a_warehouse_return_and_its_refund_each_happen_once_despite_lost_answers_and_replayed_events(
-    flow, bad_network
-):
+def test_a_warehouse_return_and_its_refund_each_happen_once_despite_lost_answers_and_replayed_events(flow, bad_network):
     flow.sku("dist-a")
     order = place(flow, ("dist-a", 2))
     ship(flow, order, "dist-a", 2)
@@ -106,7 +102,9 @@ def test_a_warehouse_return_and_its_refund_each_happen_once_despite_lost_answers
     assert Notification.objects.filter(order=order, kind=Notification.Kind.RETURN_APPROVED).count() == 1
 
     with answer_lost("/refunds"):
-        refund = refund_request(order=fresh(order), items=[(line.dr_item_id, 1)], reason="Back", for_return=ret.dr_return_id)
+        refund = refund_request(
+            order=fresh(order), items=[(line.dr_item_id, 1)], reason="Back", for_return=ret.dr_return_id
+        )
     assert refund is not None
     flow.settle()
 
@@ -124,9 +122,7 @@ def test_a_warehouse_return_and_its_refund_each_happen_once_despite_lost_answers
     assert_money_agrees_with_dr(order)
 
 
-def test_a_partner_return_and_its_receipts_each_happen_once_despite_lost_answers_and_replayed_events(
-    flow, bad_network
-):
+def test_a_partner_return_and_its_receipts_each_happen_once_despite_lost_answers_and_replayed_events(flow, bad_network):
     flow.sku("gadget", Sku.FulfillmentModel.THIRD_PARTY)
     order = place(flow, ("gadget", 3))
     agent = person("agent", "Customer service")
@@ -181,13 +177,19 @@ def test_a_refund_whose_answer_was_lost_is_recorded_once_before_and_after_drs_ev
     lead = person("lead", "Refunds")
 
     with answer_lost("/refunds"):
-        response = lead.post(f"/api/orders/{order.dr_order_id}/refunds/", {"reason": "x", "amount": "4.00"}, format="json")
+        response = lead.post(
+            f"/api/orders/{order.dr_order_id}/refunds/", {"reason": "x", "amount": "4.00"}, format="json"
+        )
         assert response.status_code == 202, response.content
     flow.settle()
 
     [at_bank] = refunds_at_dr(order)
     [ours] = Refund.objects.filter(order=order)
-    assert (ours.dr_refund_id, ours.state, ours.refunded_amount) == (at_bank.dr_id, Refund.State.SUCCEEDED, Decimal("4.00"))
+    assert (ours.dr_refund_id, ours.state, ours.refunded_amount) == (
+        at_bank.dr_id,
+        Refund.State.SUCCEEDED,
+        Decimal("4.00"),
+    )
     assert ours.instruction is not None and ours.instruction.state == "done"
     assert fresh(order).refunded_amount == Decimal("4.00") and not fresh(order).refund_failed
     assert_money_agrees_with_dr(order)
@@ -213,7 +215,12 @@ def test_duplicated_shuffled_events_leave_an_order_and_its_lines_as_dr_has_them(
     order = fresh(order)
     for line in order.lines.all():
         at_dr_line = sum(
-            (item.amount for refund in refunds_at_dr(order) for item in refund.items.all() if item.order_item.dr_id == line.dr_item_id and not item.type),
+            (
+                item.amount
+                for refund in refunds_at_dr(order)
+                for item in refund.items.all()
+                if item.order_item.dr_id == line.dr_item_id and not item.type
+            ),
             Decimal("0"),
         )
         assert line.refunded_amount == at_dr_line, line.dr_sku_id
