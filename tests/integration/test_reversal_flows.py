@@ -385,3 +385,37 @@ def test_the_invoice_and_a_credit_memo_are_downloaded_as_pdfs_through_our_api(fl
     assert Document.objects.filter(order=order).count() == 2
     missing = agent.get(f"/api/orders/{order.dr_order_id}/documents/file_not_ours/")
     assert missing.status_code == 404
+
+
+def test_a_capture_dr_refuses_during_a_dispute_needs_a_person_whose_retry_captures_once_resolved(flow):
+    """The warehouse ships while the order is in dispute: DR refuses the capture (409
+    order_not_submitted), so the order needs a person (capture failed); the operator's retry after
+    order.dispute.resolved captures the units. Nothing retries it by itself (reported to the lead)."""
+    from digitalriver.models import Instruction
+    from digitalriver.services.outbox import instructions_retry_now
+    from fulfillment.kinds import POST_FULFILLMENT
+    from sandbox.services.disputes import dispute_open, dispute_resolve
+
+    flow.sku("dist-a")
+    order = place(flow, ("dist-a", 2))
+    ship(flow, order, "dist-a", 1)
+    dispute_open(order_id=order.dr_order_id)
+    flow.settle()
+    ship(flow, order, "dist-a", 1)
+    line = order.lines.get()
+    assert (line.shipped, line.fulfilled) == (2, 1)
+    [refused] = Instruction.objects.filter(kind=POST_FULFILLMENT, state=Instruction.State.FAILED)
+    assert refused.last_error_code == "order_not_submitted"
+    order = fresh(order)
+    assert order.capture_failed
+    assert "order_not_submitted" in order.attention_items.get(kind="capture_failed", cleared_at__isnull=True).reason
+
+    dispute_resolve(order_id=order.dr_order_id)
+    flow.settle()
+    assert instructions_retry_now(instructions=[refused]) == 1
+    flow.settle()
+    line = order.lines.get()
+    assert (line.shipped, line.fulfilled, line.captured) == (2, 2, 2)
+    order = fresh(order)
+    assert order.state == Order.State.COMPLETE and order.captured_amount == at_dr(order).captured_amount
+    assert not order.capture_failed, "the capture that failed has happened"
