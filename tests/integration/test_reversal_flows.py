@@ -419,3 +419,43 @@ def test_a_capture_dr_refuses_during_a_dispute_needs_a_person_whose_retry_captur
     order = fresh(order)
     assert order.state == Order.State.COMPLETE and order.captured_amount == at_dr(order).captured_amount
     assert not order.capture_failed, "the capture that failed has happened"
+
+
+def test_a_refund_waiting_for_bank_details_then_failing_is_followed_and_told_once(flow):
+    from tests.integration.reversal_support import REFUND_NEEDS_INFORMATION
+
+    bank_answers_at_once()
+    flow.sku("dist-a")
+    order = place(flow, ("dist-a", 1), card=REFUND_NEEDS_INFORMATION)
+    ship(flow, order, "dist-a", 1)
+    lead = person("lead", "Refunds")
+    response = lead.post(refunds_url(order), {"reason": "Late", "amount": "2.00"}, format="json")
+    assert response.status_code == 202, response.content
+    flow.settle()
+
+    refund = Refund.objects.get(pk=response.json()["id"])
+    [at_bank] = refunds_at_dr(order)
+    assert (refund.state, at_bank.state) == (Refund.State.FAILED, "failed")
+    assert refund.token_expires_at is not None  # it waited for the customer's bank details first
+    assert Notification.objects.filter(order=order, kind=Notification.Kind.REFUND_NEEDS_BANK_DETAILS).count() == 1
+    order = fresh(order)
+    assert order.refund_failed and not order.refund_waiting
+    assert AttentionItem.objects.get(order=order, kind="refund_waiting").cleared_at is not None
+    assert_money_agrees_with_dr(order)
+
+
+def test_a_chargeback_lowers_what_can_be_refunded_here_as_at_dr(flow):
+    from sandbox.services.disputes import chargeback
+
+    flow.sku("dist-a")
+    order = place(flow, ("dist-a", 2))
+    ship(flow, order, "dist-a", 2)
+    chargeback(order_id=order.dr_order_id, amount=Decimal("20.00"))
+    flow.settle()
+    left = at_dr(order).available_to_refund
+    order = fresh(order)
+    assert order.chargebacks.count() == 1
+    lead = person("lead", "Refunds")
+    too_much = lead.post(refunds_url(order), {"reason": "x", "amount": str(left + Decimal("0.01"))}, format="json")
+    assert too_much.status_code == 409, too_much.content
+    assert f"Only {left} USD" in too_much.json()["detail"] and posts("/refunds") == 0
