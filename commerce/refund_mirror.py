@@ -70,7 +70,14 @@ def _ours(order: Order, data: JSONObject) -> Refund | None:
         if found is not None:
             return found
     if data.get("id"):
-        return refunds.filter(dr_refund_id=str(data["id"])).first()
+        found = refunds.filter(dr_refund_id=str(data["id"])).first()
+        if found is not None:
+            return found
+    if reference is None and data.get("amount") is not None:
+        # DR's event can come before the answer to our POST is recorded, without our reference: the
+        # oldest refund we asked of this amount that DR has not numbered yet is the one it is about.
+        waiting = refunds.filter(dr_refund_id="", initiated_by_dr=False, state__in=Refund.OPEN_STATES)
+        return waiting.filter(amount=money(data["amount"])).order_by("created_at", "pk").first()
     return None
 
 

@@ -168,6 +168,10 @@ def _follow_state(order: Order, data: JSONObject) -> None:
     if new_state not in Order.State.values or new_state == order.state:
         return
     at = _transition_time(data, new_state) or dr_time(data.get("updatedTime"))
+    if order.state == Order.State.DISPUTE:
+        # Resolving a dispute puts back the state before it, whose stateTransitions time is the old
+        # one (DR's order.dispute.resolved in disputes-and-chargebacks.md): the change is as of now.
+        at = dr_time(data.get("updatedTime")) or at
     if order.state_changed_at and at and at < order.state_changed_at:
         return
     on_main_path = new_state in MAIN_PATH and order.state in MAIN_PATH

@@ -74,6 +74,19 @@ def test_a_dispute_is_open_while_dr_says_so_and_locks_cancelling(deliver):
     assert item.cleared_because == "DR resolved the dispute."
 
 
+def test_a_resolved_dispute_puts_back_the_state_dr_keeps_its_old_transition_time_for(deliver):
+    """DR's own order.dispute.resolved (disputes-and-chargebacks.md) goes back to ``accepted`` with
+    ``stateTransitions.accepted`` still the first acceptance's time, older than the dispute."""
+    data = dr_order(state="accepted", updatedTime="2026-11-20T10:00:01Z")
+    order_upsert(data=data)
+    transitions = {**data["stateTransitions"], "dispute": "2026-11-21T10:00:00Z"}
+    disputed = {**data, "state": "dispute", "updatedTime": "2026-11-21T10:00:00Z", "stateTransitions": transitions}
+    deliver("order.dispute", disputed)
+    deliver("order.dispute.resolved", {**disputed, "state": "accepted", "updatedTime": "2026-11-21T10:06:00Z"})
+    order = Order.objects.get(dr_order_id=data["id"])
+    assert order.state == "accepted" and not order.dispute_open and order.dispute_lock == ""
+
+
 def test_a_late_dispute_event_does_not_reopen_a_resolved_dispute(deliver):
     data = dr_order(state="accepted", updatedTime="2026-11-20T10:00:00Z")
     order_upsert(data=data)

@@ -131,3 +131,30 @@ def test_charge_refund_events_mirror_the_charge(order, deliver):
     deliver("order.charge.refund.complete", fixture("event_order_charge_refund_complete.json")["data"]["object"])
     operation = ChargeOperation.objects.get(kind=ChargeOperation.Kind.REFUND)
     assert (operation.amount, operation.state) == (Decimal("21.59"), "complete")
+
+
+def test_drs_event_without_our_reference_before_our_answer_is_ours_not_a_second_refund(order, deliver):
+    """DR's refund.pending may reach us before the answer to our POST /refunds is recorded, and carry
+    no ``metadata.refundReference``: it is our open refund of that amount, not one DR made by itself."""
+    from commerce.refund_mirror import refund_sent
+
+    refund = refund_execute(plan=refund_plan(order=order, reason="late", amount=Decimal("12.50")))
+    data = fixture("event_refund_pending.json")["data"]["object"]
+    data.pop("metadata")
+    deliver("refund.pending", data)
+    assert refund.instruction is not None
+    refund_sent(instruction=refund.instruction, result={**data, "metadata": {"refundReference": str(refund.reference)}})
+
+    [only] = Refund.objects.all()
+    assert (only.pk, only.dr_refund_id, only.state) == (refund.pk, data["id"], Refund.State.PENDING)
+    assert not only.initiated_by_dr
+
+
+def test_drs_own_refund_of_another_amount_is_not_taken_for_our_open_one(order, deliver):
+    refund = refund_execute(plan=refund_plan(order=order, reason="late", amount=Decimal("10.00")))
+    data = fixture("event_refund_pending.json")["data"]["object"]
+    data.pop("metadata")
+    deliver("refund.pending", data)
+    refund.refresh_from_db()
+    assert refund.dr_refund_id == "" and refund.state == Refund.State.REQUESTED
+    assert Refund.objects.get(dr_refund_id=data["id"]).initiated_by_dr
