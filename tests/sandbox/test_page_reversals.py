@@ -2,6 +2,8 @@
 
 from decimal import Decimal
 
+from django.db import transaction
+
 from sandbox.models import Event, FulfillmentOrder, FulfillmentReturn, Order, Refund
 from sandbox.services import refunds, warehouse
 from sandbox.services.orders import Line, order_place
@@ -36,7 +38,8 @@ def test_fulfillment_return_buttons(admin_client, pushed):  # noqa: F811
     from sandbox.services.returns import _create, _wanted_lines  # the API's path, without HTTP
 
     order, managed, line = shipped()
-    request = _create(managed, _wanted_lines(managed, [(line.dr_id, 2)]), upstream_id=order.dr_id, reason="r")
+    with transaction.atomic():  # the rows are locked, as the API's path does (PostgreSQL insists)
+        request = _create(managed, _wanted_lines(managed, [(line.dr_id, 2)]), upstream_id=order.dr_id, reason="r")
     assert "Fulfillment return approved" in act(admin_client, "approve-return", return_id=request.dr_id)[0]
     act(admin_client, "receive-return", return_id=request.dr_id, **{f"accept_{line.dr_id}": "1"})
     request.refresh_from_db()
