@@ -16,6 +16,7 @@ from django.utils import timezone
 from catalog.models import Sku
 from catalog.services import sku_create, skus_push
 from commerce.models import Order
+from core.jobs import jobs_wait
 from fulfillment.models import FulfillmentOrder
 
 logger = logging.getLogger(__name__)
@@ -53,11 +54,27 @@ def _shopper(name: str, email: str) -> dict:
 
 def demo_seed(*, say: Callable[[str], None] = print, timeout: float = 60.0) -> None:
     """Seed the demo once; a second run finds it there and does nothing."""
+    try:
+        _seed(say=say, timeout=timeout)
+    finally:
+        # The calls queued last (the return's refund) are sent before `manage.py demo` exits.
+        jobs_wait(timeout)
+
+
+def _seed(*, say: Callable[[str], None], timeout: float) -> None:
     from sandbox.services.orders import Line, order_place
     from sandbox.services.warehouse import warehouse_backorder, warehouse_cancel, warehouse_ship
 
+    from .demo_reversals import reversals_seeded, seed_reversals
+
+    def wait(done: Callable[[], bool], what: str) -> None:
+        _wait(done, timeout, what)
+
     if Sku.objects.filter(sku_id__startswith="DEMO-").exists():
-        say("demo: already seeded")
+        if reversals_seeded():
+            say("demo: already seeded")
+        else:  # a demo seeded before the reversals existed
+            seed_reversals(say=say, wait=wait, shopper=_shopper)
         return
     for sku_id, name, model, values in DEMO_SKUS:
         sku_create(values={"sku_id": sku_id, "name": name, "fulfillment_model": model, **{**COMMON, **values}})
@@ -103,6 +120,7 @@ def demo_seed(*, say: Callable[[str], None] = print, timeout: float = 60.0) -> N
         lines=[Line("DEMO-KEYBOARD", 1)], state="in_review", **_shopper("Edsger Dijkstra", "edsger@example.com")
     )
     say("demo: one more order waits in fraud review")
+    seed_reversals(say=say, wait=wait, shopper=_shopper)
 
 
 def _fulfillment_order_of(dr_order_id: str, timeout: float) -> FulfillmentOrder:
