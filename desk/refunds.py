@@ -25,8 +25,9 @@ from commerce.refunds import (
     refund_plan,
     refund_retry_plan,
 )
+from fulfillment.returns import return_refund_offer
 
-from .forms import PerLineQuantitiesForm
+from .forms import PerLineQuantitiesForm, line_field_name
 
 if TYPE_CHECKING:
     from .admin import OrderAdmin
@@ -66,6 +67,8 @@ class RefundForm(PerLineQuantitiesForm):
         help_text="Why the customer gets money back; shown in the timeline (DR gets the first 64 characters).",
         widget=forms.TextInput(attrs={"size": 60}),
     )
+    # The DR return whose received units this refund pays back, when opened from the returns section.
+    for_return = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, order: Order, available: RefundAvailable, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,6 +76,12 @@ class RefundForm(PerLineQuantitiesForm):
         self.available = available
         limits = [(entry.line, entry.units, "no captured unit is left to refund") for entry in available.lines.values()]
         self.add_line_fields(limits, verb="refunded")
+
+    def clean_for_return(self) -> str:
+        dr_return_id = self.cleaned_data.get("for_return") or ""
+        if dr_return_id and not self.order.returns.filter(dr_return_id=dr_return_id).exists():
+            raise forms.ValidationError(f"Return {dr_return_id} is not a return of this order.")
+        return dr_return_id
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -89,6 +98,8 @@ class RefundForm(PerLineQuantitiesForm):
         data = self.cleaned_data
         what = data["what"]
         arguments: dict[str, Any] = {"reason": data["reason"]}
+        if data.get("for_return"):
+            arguments["for_return"] = data["for_return"]
         if what == "remaining":
             arguments["percent"] = Decimal("100")
         elif what in ("amount", "percent"):
@@ -109,7 +120,10 @@ def refund_view(model_admin: OrderAdmin, request: HttpRequest, object_id: str) -
         raise PermissionDenied
     user = request.user
     form = RefundForm(
-        request.POST if request.method == "POST" else None, order=order, available=refund_available(order=order)
+        request.POST if request.method == "POST" else None,
+        order=order,
+        available=refund_available(order=order),
+        initial=_received_units(order, request.GET.get("return", "")),
     )
     return model_admin.form_then_confirm(
         request,
@@ -122,6 +136,19 @@ def refund_view(model_admin: OrderAdmin, request: HttpRequest, object_id: str) -
         success=lambda steps: f"Refund sent to Digital River: {steps}. It shows as refunded once DR pays it back.",
         anchor="refunds",
     )
+
+
+def _received_units(order: Order, return_pk: str) -> dict[str, Any]:
+    """``?return=<pk>``: the form filled with the units the warehouse accepted back and not yet refunded."""
+    ret = order.returns.filter(pk=int(return_pk)).first() if return_pk.isdigit() else None
+    offer = return_refund_offer(ret=ret) if ret is not None else []
+    if ret is None or not offer:
+        return {}
+    lines = {line.dr_item_id: line for line in order.lines.all()}
+    reason = f"Returned: {ret.reason}" if ret.reason else "Returned goods received by the warehouse"
+    initial: dict[str, Any] = {"what": "units", "reason": reason, "for_return": ret.dr_return_id}
+    initial.update({line_field_name(lines[item_id]): units for item_id, units in offer})
+    return initial
 
 
 def refund_retry_view(model_admin: OrderAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
