@@ -73,21 +73,24 @@ class LinesTable(HTMLParser):
 
 def page_ledger(cells: list[str]) -> dict:
     """A row of the lines table read back into the ledger's names (the columns of change_form.html)."""
-    fulfilled = re.fullmatch(r"(\d+)(?: (\d+) captured| (\d+) capture failed)?", cells[6])
-    returned = re.fullmatch(r"(\d+)(?: (\d+) on the way back)?", cells[10])
-    money = re.search(r"captured (\d+\.\d\d)(?: · refunded (\d+\.\d\d))?", cells[11])
+    ordered, pending, backordered, shipped, fulfilled, cancel_requested, cancelled, still_open, returned, money = cells[
+        1:11
+    ]
+    fulfilled = re.fullmatch(r"(\d+)(?: (\d+) captured| (\d+) capture failed)?", fulfilled)
+    returned = re.fullmatch(r"(\d+)(?: (\d+) on the way back)?", returned)
+    money = re.search(r"captured (\d+\.\d\d)(?: refunded (\d+\.\d\d))?", money)
     assert fulfilled and returned and money, cells
     return {
-        "quantity": int(cells[2]),
-        "pending": int(cells[3]),
-        "backordered": int(cells[4]),
-        "shipped": int(cells[5]),
+        "quantity": int(ordered),
+        "pending": int(pending),
+        "backordered": int(backordered),
+        "shipped": int(shipped),
         "fulfilled": int(fulfilled[1]),
         "captured": int(fulfilled[2] or 0),
         "capture_failed": int(fulfilled[3] or 0),
-        "cancel_requested": int(cells[7]),
-        "cancelled": int(cells[8]),
-        "open_quantity": int(cells[9]),
+        "cancel_requested": int(cancel_requested),
+        "cancelled": int(cancelled),
+        "open_quantity": int(still_open),
         "returned": int(returned[1]),
         "return_requested": int(returned[2] or 0),
         "captured_amount": Decimal(money[1]),
