@@ -9,6 +9,7 @@ rows it was meant to handle.
 import logging
 import queue
 import threading
+import time
 from typing import Any
 
 from celery import Task
@@ -66,3 +67,15 @@ def _work() -> None:
         finally:
             close_old_connections()
             _pending.task_done()
+
+
+def jobs_wait(timeout: float) -> bool:
+    """Wait until this process's background thread has run every job handed to it (a command that
+    exits sooner would lose them to its daemon thread until a sweep found their rows); False if some
+    were still running after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while _pending.unfinished_tasks:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -25,8 +25,7 @@ from commerce.refunds import (
     refund_plan,
     refund_retry_plan,
 )
-from fulfillment.models import Return
-from fulfillment.return_mirror import return_refund_offer
+from fulfillment.returns import return_refund_offer
 
 from .forms import PerLineQuantitiesForm, line_field_name
 
@@ -68,6 +67,7 @@ class RefundForm(PerLineQuantitiesForm):
         help_text="Why the customer gets money back; shown in the timeline (DR gets the first 64 characters).",
         widget=forms.TextInput(attrs={"size": 60}),
     )
+    # The DR return whose received units this refund pays back, when opened from the returns section.
     for_return = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, order: Order, available: RefundAvailable, **kwargs: Any) -> None:
@@ -77,6 +77,12 @@ class RefundForm(PerLineQuantitiesForm):
         limits = [(entry.line, entry.units, "no captured unit is left to refund") for entry in available.lines.values()]
         self.add_line_fields(limits, verb="refunded")
 
+    def clean_for_return(self) -> str:
+        dr_return_id = self.cleaned_data.get("for_return") or ""
+        if dr_return_id and not self.order.returns.filter(dr_return_id=dr_return_id).exists():
+            raise forms.ValidationError(f"Return {dr_return_id} is not a return of this order.")
+        return dr_return_id
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         assert cleaned is not None
@@ -85,25 +91,15 @@ class RefundForm(PerLineQuantitiesForm):
             self.add_error(what, "Enter how much to refund.")
         if what == "units" and not self.errors and not self.chosen():
             raise forms.ValidationError("Enter how many units to refund on at least one line.", code="nothing")
-        if cleaned.get("for_return") and not self.order.returns.filter(dr_return_id=cleaned["for_return"]).exists():
-            self.add_error(None, "That return is not one of this order's.")
         return cleaned
-
-    def offer(self, ret: Return) -> None:
-        """Fill the form with the accepted units of a return through DR's warehouse not yet refunded."""
-        offered = dict(return_refund_offer(ret=ret))
-        self.initial.update(
-            what="units", reason=f"Returned goods (return {ret.dr_return_id})", for_return=ret.dr_return_id
-        )
-        for line, _, _ in self.limits:
-            if line.dr_item_id in offered:
-                self.initial[line_field_name(line)] = offered[line.dr_item_id]
 
     def refund(self) -> dict[str, Any]:
         """The keyword arguments of ``refund_plan`` for what the agent chose."""
         data = self.cleaned_data
         what = data["what"]
-        arguments: dict[str, Any] = {"reason": data["reason"], "for_return": data.get("for_return") or ""}
+        arguments: dict[str, Any] = {"reason": data["reason"]}
+        if data.get("for_return"):
+            arguments["for_return"] = data["for_return"]
         if what == "remaining":
             arguments["percent"] = Decimal("100")
         elif what in ("amount", "percent"):
@@ -124,13 +120,11 @@ def refund_view(model_admin: OrderAdmin, request: HttpRequest, object_id: str) -
         raise PermissionDenied
     user = request.user
     form = RefundForm(
-        request.POST if request.method == "POST" else None, order=order, available=refund_available(order=order)
+        request.POST if request.method == "POST" else None,
+        order=order,
+        available=refund_available(order=order),
+        initial=_received_units(order, request.GET.get("return", "")),
     )
-    offered = request.GET.get("return", "")
-    if request.method != "POST" and offered.isdigit():
-        ret = order.returns.filter(pk=int(offered)).first()
-        if ret is not None:
-            form.offer(ret)
     return model_admin.form_then_confirm(
         request,
         order,
@@ -142,6 +136,19 @@ def refund_view(model_admin: OrderAdmin, request: HttpRequest, object_id: str) -
         success=lambda steps: f"Refund sent to Digital River: {steps}. It shows as refunded once DR pays it back.",
         anchor="refunds",
     )
+
+
+def _received_units(order: Order, return_pk: str) -> dict[str, Any]:
+    """``?return=<pk>``: the form filled with the units the warehouse accepted back and not yet refunded."""
+    ret = order.returns.filter(pk=int(return_pk)).first() if return_pk.isdigit() else None
+    offer = return_refund_offer(ret=ret) if ret is not None else []
+    if ret is None or not offer:
+        return {}
+    lines = {line.dr_item_id: line for line in order.lines.all()}
+    reason = f"Returned: {ret.reason}" if ret.reason else "Returned goods received by the warehouse"
+    initial: dict[str, Any] = {"what": "units", "reason": reason, "for_return": ret.dr_return_id}
+    initial.update({line_field_name(lines[item_id]): units for item_id, units in offer})
+    return initial
 
 
 def refund_retry_view(model_admin: OrderAdmin, request: HttpRequest, object_id: str) -> HttpResponse:

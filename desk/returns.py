@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse
 
 from commerce.models import Order
 from fulfillment.models import Return
-from fulfillment.return_mirror import return_refund_offer
 from fulfillment.returns import (
     REASON_LIMIT,
     InvalidReturn,
@@ -24,12 +23,12 @@ from fulfillment.returns import (
     return_plan,
     return_received_execute,
     return_received_plan,
+    return_refund_offer,
     returnable_units,
     still_to_receive,
 )
 
 from .forms import PerLineQuantitiesForm
-from .refunds import can_refund
 from .selectors import RETURNS
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ class ShownReturn:
     who: str  # "asked by the customer" / "a refused parcel"
     address: list[str]
     can_record_received: bool
-    refund_offer: list[tuple[str, int]]  # accepted units not yet refunded, for the pre-filled refund
+    can_refund_received: bool = False  # received units not yet refunded, and the agent may refund
 
 
 def receivable(ret: Return) -> bool:
@@ -61,8 +60,10 @@ def receivable(ret: Return) -> bool:
 def returns_context(order_admin: OrderAdmin, request: HttpRequest, order: Order) -> dict[str, Any]:
     """What the order page's returns section shows (templates/admin/commerce/order/returns.html)."""
     from .admin import address_lines
+    from .refunds import can_refund
 
     allowed = can_start_return(order_admin, request, order)
+    refunds_allowed = can_refund(request)
     shown = [
         ShownReturn(
             ret=ret,
@@ -71,7 +72,7 @@ def returns_context(order_admin: OrderAdmin, request: HttpRequest, order: Order)
             else "asked by the customer",
             address=address_lines(ret.location) if ret.location else [],
             can_record_received=allowed and receivable(ret),
-            refund_offer=return_refund_offer(ret=ret) if can_refund(request) else [],
+            can_refund_received=refunds_allowed and bool(return_refund_offer(ret=ret)),
         )
         for ret in Order.objects.prefetch_related(RETURNS).get(pk=order.pk).returns.all()
     ]

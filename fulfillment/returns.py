@@ -243,7 +243,7 @@ def _step(line: OrderLine, quantity: int) -> PlannedStep:
             line,
             quantity,
             f"Ask DR's warehouse to take back {goods}; the customer gets the return address by email once "
-            "the warehouse approves, and the refund follows once the warehouse has the goods back",
+            "the warehouse approves; once it has the goods back, their refund is offered on this page",
             "POST /fulfillment-returns: the warehouse approves (with the address) or rejects, then reports "
             "the goods received; we refund the received units afterwards.",
         )

@@ -25,6 +25,7 @@ MAY_IMPORT = {
 # waits for our orders, and `serve` runs our periodic sweeps beside the sandbox's delivery loop.
 TOOLING = {
     "sandbox/demo.py": {"core", "catalog", "commerce", "fulfillment"},
+    "sandbox/demo_reversals.py": {"commerce", "fulfillment"},
     "sandbox/management/commands/serve.py": {"core"},
 }
 MOST_LINES = 600

@@ -42,7 +42,7 @@ def test_an_agent_starts_a_return_after_reading_what_happens(agent, dr, deliver)
     confirm = agent.post(url, {f"line_{line.pk}": 1, "reason": "Too small"})
     text = confirm.content.decode()
     assert "Ask DR&#x27;s warehouse to take back 1 unit of Distributed widget" in text
-    assert "the refund follows" in text.lower()
+    assert "their refund is offered" in text.lower()
     assert not Return.objects.exists()
     done = agent.post(
         url, {f"line_{line.pk}": 1, "reason": "Too small", "confirm": "1", "plan": confirm.context["plan_fingerprint"]}

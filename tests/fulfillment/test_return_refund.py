@@ -57,7 +57,7 @@ def test_by_default_the_refund_is_offered_pre_filled_not_issued(order, deliver, 
     lead = django_user_model.objects.create_superuser("lead")
     client.force_login(lead)
     page = client.get(f"/admin/commerce/order/{order.pk}/change/").content.decode()
-    assert f"refund/?return={ret.pk}" in page and "Refund the returned units" in page
+    assert f"refund/?return={ret.pk}" in page and "Refund the received units" in page
     form = client.get(f"/admin/commerce/order/{order.pk}/refund/?return={ret.pk}").context["form"]
     line = order.lines.get(dr_item_id=WIDGET)
     assert form.initial["what"] == "units" and form.initial["for_return"] == ret.dr_return_id

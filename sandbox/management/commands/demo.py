@@ -9,7 +9,8 @@ from sandbox.demo import DemoError, demo_seed
 class Command(BaseCommand):
     help = (
         "Seed a walkable demo through the sandbox: SKUs of every fulfillment model, and orders shipped, "
-        "cancelled, backordered and in review. Needs the server running (make run seeds it for you)."
+        "cancelled, backordered and in review, returned and refunded, a refund that fails, a dispute. "
+        "Needs the server running (make run seeds it for you)."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,30 @@
+"""Jobs handed to the in-process thread (the embedded mode) can be waited for: a command such as
+`manage.py demo` that exits right after queueing a call would otherwise lose it to its daemon thread
+until a periodic sweep found the row."""
+
+import threading
+
+from celery import shared_task
+
+from core.jobs import jobs_wait, run_task
+
+release = threading.Event()
+ran: list[int] = []
+
+
+@shared_task
+def _slow_job(value: int) -> None:
+    release.wait(5)
+    ran.append(value)
+
+
+def test_jobs_wait_returns_once_every_job_handed_to_the_thread_has_run(settings):
+    settings.TASKS_MODE = "thread"
+    release.clear()
+    ran.clear()
+    run_task(_slow_job, 7)
+
+    assert jobs_wait(0.2) is False, "the job is still running"
+    release.set()
+    assert jobs_wait(5) is True
+    assert ran == [7]
