@@ -18,7 +18,7 @@ from commerce.models import Order, OrderLine, order_subject
 from commerce.services import charge_upsert, dr_time, lock_order, order_get_or_fetch, order_upsert
 from core.types import JSONObject
 from digitalriver.models import Instruction
-from digitalriver.services.outbox import instruction_enqueue
+from digitalriver.services.outbox import instruction_enqueue, instructions_retry_now
 
 from . import notifications
 from .cancellations import units_released
@@ -38,11 +38,31 @@ CAPTURED_CODES = frozenset({"item_fulfilled"})
 @transaction.atomic
 def order_mirror(*, data: JSONObject) -> Order:
     """An order.* event: mirror it, and ask DR for a fulfillment order once it is accepted."""
+    was_disputed = Order.objects.filter(dr_order_id=str(data["id"]), dispute_open=True).exists()
     order = order_upsert(data=data)
     ledger_recount(order=order)
     if order.state == Order.State.ACCEPTED:
         fulfillment_order_ensure(order=order)
+    if was_disputed and not order.dispute_open:
+        captures_retry_after_dispute(order=order)
     return order
+
+
+def captures_retry_after_dispute(*, order: Order) -> int:
+    """DR refuses captures while the order is in dispute (``409 order_not_submitted``; the warehouse
+    may ship meanwhile): once the dispute is resolved they are sent again. Releases are not: a failed
+    release has already given its units back to the order (``cancellation_failed``)."""
+    refused = [
+        instruction
+        for instruction in Instruction.objects.filter(
+            kind=POST_FULFILLMENT,
+            subject=order_subject(order.dr_order_id),
+            state=Instruction.State.FAILED,
+            last_error_code="order_not_submitted",
+        )
+        if not any(item.get("cancelQuantity") for item in instruction.payload.get("items", []))
+    ]
+    return instructions_retry_now(instructions=refused) if refused else 0
 
 
 @transaction.atomic
