@@ -88,12 +88,16 @@ def _captures_by_line(
 
 
 def _split(amount: Decimal, units: list[tuple[OrderLine, int]]) -> list[Decimal]:
-    """The capture's amount shared by its lines in proportion to their value; the cents rounding
-    leaves go to the last line, so the shares add up to the capture exactly."""
-    weights = [unit_value(line) * quantity for line, quantity in units]
+    """Each line's share of a capture: what its captured units cost (product and tax). What the
+    capture holds beyond them (the shipping) stays on the order, not on a line. A capture worth less
+    than the goods is shared in proportion to their value, the cents rounding leaves going to the
+    last line, so the shares add up to the capture exactly."""
+    weights = [((line.amount + line.tax_amount) * quantity / line.quantity).quantize(CENT) for line, quantity in units]
     total = sum(weights, Decimal("0"))
     if not units:
         return []
+    if total <= amount:
+        return weights
     if total == 0:
         return [Decimal("0")] * (len(units) - 1) + [amount]
     shares = [(amount * weight / total).quantize(CENT, rounding=ROUND_DOWN) for weight in weights[:-1]]

@@ -59,7 +59,7 @@ def test_the_capture_that_succeeds_later_counts_and_clears_the_attention_item(de
     deliver("order.charge.capture.complete", charge(FAILED, COMPLETE))
 
     line = gadgets()
-    assert (line.captured, line.capture_failed, line.captured_amount) == (2, 0, Decimal("43.18"))
+    assert (line.captured, line.capture_failed, line.captured_amount) == (2, 0, Decimal("14.39"))
     order = Order.objects.get(dr_order_id=ORDER)
     assert not order.capture_failed
     [item] = AttentionItem.objects.filter(order=order, kind="capture_failed")
@@ -72,10 +72,10 @@ def test_a_capture_reported_before_our_fulfillment_is_known_counts_once_it_is(de
     deliver("order.charge.capture.complete", charge(COMPLETE))
     assert gadgets().captured == 0  # nothing fulfilled yet: nothing is claimed
     capture_2_gadgets()
-    assert (gadgets().captured, gadgets().captured_amount) == (2, Decimal("43.18"))
+    assert (gadgets().captured, gadgets().captured_amount) == (2, Decimal("14.39"))
 
 
-def test_one_capture_of_two_lines_is_shared_to_the_cent():
+def test_a_line_claims_what_its_units_cost_and_the_shipping_stays_on_the_order():
     order = order_with_partner_gadgets(dr_order_id=ORDER)
     widget = f"{ORDER}-0"
     items = [{"itemId": widget, "quantity": 1}, {"itemId": GADGETS, "quantity": 1}]
@@ -87,8 +87,24 @@ def test_one_capture_of_two_lines_is_shared_to_the_cent():
     )
     ledger_recount(order=order)
     amounts = {line.dr_item_id: line.captured_amount for line in order.lines.all()}
-    assert sum(amounts.values()) == Decimal("43.19")
-    assert amounts[widget] > 0 and amounts[GADGETS] > 0
+    # 1 of 2 widgets at (39.98 + 3.20) / 2, 1 of 3 gadgets at (19.99 + 1.60) / 3; the rest is shipping.
+    assert amounts == {widget: Decimal("21.59"), GADGETS: Decimal("7.20")}
+
+
+def test_a_capture_worth_less_than_its_goods_is_shared_to_the_cent():
+    order = order_with_partner_gadgets(dr_order_id=ORDER)
+    widget = f"{ORDER}-0"
+    items = [{"itemId": widget, "quantity": 1}, {"itemId": GADGETS, "quantity": 1}]
+    fulfillment_accepted(payload={"orderId": ORDER, "items": items}, result={"id": "ful-2", "items": items})
+    from commerce.services import charge_upsert
+
+    charge_upsert(
+        order=order, data=charge({"id": "cap-3", "amount": 10.01, "state": "complete", "fulfillmentId": "ful-2"})
+    )
+    ledger_recount(order=order)
+    amounts = {line.dr_item_id: line.captured_amount for line in order.lines.all()}
+    assert sum(amounts.values()) == Decimal("10.01")
+    assert amounts[widget] > amounts[GADGETS] > 0
 
 
 def test_captures_naming_no_fulfillment_buy_whole_units_only():
