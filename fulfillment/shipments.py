@@ -27,7 +27,13 @@ from .cancellations import units_released
 from .kinds import POST_FULFILLMENT
 from .ledger import ledger_recount
 from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
-from .services import DISTRIBUTED, ORCHESTRATED, line_units_settle, order_lines_sum_counters
+from .services import (
+    DISTRIBUTED,
+    ORCHESTRATED,
+    line_units_settle,
+    managed_lines_follow_drs_fulfillments,
+    order_lines_sum_counters,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -125,11 +131,8 @@ def _ship_from_fulfillment_order_line(dr_item_id: str, quantity: int, shipment: 
     """Shipped units leave the line's pending (then backordered) count. DR sends no new snapshot of
     the fulfillment order when it ships, and an older one arriving late must not put them back."""
     line = FulfillmentOrderLine.objects.select_for_update().filter(dr_item_id=dr_item_id).first()
-    if line is not None:
-        _ship_from(line, quantity, shipment)
-
-
-def _ship_from(line: FulfillmentOrderLine, quantity: int, shipment: Shipment) -> None:
+    if line is None:
+        return
     from_pending = min(line.pending, quantity)
     line.pending -= from_pending
     line.backordered -= min(line.backordered, quantity - from_pending)
@@ -210,19 +213,9 @@ def _apply_drs_own_fulfillment(order: Order, record: DrFulfillment) -> None:
             ShipmentItem.objects.create(shipment=shipment, order_line=line, quantity=quantity)
             line.shipped = min(line.quantity, line.shipped + quantity)
             line.save(update_fields=["shipped"])
-            _ship_from_managed_lines(line, quantity, shipment)
+        managed_lines_follow_drs_fulfillments(order)
         order_lines_sum_counters(order)
         notifications.notify_shipped(shipment=shipment)
-
-
-def _ship_from_managed_lines(line: OrderLine, quantity: int, shipment: Shipment) -> None:
-    """DR's own fulfillment names order items, not its fulfillment order's (and DR sends no
-    fulfillment_order.shipped for it): the units leave the line's fulfillment-order lines, oldest first."""
-    for fo_line in FulfillmentOrderLine.objects.select_for_update().filter(order_line=line).order_by("pk"):
-        units = min(quantity, fo_line.quantity - fo_line.shipped - fo_line.cancelled)
-        if units > 0:
-            _ship_from(fo_line, units, shipment)
-            quantity -= units
 
 
 # --- shipments customer service records (third-party and digital lines) ---------------------------
