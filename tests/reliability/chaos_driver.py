@@ -13,8 +13,9 @@ pushes the SKUs, then turns the bad network on (20% of sandbox API calls answer 
 than the app's 1 s timeout, every event is delivered three times: the sandbox's delivery and its
 duplicate, and a third copy this driver posts a few seconds later; deliveries are shuffled and a
 share held back). It places the orders and plays the warehouse and customer service for each
-order's story, SIGKILLs the worker's process group mid-run and restarts it. Then it turns the
-network off, runs the sweeps until nothing moves, and writes the facts the test asserts on.
+order's story (returns and refunds among them: chaos_reversals.py), SIGKILLs the worker's process
+group mid-run and restarts it. Then it turns the network off, runs the sweeps until nothing moves,
+and writes the facts the test asserts on.
 """
 
 from __future__ import annotations

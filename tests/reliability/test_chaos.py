@@ -1,6 +1,7 @@
 """The chaos suite: 200 orders of mixed models through the sandbox on a bad network, with every
 event delivered three times out of order and the Celery worker killed mid-run, end exactly as a clean
-run would (see chaos_driver.py for the run itself).
+run would (see chaos_driver.py for the run itself), returns and refunds included: every line's
+ledger, every refund and return agree with DR's (chaos_reversals.py).
 
 Needs PostgreSQL (DATABASE_URL) and a broker (CELERY_BROKER_URL); the run gets a database of its
 own on that server (`<name>_chaos`), dropped afterwards (kept with CHAOS_KEEP_DATABASE=1):
