@@ -869,7 +869,12 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--chaos-seconds", type=float, default=180, help="most time under the bad network")
-    parser.add_argument("--settle-seconds", type=float, default=120, help="most time for the sweeps to settle")
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=300,
+        help="most time for the stories and sweeps to settle (ends when quiet)",
+    )
     parser.add_argument("--out", required=True)
     parser.add_argument("--logs", required=True)
     args = parser.parse_args()

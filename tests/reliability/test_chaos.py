@@ -87,7 +87,7 @@ def report():
             env=_environment(url),
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,  # chaos 180 s and settling 300 s at most, on a loaded machine
         )  # fmt: skip
         assert out.exists(), f"the driver wrote no report:\n{driver.stderr[-5000:]}"
         data = json.loads(out.read_text())
