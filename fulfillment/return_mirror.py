@@ -331,12 +331,26 @@ def receipt_answered(*, instruction: Instruction, result: JSONObject) -> Return 
     return None
 
 
-def receipt_already_recorded(*, payload: JSONObject, data: JSONObject) -> bool:
-    """After a lost answer: whether DR's return already counts this receipt's units as accepted."""
-    before = payload.get("acceptedBefore") or {}
+def receipt_already_recorded(*, instruction: Instruction, data: JSONObject) -> bool:
+    """After a lost answer: whether DR's return already counts this receipt's units as accepted.
+
+    DR's count has to cover what it had accepted when the receipt was planned (``acceptedBefore``)
+    and every other receipt of ours for this return that DR confirmed since, plus this one: a parcel
+    queued along with another must not take the other's units for its own.
+    """
+    payload = instruction.payload
+    before = {str(item_id): int(units) for item_id, units in (payload.get("acceptedBefore") or {}).items()}
+    confirmed: dict[str, int] = defaultdict(int)
+    others = Instruction.objects.filter(
+        kind=instruction.kind, subject=instruction.subject, state=Instruction.State.DONE
+    ).exclude(pk=instruction.pk)
+    for other in others:
+        if other.payload.get("returnRef") == payload.get("returnRef"):
+            for item_id, units in (other.payload.get("units") or {}).items():
+                confirmed[str(item_id)] += int(units)
     accepted = {str(item.get("itemId")): int(item.get("quantityAccepted") or 0) for item in data.get("items") or []}
     units = payload.get("units") or {}
     return bool(units) and all(
-        accepted.get(str(item_id), 0) >= int(before.get(item_id, 0)) + int(quantity)
+        accepted.get(str(item_id), 0) >= max(before.get(str(item_id), 0), confirmed[str(item_id)]) + int(quantity)
         for item_id, quantity in units.items()
     )

@@ -88,7 +88,7 @@ class ReceiveReturnPerformer(Performer):
 
     def find_existing_effect(self, instruction: Instruction, client: DigitalRiverClient) -> JSONObject | None:
         found = client.get(f"/returns/{instruction.payload['returnId']}")
-        if isinstance(found, dict) and mirror.receipt_already_recorded(payload=instruction.payload, data=found):
+        if isinstance(found, dict) and mirror.receipt_already_recorded(instruction=instruction, data=found):
             return found
         return None
 

@@ -178,8 +178,26 @@ def fulfillment_order_upsert(
         line.save()
         if line.backordered and not stale:
             notifications.notify_backordered(line=line)
+    managed_lines_follow_drs_fulfillments(order)
     order_lines_sum_counters(order)
     return fulfillment_order
+
+
+def managed_lines_follow_drs_fulfillments(order: Order) -> None:
+    """Orchestrated lines ship from DR's own fulfillment order, and DR says so only with
+    fulfillment.created (no fulfillment_order.shipped): the units such a line shipped are shipped on
+    its fulfillment-order lines too, oldest first, whichever of the two events came first."""
+    for order_line in order.lines.filter(fulfillment_model=ORCHESTRATED):
+        left = order_line.shipped
+        for line in FulfillmentOrderLine.objects.select_for_update().filter(order_line=order_line).order_by("pk"):
+            before = (line.shipped, line.pending, line.backordered)
+            line.shipped = max(line.shipped, min(left, line.quantity - line.cancelled))
+            left = max(left - line.shipped, 0)
+            open_units = max(line.quantity - line.shipped - line.cancelled - line.returned, 0)
+            line.pending = min(line.pending, open_units)
+            line.backordered = min(line.backordered, open_units - line.pending)
+            if (line.shipped, line.pending, line.backordered) != before:
+                line.save(update_fields=["shipped", "pending", "backordered"])
 
 
 def _backordered_units(item: JSONObject, line: FulfillmentOrderLine) -> int:

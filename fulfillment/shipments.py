@@ -27,7 +27,13 @@ from .cancellations import units_released
 from .kinds import POST_FULFILLMENT
 from .ledger import ledger_recount
 from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
-from .services import DISTRIBUTED, ORCHESTRATED, line_units_settle, order_lines_sum_counters
+from .services import (
+    DISTRIBUTED,
+    ORCHESTRATED,
+    line_units_settle,
+    managed_lines_follow_drs_fulfillments,
+    order_lines_sum_counters,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -207,6 +213,8 @@ def _apply_drs_own_fulfillment(order: Order, record: DrFulfillment) -> None:
             ShipmentItem.objects.create(shipment=shipment, order_line=line, quantity=quantity)
             line.shipped = min(line.quantity, line.shipped + quantity)
             line.save(update_fields=["shipped"])
+        managed_lines_follow_drs_fulfillments(order)
+        order_lines_sum_counters(order)
         notifications.notify_shipped(shipment=shipment)
 
 

@@ -36,6 +36,7 @@ class ReturnsAtDR:
         self.returns: dict[str, dict] = {}
         self.posts: list[tuple[str, dict]] = []
         self.lose_answers = 0
+        self.fail_receipts = 0  # the next receipts answer 502 before DR records anything
         self.refuse: tuple[int, dict] | None = None
         base = re.escape(BASE)
         rsps.add_callback(responses.POST, f"{BASE}/fulfillment-returns", callback=self._post_fulfillment_return)
@@ -121,6 +122,9 @@ class ReturnsAtDR:
         return_id = request.url.rsplit("/", 1)[1]
         body = json.loads(request.body)
         self.posts.append((f"/returns/{return_id}", body))
+        if self.fail_receipts:
+            self.fail_receipts -= 1
+            return 502, {}, json.dumps({"type": "bad_gateway", "errors": [{"code": "bad_gateway", "message": "down"}]})
         made = self.returns[return_id]
         # Each receipt adds its units (creating-a-return.md, "Multiple shipment returns").
         for item in made["items"]:

@@ -353,3 +353,33 @@ def test_a_cancelled_unit_in_a_pending_snapshot_is_released_too(accepted_order, 
     deliver("fulfillment_order.pending", fulfillment_order(pending=1, cancelled=1, updated="2026-11-21T10:00:00.000Z"))
     assert [payload["items"] for payload in sent()] == [[{"itemId": "143040030336", "cancelQuantity": 1}]]
     assert sent()[0]["orderId"] == "231388420336"
+
+
+@pytest.mark.parametrize("fulfillment_first", [False, True], ids=["snapshot_first", "fulfillment_first"])
+def test_units_dr_shipped_and_captured_itself_leave_the_managed_fulfillment_orders_pending(
+    accepted_order, deliver, fulfillment_first
+):
+    """Orchestrated lines ship from DR's own fulfillment order, and DR says so only with its
+    fulfillment.created (no fulfillment_order.shipped): those units are shipped on that fulfillment
+    order's line too, in whichever order the two events come, so they can be returned."""
+    from fulfillment.returns import returnable_units
+
+    managed = fixture("fulfillment_order.json")
+    managed.update(id="700499990336")
+    managed["items"] = [
+        {"id": "700499991336", "upstreamId": "143040040336", "inventoryItemId": "orch-1", "quantity": 1, "pending": 1}
+    ]
+    events = [
+        ("fulfillment_order.pending", managed),
+        ("fulfillment.created", fixture("event_fulfillment_created.json")["data"]["object"]),
+    ]
+    for event_type, obj in reversed(events) if fulfillment_first else events:
+        deliver(event_type, obj)
+
+    fo_line = FulfillmentOrderLine.objects.get(dr_item_id="700499991336")
+    assert (fo_line.pending, fo_line.shipped) == (0, 1)
+    line = accepted_order.lines.get(dr_item_id="143040040336")
+    assert (line.pending, line.shipped, line.fulfilled) == (0, 1, 1)
+    assert returnable_units(order=accepted_order)[line.pk].quantity == 1
+    deliver("fulfillment_order.pending", managed)  # the snapshot again: the units stay shipped
+    assert FulfillmentOrderLine.objects.get(pk=fo_line.pk).pending == 0

@@ -157,6 +157,30 @@ def test_a_lost_answer_to_a_receipt_is_not_sent_again_when_dr_counted_it(dr, gad
     assert ledger(gadgets) == (1, 2)
 
 
+def test_a_parcel_that_failed_is_sent_again_though_a_later_parcel_reached_dr(dr, gadgets):
+    """Two parcels queued at once: the first meets a 502 before DR records it, the second lands. The
+    first's look at DR must not take the second's unit for its own (it would never be sent, and the
+    return would never complete nor be refunded)."""
+    ret = start(gadgets, units=2)
+    sweep()
+    for _ in range(2):
+        plan = return_received_plan(ret=Return.objects.get(pk=ret.pk), items=[(gadgets.dr_item_id, 1)])
+        return_received_execute(plan=plan)
+    first, second = Instruction.objects.filter(kind=RECEIVE_RETURN).order_by("pk")
+    dr.fail_receipts = 1
+    sweep()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, first.effect_uncertain) == (Instruction.State.RETRY_WAIT, True)
+    assert second.state == Instruction.State.DONE
+    sweep()
+    first.refresh_from_db()
+    assert first.state == Instruction.State.DONE
+    assert dr.returns["ret_1"]["items"][0]["quantityAccepted"] == 2, "the first parcel was never recorded"
+    assert Return.objects.get(pk=ret.pk).state == Return.State.ACCEPTED
+    assert ledger(gadgets) == (2, 0)
+
+
 def test_a_refused_return_is_marked_failed_with_drs_words(dr, gadgets):
     ret = start(gadgets)
     dr.refuse = (

@@ -13,8 +13,9 @@ pushes the SKUs, then turns the bad network on (20% of sandbox API calls answer 
 than the app's 1 s timeout, every event is delivered three times: the sandbox's delivery and its
 duplicate, and a third copy this driver posts a few seconds later; deliveries are shuffled and a
 share held back). It places the orders and plays the warehouse and customer service for each
-order's story, SIGKILLs the worker's process group mid-run and restarts it. Then it turns the
-network off, runs the sweeps until nothing moves, and writes the facts the test asserts on.
+order's story (returns and refunds among them: chaos_reversals.py), SIGKILLs the worker's process
+group mid-run and restarts it. Then it turns the network off, runs the sweeps until nothing moves,
+and writes the facts the test asserts on.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import PYTHON, Gunicorn, free_port  # noqa: E402
+from tests.reliability import chaos_reversals as reversals  # noqa: E402
+from tests.reliability.chaos_reversals import ORCH, A, B, G, Step, Story, T  # noqa: E402
 
 # --- the deployment ---------------------------------------------------------------------------
 
@@ -240,25 +243,7 @@ class ThirdCopies(threading.Thread):
 
 # --- the stories --------------------------------------------------------------------------------
 
-A, B, ORCH, T, G = "CH-DIST-A", "CH-DIST-B", "CH-ORCH", "CH-TP", "CH-DIG"
-
-
-@dataclass
-class Step:
-    kind: str  # ship, ship_managed, wh_cancel, wh_cancel_managed, record, cs_cancel, cs_cancel_all, accepted
-    items: tuple[tuple[str, int], ...] = ()
-
-
-@dataclass
-class Story:
-    name: str
-    lines: tuple[tuple[str, int], ...]
-    steps: tuple[Step, ...]
-    state: str  # our order's state at the end
-    end: dict[str, tuple[int, int, int]]  # per SKU: shipped, captured, released
-
-
-STORIES = (
+FLOW_STORIES = (
     Story(
         "distributed, two shipments",
         ((A, 2), (B, 1)),
@@ -322,6 +307,7 @@ STORIES = (
         {ORCH: (1, 1, 1), A: (1, 1, 0)},
     ),
 )
+STORIES = (*FLOW_STORIES, *reversals.STORIES)
 
 
 @dataclass
@@ -376,6 +362,8 @@ class Driver:
         from sandbox.services.warehouse import warehouse_cancel, warehouse_ship
 
         step = run.story.steps[run.next_step]
+        if step.kind in reversals.REVERSAL_KINDS:
+            return reversals.try_step(run, step)
         if step.kind in ("ship", "ship_managed", "wh_cancel", "wh_cancel_managed"):
             fulfillment_order = self.dr_fulfillment_order(run, managed=step.kind.endswith("managed"))
             if fulfillment_order is None:
@@ -475,7 +463,8 @@ class Driver:
         from sandbox.services.orders import Line, order_place
 
         story = STORIES[index % len(STORIES)]
-        order = order_place(lines=[Line(sku_id=sku, quantity=quantity) for sku, quantity in story.lines])
+        lines = [Line(sku_id=sku, quantity=quantity) for sku, quantity in story.lines]
+        order = order_place(lines=lines, **({"card": story.card} if story.card else {}))
         items = {item.sku_id: item.dr_id for item in order.items.all()}
         return Run(story=story, dr_order_id=order.dr_id, items=items, waiting_since=time.monotonic())
 
@@ -544,7 +533,7 @@ def push_skus() -> None:
 
 def outstanding() -> dict:
     from digitalriver.models import Instruction, WebhookEvent
-    from sandbox.models import Delivery, FulfillmentCancellation
+    from sandbox.models import Delivery, FulfillmentCancellation, Refund
 
     return {
         "instructions": Instruction.objects.filter(
@@ -554,6 +543,9 @@ def outstanding() -> dict:
         "deliveries": Delivery.objects.filter(state=Delivery.State.PENDING).count(),
         "cancellation_requests": FulfillmentCancellation.objects.filter(
             state=FulfillmentCancellation.State.PENDING
+        ).count(),
+        "refunds_at_the_bank": Refund.objects.filter(
+            state__in=[Refund.State.PENDING, Refund.State.PENDING_INFORMATION]
         ).count(),
     }
 
@@ -713,7 +705,7 @@ def collect(driver: Driver, third: ThirdCopies, bad_from_wall: float) -> dict:
                 released[item["itemId"]] += item.get("cancelQuantity") or 0
         at_warehouse = defaultdict(lambda: [0, 0])
         for fo_item in DrFulfillmentOrderItem.objects.filter(fulfillment_order__upstream_id=run.dr_order_id):
-            at_warehouse[fo_item.upstream_id][0] += fo_item.shipped
+            at_warehouse[fo_item.upstream_id][0] += fo_item.shipped + fo_item.returned  # returns take from shipped
             at_warehouse[fo_item.upstream_id][1] += fo_item.cancelled
         dr_items = {item.sku_id: item for item in dr_order.items.all()}
         lines = {}
@@ -792,6 +784,8 @@ def collect(driver: Driver, third: ThirdCopies, bad_from_wall: float) -> dict:
                     ),
                 },
                 "lines": lines,
+                "reversals": reversals.collect_order(run),
+                "story_reversals": {"returned": run.story.returned, "refunds": run.story.refunds},
             }
         )
 
@@ -843,6 +837,7 @@ def collect(driver: Driver, third: ThirdCopies, bad_from_wall: float) -> dict:
             "emitted": len(all_emitted),
         },
         "observations": {"complete_orders_with_pending_units": stale_pending},
+        "reversals": {"figures": reversals.figures(orders), "events": reversals.collect_events()},
         "chaos": {
             "events_during_chaos": len(chaos_events),
             "events_delivered_fewer_than_three_times": [e for e in chaos_events if delivered[e] < 3],
@@ -874,7 +869,12 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--chaos-seconds", type=float, default=180, help="most time under the bad network")
-    parser.add_argument("--settle-seconds", type=float, default=120, help="most time for the sweeps to settle")
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=300,
+        help="most time for the stories and sweeps to settle (ends when quiet)",
+    )
     parser.add_argument("--out", required=True)
     parser.add_argument("--logs", required=True)
     args = parser.parse_args()

@@ -1,6 +1,7 @@
 """The chaos suite: 200 orders of mixed models through the sandbox on a bad network, with every
 event delivered three times out of order and the Celery worker killed mid-run, end exactly as a clean
-run would (see chaos_driver.py for the run itself).
+run would (see chaos_driver.py for the run itself), returns and refunds included: every line's
+ledger, every refund and return agree with DR's (chaos_reversals.py).
 
 Needs PostgreSQL (DATABASE_URL) and a broker (CELERY_BROKER_URL); the run gets a database of its
 own on that server (`<name>_chaos`), dropped afterwards (kept with CHAOS_KEEP_DATABASE=1):
@@ -19,6 +20,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from tests.reliability import chaos_reversals
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).resolve().parent / "chaos_driver.py"
@@ -84,7 +87,7 @@ def report():
             env=_environment(url),
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,  # chaos 180 s and settling 300 s at most, on a loaded machine
         )  # fmt: skip
         assert out.exists(), f"the driver wrote no report:\n{driver.stderr[-5000:]}"
         data = json.loads(out.read_text())
@@ -92,7 +95,8 @@ def report():
         print(
             f"\nchaos run: {data['total_s']} s in all, {data['timings']}; worker killed {data['kill']};"
             f" chaos {data['chaos']['injected_5xx']} injected 5xx, {data['chaos']['timeouts']} timeouts;"
-            f" logs in {workdir / 'logs'}"
+            f" logs in {workdir / 'logs'}\nreturns and refunds: {data['reversals']['figures']};"
+            f" their events {data['reversals']['events']['by_state']}"
         )
         yield data
     finally:
@@ -223,3 +227,17 @@ def test_concurrent_deliveries_never_fail_on_our_own_database_locks(report):
     failed = report["sweeps"]["replayed_failed_events"] + report["events"]["failed"]
     ours = [error for error in failed if "OperationalError" in error or "IntegrityError" in error]
     assert not ours, f"{len(ours)} event(s) failed on our own database:\n" + "\n".join(ours[:20])
+
+
+def test_returns_and_refunds_add_up_with_dr(report):
+    """Per line: refunded <= captured, returned <= fulfilled and equal to what DR's returns accepted;
+    per order: our refunded amount is DR's and our succeeded refunds' sum; DR holds exactly one refund
+    per refund we asked, and each of its own is ours too; no refund or return left asked or failed."""
+    problems = _problems(report, chaos_reversals.problems)
+    assert not problems, _fmt(problems)
+
+
+def test_every_return_and_refund_event_is_processed(report):
+    events = report["reversals"]["events"]
+    assert not events["not_processed"], events["not_processed"][:20]
+    assert events["by_state"].get("processed", 0) > 0, events
