@@ -124,13 +124,11 @@ def notify_return_approved(*, ret: Return) -> Notification | None:
 def _write(*, order: Order, kind: str, key: str, to: str, context: dict[str, Any]) -> Notification | None:
     if not _mailable(to) or Notification.objects.filter(key=key).exists():
         return None
-    # Plain text: rendered without HTML escaping (the "text" template engine in settings).
-    text = render_to_string(f"emails/{kind}.txt", {"order": order, **context}, using="text")
-    subject, _, body = text.partition("\n")
+    subject, body = email_render(kind=kind, context={"order": order, **context})
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
-                order=order, kind=kind, key=key, to=to, subject=subject.strip(), body=body.strip() + "\n"
+                order=order, kind=kind, key=key, to=to, subject=subject, body=body
             )
     except IntegrityError:
         return None  # a concurrent delivery of the same event wrote it first
@@ -138,6 +136,14 @@ def _write(*, order: Order, kind: str, key: str, to: str, context: dict[str, Any
 
     enqueue_on_commit(send_notification, notification.pk)
     return notification
+
+
+def email_render(*, kind: str, context: dict[str, Any]) -> tuple[str, str]:
+    """The subject (the template's first line) and the body of one email."""
+    # Plain text: rendered without HTML escaping (the "text" template engine in settings).
+    text = render_to_string(f"emails/{kind}.txt", context, using="text")
+    subject, _, body = text.partition("\n")
+    return subject.strip(), body.strip() + "\n"
 
 
 def _mailable(address: str) -> bool:

@@ -38,7 +38,9 @@ def test_more_backordered_units_or_a_new_date_is_news(accepted_order, deliver):
     assert Notification.objects.filter(kind="backordered").count() == 3
 
 
-def test_units_customer_service_cancelled_are_confirmed_without_doubting_the_customer(accepted_order, django_capture_on_commit_callbacks):
+def test_units_customer_service_cancelled_are_confirmed_without_doubting_the_customer(
+    accepted_order, django_capture_on_commit_callbacks
+):
     line = OrderLine.objects.filter(order=accepted_order).first()
     request = CancellationRequest.objects.create(order=accepted_order, route="fulfillment", reason="Asked by phone")
     CancellationLine.objects.create(request=request, order_line=line, quantity=1)
@@ -64,3 +66,19 @@ def test_units_the_warehouse_cancelled_are_apologised_for(accepted_order, django
     assert email.subject == "Items of your order 231388420336 were cancelled"
     assert "We are sorry: we could not supply" in email.body
     assert "did not ask" not in email.body
+
+
+def test_the_preview_page_shows_a_sample_of_every_email_kind(admin_client):
+    page = admin_client.get("/admin/fulfillment/notification/preview/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for kind in Notification.Kind:
+        assert f'data-kind="{kind.value}"' in html, kind
+    assert "Your cancellation for order 240012345336 is done" in html
+    assert "We are sorry: we could not supply" in html
+    assert "Tracking number: 1Z999AA10123456784" in html
+    assert not Notification.objects.exists()  # nothing is written or sent
+    assert (
+        "/admin/fulfillment/notification/preview/"
+        in admin_client.get("/admin/fulfillment/notification/").content.decode()
+    )
