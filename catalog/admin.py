@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from django_countries.filters import CountryFilter
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
+from import_export.forms import ConfirmImportForm
 
 from core.admin import confirm_action, pretty_json
 
@@ -53,6 +54,14 @@ SYNC_FIELDS = (
     "updated_at",
 )
 DR_COPY_FIELDS = ("dr_sku_pretty", "dr_inventory_item_pretty", "pushed_values_pretty")
+
+
+class SkuConfirmImportForm(ConfirmImportForm):
+    push_after_import = forms.BooleanField(
+        required=False,
+        label="Push the imported new SKUs to Digital River",
+        help_text="Otherwise they stay drafts until someone pushes them.",
+    )
 
 
 class ChangeFulfillmentModelForm(forms.Form):
@@ -101,6 +110,8 @@ class SkuAdmin(ImportExportModelAdmin):
     show_full_result_count = False
     actions = ["push_to_dr", "check_drift", "change_fulfillment_model"]
     change_form_template = "admin/catalog/sku/change_form.html"
+    import_template_name = "admin/catalog/sku/import.html"
+    confirm_form_class = SkuConfirmImportForm
     editable_fieldsets = (
         ("Identity", {"fields": ("sku_id", "name", "description", "fulfillment_model")}),
         (
@@ -426,8 +437,15 @@ class SkuAdmin(ImportExportModelAdmin):
     # --- import ---
 
     def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
-        # A confirmed import is all or nothing, even if rows broke the rules only after the preview.
-        return {**super().get_import_data_kwargs(**kwargs), "rollback_on_validation_errors": True}
+        # Rows that break the rules are reported and skipped (SkuResource.import_row); a row that
+        # fails otherwise still undoes the whole file.
+        form = kwargs.get("form")
+        push = bool(isinstance(form, SkuConfirmImportForm) and form.cleaned_data.get("push_after_import"))
+        return {
+            **super().get_import_data_kwargs(**kwargs),
+            "rollback_on_validation_errors": True,
+            "push_after_import": push,
+        }
 
     def process_result(self, result: Result, request: HttpRequest) -> HttpResponse:
         if result.has_errors() or result.has_validation_errors():
@@ -438,4 +456,16 @@ class SkuAdmin(ImportExportModelAdmin):
                 messages.ERROR,
             )
             return HttpResponseRedirect(reverse("admin:catalog_sku_changelist"))
-        return super().process_result(result, request)
+        self.generate_log_entries(result, request)
+        rejected_rows = getattr(result, "rejected_rows", [])
+        new, updated = result.totals["new"], result.totals["update"]
+        parts = [
+            f"Imported {new + updated} of {result.total_rows} rows ({new} new, {updated} updated)",
+            f"{len(rejected_rows)} rejected (rows {', '.join(map(str, rejected_rows))})" if rejected_rows else "",
+        ]
+        outcome = getattr(result, "push_outcome", None)
+        if outcome is not None:
+            reasons = {refusal.sku_id: refusal.messages for refusal in outcome.refused}
+            parts += [f"{len(outcome.queued)} new SKUs queued for a push to Digital River", refusals_text(reasons)]
+        self.message_user(request, sentences(*parts), messages.WARNING if rejected_rows else messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:catalog_sku_changelist"))

@@ -11,12 +11,15 @@ takes that quote off again, so an exported file imports back unchanged.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 from import_export import fields, resources
 from import_export.instance_loaders import CachedInstanceLoader
+from import_export.results import RowResult
 
 from . import services
 from .models import MERCHANDISER_FIELDS, Sku
@@ -46,6 +49,16 @@ def unescape_formula(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class RejectedValue:
+    """One thing wrong with one row of a file, as the import report lists it."""
+
+    row: int
+    field: str
+    value: str
+    message: str
+
+
 class SkuResource(resources.ModelResource):
     # Exported so a spreadsheet shows where each SKU stands; ignored when the file comes back.
     sync_state = fields.Field(attribute="sync_state", column_name="sync_state", readonly=True)
@@ -66,6 +79,9 @@ class SkuResource(resources.ModelResource):
         self._first_row_of: dict[str, int | None] = {}
         self._changes_of: dict[str, list[str]] = {}
         self._edited_after_push: list[tuple[Sku, list[str]]] = []
+        self.rejected: list[RejectedValue] = []
+        self.rejected_rows: list[int] = []
+        self.imported: list[Sku] = []
 
     def export_field(self, field: fields.Field, instance: Sku, **kwargs: Any) -> Any:
         return escape_formula(super().export_field(field, instance, **kwargs))
@@ -78,6 +94,30 @@ class SkuResource(resources.ModelResource):
     def get_import_fields(self) -> list[fields.Field]:
         # Export-only columns are neither offered on the import page nor shown in its preview.
         return [field for field in super().get_import_fields() if not field.readonly]
+
+    def import_field(
+        self, field: fields.Field, instance: Sku, row: dict[str, Any], is_m2m: bool = False, **kwargs: Any
+    ) -> None:
+        try:
+            super().import_field(field, instance, row, is_m2m, **kwargs)
+        except (InvalidOperation, TypeError) as exc:  # the decimal widget's answer to "heavy"
+            raise ValueError(f"'{row.get(field.column_name)}' is not a number") from exc
+
+    def import_row(self, row: dict[str, Any], instance_loader: Any, **kwargs: Any) -> RowResult:
+        """A row that breaks the rules is reported (each of its errors) and skipped; the others import."""
+        row_result = super().import_row(row, instance_loader, **kwargs)
+        if row_result.validation_error is not None:
+            number = int(kwargs.get("row_number") or 0)
+            self.rejected_rows.append(number)
+            for field, messages in row_result.validation_error.message_dict.items():
+                value = "" if field == NON_FIELD_ERRORS else str(row.get(field) or "")
+                for message in messages:
+                    self.rejected.append(
+                        RejectedValue(number, "" if field == NON_FIELD_ERRORS else field, value, message)
+                    )
+            row_result.validation_error = None
+            row_result.import_type = RowResult.IMPORT_TYPE_SKIP
+        return row_result
 
     def import_instance(self, instance: Sku, row: dict[str, Any], **kwargs: Any) -> None:
         """Set the row's values, noting which changed and refusing a SKU id the file already used."""
@@ -138,12 +178,18 @@ class SkuResource(resources.ModelResource):
         instance.updated_at = timezone.now()  # bulk_update leaves auto_now fields alone
 
     def after_save_instance(self, instance: Sku, row: dict[str, Any], **kwargs: Any) -> None:
+        self.imported.append(instance)
         if instance.pk and instance.sync_state != Sku.SyncState.DRAFT:
             self._edited_after_push.append((instance, self._changes_of.get(instance.sku_id, [])))
 
     def after_import(self, dataset: Any, result: Result, **kwargs: Any) -> None:
         super().after_import(dataset, result, **kwargs)
+        result.rejected = self.rejected  # read by the import report
+        result.rejected_rows = self.rejected_rows
         if kwargs.get("dry_run") or result.has_errors() or result.has_validation_errors():
             return  # nothing is kept, so nothing is edited as far as DR is concerned
         for sku, changed_fields in self._edited_after_push:
             services.sku_after_admin_save(sku=sku, changed_fields=changed_fields, by=kwargs.get("user"))
+        if kwargs.get("push_after_import"):
+            drafts = [sku for sku in self.imported if sku.sync_state == Sku.SyncState.DRAFT]
+            result.push_outcome = services.skus_push(skus=drafts, by=kwargs.get("user"))

@@ -323,7 +323,7 @@ REFUND_RETURNS_AUTOMATICALLY = env_bool("REFUND_RETURNS_AUTOMATICALLY", False)
 EMAIL_BACKEND = (
     "django.core.mail.backends.smtp.EmailBackend"
     if os.environ.get("EMAIL_HOST")
-    else "django.core.mail.backends.console.EmailBackend"
+    else "core.mail.SummaryEmailBackend"  # one line per email in the log: "email to x: subject"
 )
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_PORT = env_number("EMAIL_PORT", 587)
@@ -340,11 +340,21 @@ OPERATIONS_ALERT_INTERVAL_MINUTES = env_number("OPERATIONS_ALERT_INTERVAL_MINUTE
 # Bodies kept in the call log are cut to this many characters.
 DR_API_CALL_BODY_LIMIT = 20_000
 
+LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO").upper()
+# Chatty loggers speak only at DEBUG: a trace per background task, the request line of every
+# webhook and sandbox call the server makes to itself, the reloader and axes announcing themselves.
+QUIET_UNLESS_DEBUG = "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "celery.app.trace": {"level": QUIET_UNLESS_DEBUG},
+        "django.server": {"level": QUIET_UNLESS_DEBUG},
+        "django.utils.autoreload": {"level": QUIET_UNLESS_DEBUG},
+        "axes": {"level": QUIET_UNLESS_DEBUG},
+    },
 }

@@ -6,6 +6,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from core.views import HealthView
 from digitalriver.views import WebhookView
 
+admin.site.site_header = "Digital River back office"
+admin.site.site_title = "Digital River back office"
+admin.site.index_title = "Catalog, orders and operations"
+# "View site" leads somewhere real: the API's documentation (the admin is the site otherwise).
+admin.site.site_url = "/api/docs/"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("config.api")),

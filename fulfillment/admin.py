@@ -6,14 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from commerce.models import Order
 from core.admin import ReadOnlyAdmin, pretty_json
 
+from .email_previews import email_previews
 from .models import (
     TRACKABLE_SCHEMES,
     CancellationLine,
@@ -225,9 +228,26 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_per_page = 50
     show_full_result_count = False
     fields = ("order_page", "kind", "to", "subject", "body", "created_at", "sent_at", "attempts", "error", "key")
+    change_list_template = "admin/fulfillment/notification/change_list.html"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         return self.fields
+
+    def get_urls(self) -> list[URLPattern]:
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [path("preview/", preview, name="fulfillment_notification_preview"), *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """Every customer email kind rendered for a sample order: what customers read, before they do."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Customer emails: a sample of each",
+            "opts": self.opts,
+            "previews": email_previews(),
+        }
+        return TemplateResponse(request, "admin/fulfillment/notification/preview.html", context)
 
     @admin.display(description="order", ordering="order__dr_order_id")
     def order_page(self, obj: Notification) -> str:

@@ -1,5 +1,14 @@
 """Emails to the customer (shipped, backordered, cancelled) and to operations (capture failed).
 
+The rules of the set, so that one action never sends two emails that contradict each other:
+
+- one email per customer-visible change: a backorder email goes out only when more units are
+  backordered than the customer last heard of, or the expected date moved. Units leaving the
+  backorder (cancelled, shipped) are told by the cancellation or shipment email alone, so cancelling
+  1 of 2 backordered units sends "cancelled" and not also "delayed" about the unit left;
+- the wording fits who asked: units customer service cancelled (a cancellation request covers
+  them) are confirmed as arranged; units the warehouse or DR cancelled are apologised for.
+
 Each email is written as a row in the same transaction as the change it reports, keyed by what it
 is about, so an event delivered three times sends one email. It is sent after commit; a row whose
 sending failed is tried again by the periodic sweep.
@@ -42,6 +51,8 @@ def notify_shipped(*, shipment: Shipment) -> Notification | None:
 
 def notify_backordered(*, line: FulfillmentOrderLine) -> Notification | None:
     available = line.available_time.isoformat() if line.available_time else "unknown"
+    if not backorder_is_news(line=line, available=available):
+        return None
     order = line.order_line.order
     return _write(
         order=order,
@@ -52,11 +63,41 @@ def notify_backordered(*, line: FulfillmentOrderLine) -> Notification | None:
     )
 
 
+def backorder_is_news(*, line: FulfillmentOrderLine, available: str) -> bool:
+    """Whether the customer hears of this line's backorder: more units than the last email said,
+    or a new expected date. Fewer units is no news here (the cancellation or shipment says so)."""
+    last = (
+        Notification.objects.filter(kind=Kind.BACKORDERED, key__startswith=f"backordered:{line.dr_item_id}:")
+        .order_by("-created_at", "-id")
+        .values_list("key", flat=True)
+        .first()
+    )
+    if last is None:
+        return line.backordered > 0
+    _, _, told_units, told_available = last.split(":", 3)
+    if line.backordered > int(told_units):
+        return True
+    return line.backordered > 0 and available != told_available
+
+
+def cancelled_by_customer_service(*, order: Order, released: list[tuple[OrderLine, int]]) -> bool:
+    """Whether every released line is one customer service asked to cancel (the customer asked, or
+    agreed); otherwise the warehouse or DR cancelled the units and the email apologises."""
+    from .models import CancellationLine, CancellationRequest
+
+    line_ids = {line.pk for line, _ in released}
+    asked = set(
+        CancellationLine.objects.filter(request__order=order, order_line_id__in=line_ids)
+        .exclude(request__state__in=[CancellationRequest.State.REJECTED, CancellationRequest.State.FAILED])
+        .values_list("order_line_id", flat=True)
+    )
+    return bool(line_ids) and asked == line_ids
+
+
 def notify_cancelled(*, order: Order, released: list[tuple[OrderLine, int]], source: str) -> Notification | None:
     """``released`` is a list of (OrderLine, units); ``source`` names the release (one email each)."""
-    return _write(
-        order=order, kind=Kind.CANCELLED, key=f"cancelled:{source}", to=order.email, context={"released": released}
-    )
+    context = {"released": released, "asked": cancelled_by_customer_service(order=order, released=released)}
+    return _write(order=order, kind=Kind.CANCELLED, key=f"cancelled:{source}", to=order.email, context=context)
 
 
 def notify_capture_failed(*, order: Order, source: str, reason: str = "") -> Notification | None:
@@ -83,13 +124,11 @@ def notify_return_approved(*, ret: Return) -> Notification | None:
 def _write(*, order: Order, kind: str, key: str, to: str, context: dict[str, Any]) -> Notification | None:
     if not _mailable(to) or Notification.objects.filter(key=key).exists():
         return None
-    # Plain text: rendered without HTML escaping (the "text" template engine in settings).
-    text = render_to_string(f"emails/{kind}.txt", {"order": order, **context}, using="text")
-    subject, _, body = text.partition("\n")
+    subject, body = email_render(kind=kind, context={"order": order, **context})
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
-                order=order, kind=kind, key=key, to=to, subject=subject.strip(), body=body.strip() + "\n"
+                order=order, kind=kind, key=key, to=to, subject=subject, body=body
             )
     except IntegrityError:
         return None  # a concurrent delivery of the same event wrote it first
@@ -97,6 +136,14 @@ def _write(*, order: Order, kind: str, key: str, to: str, context: dict[str, Any
 
     enqueue_on_commit(send_notification, notification.pk)
     return notification
+
+
+def email_render(*, kind: str, context: dict[str, Any]) -> tuple[str, str]:
+    """The subject (the template's first line) and the body of one email."""
+    # Plain text: rendered without HTML escaping (the "text" template engine in settings).
+    text = render_to_string(f"emails/{kind}.txt", context, using="text")
+    subject, _, body = text.partition("\n")
+    return subject.strip(), body.strip() + "\n"
 
 
 def _mailable(address: str) -> bool:

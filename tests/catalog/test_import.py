@@ -54,29 +54,49 @@ def confirm(client, preview_response):
     return client.post(PROCESS_URL, preview_response.context["confirm_form"].initial)
 
 
-def test_a_file_with_three_bad_rows_reports_exactly_those_and_imports_nothing(merchandiser_client):
+def test_a_file_with_bad_rows_lists_every_error_of_each_and_imports_the_good_rows(merchandiser_client):
     rows = [
         good_row("A-1"),
-        good_row("BAD 2"),  # space in the id
+        good_row("BAD 2", hs_code="8471"),  # space in the id, and a short HS code
         good_row("A-3"),
-        good_row("A-4", hs_code="8471"),
+        good_row("A-4", weight="heavy"),
         good_row("A-5", fulfillment_model="orchestrated", part_number=""),
         good_row("A-6"),
     ]
-    page = preview(merchandiser_client, rows)
+    page = merchandiser_client.post(
+        IMPORT_URL, {"import_file": csv_file(rows, [*HEADERS, "weight"]), "format": "0", "resource": "0"}
+    )
 
     assert page.status_code == 200
     result = page.context["result"]
-    errors = {row.number: row.error_dict for row in result.invalid_rows}
-    assert sorted(errors) == [2, 4, 5]
-    assert errors[2]["sku_id"] == ["'BAD 2' is not a valid SKU id: use 1 to 100 of 0-9 A-Z a-z . _ - (no spaces)."]
-    assert list(errors[4]) == ["hs_code"]
-    assert errors[5] == {"part_number": ["A part number is required for DR-managed fulfillment."]}
+    problems = [(p.row, p.field, p.value, p.message) for p in result.rejected]
+    assert problems[:2] == [
+        (2, "sku_id", "BAD 2", "'BAD 2' is not a valid SKU id: use 1 to 100 of 0-9 A-Z a-z . _ - (no spaces)."),
+        (
+            2,
+            "hs_code",
+            "8471",
+            "'8471' is not a valid HS code: write ####.##.#### (the first six digits are required).",
+        ),
+    ]
+    assert (4, "weight", "heavy", "'heavy' is not a number") in problems
+    assert (5, "part_number", "", "A part number is required for DR-managed fulfillment.") in problems
+    assert result.rejected_rows == [2, 4, 5]
     html = page.content.decode()
-    assert "A part number is required for DR-managed fulfillment." in html
-    assert '<span class="validation-error-field-label">part_number</span>' in html
-    assert "confirm_form" not in page.context or page.context["confirm_form"] is None
-    assert not Sku.objects.exists()
+    assert 'id="import-report"' in html and "is not a number" in html
+    assert not Sku.objects.exists()  # nothing until confirmed
+
+    done = merchandiser_client.post(PROCESS_URL, page.context["confirm_form"].initial, follow=True)
+    assert sorted(Sku.objects.values_list("sku_id", flat=True)) == ["A-1", "A-3", "A-6"]
+    [message] = [str(m) for m in get_messages(done.wsgi_request)] or [str(m) for m in done.context["messages"]]
+    assert message == "Imported 3 of 6 rows (3 new, 0 updated); 3 rejected (rows 2, 4, 5)."
+
+
+def test_imported_skus_are_pushed_when_the_merchandiser_asks(merchandiser_client):
+    page = preview(merchandiser_client, [good_row("A-1"), good_row("A-2")])
+    merchandiser_client.post(PROCESS_URL, {**page.context["confirm_form"].initial, "push_after_import": "on"})
+    assert set(Sku.objects.values_list("sync_state", flat=True)) <= {"queued", "synced"}
+    assert Instruction.objects.count() >= 2
 
 
 def test_a_clean_file_is_previewed_then_imported_as_drafts_once_confirmed(merchandiser_client):
@@ -97,9 +117,12 @@ def test_a_clean_file_is_previewed_then_imported_as_drafts_once_confirmed(mercha
 
 def test_a_file_naming_a_sku_twice_reports_the_second_row(merchandiser_client):
     page = preview(merchandiser_client, [good_row("A-1"), good_row("A-1", name="Again")])
-    [invalid] = page.context["result"].invalid_rows
-    assert invalid.number == 2
-    assert invalid.error_dict == {"sku_id": ["'A-1' is also on row 1: a file may name each SKU once."]}
+    [problem] = page.context["result"].rejected
+    assert (problem.row, problem.field, problem.message) == (
+        2,
+        "sku_id",
+        "'A-1' is also on row 1: a file may name each SKU once.",
+    )
 
 
 def test_sync_state_and_dr_copies_cannot_be_imported(merchandiser_client, sku_factory):
@@ -189,7 +212,7 @@ def test_import_queries_do_not_grow_with_rows(sku_factory):
     assert Sku.objects.count() == 400
 
 
-def test_a_confirmed_import_is_all_or_nothing(merchandiser_client, sku_factory):
+def test_a_row_that_broke_after_the_preview_is_rejected_and_the_others_import(merchandiser_client, sku_factory):
     sku_factory("A-1")
     sku_factory("A-2")
     headers = ["sku_id", "name", "fulfillment_model"]
@@ -206,9 +229,9 @@ def test_a_confirmed_import_is_all_or_nothing(merchandiser_client, sku_factory):
 
     done = confirm(merchandiser_client, page)
     assert [str(message) for message in get_messages(done.wsgi_request)] == [
-        "Nothing was imported: rows no longer pass DR's rules (1). Import the file again."
+        "Imported 1 of 2 rows (0 new, 1 updated); 1 rejected (rows 1)."
     ]
     assert list(Sku.objects.values_list("sku_id", "name", "fulfillment_model")) == [
         ("A-1", "Widget", "distributed"),
-        ("A-2", "Widget", "distributed"),
+        ("A-2", "Renamed", "third_party"),
     ]

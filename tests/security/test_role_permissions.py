@@ -59,6 +59,8 @@ ADMIN_BUTTONS = {
     "commerce_order_document": ("get", "document", ORDER_PEOPLE),
     # Emails the customer a link DR makes: the right to act on orders (view and change), as for refresh.
     "commerce_order_document_link": ("post", "document", ORDER_PEOPLE),
+    # A sample of each customer email, read-only: whoever may see the emails sent.
+    "fulfillment_notification_preview": ("get", None, ORDER_PEOPLE),
 }
 
 #: model → roles that may open its list in the admin.
