@@ -127,16 +127,6 @@ class OrderAdmin(ReadOnlyAdmin):
                 )
             },
         ),
-        (
-            "Digital River",
-            {
-                "fields": (
-                    ("dr_order_id", "upstream_id", "checkout_id"),
-                    ("state", "state_changed_at", "fraud_state"),
-                    ("dr_created_at", "dr_updated_at", "fetched_at"),
-                )
-            },
-        ),
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Order | None = None) -> list[str]:
