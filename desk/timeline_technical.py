@@ -131,7 +131,9 @@ def event_entries(order: Order, limit: int | None, *, technical: bool = True) ->
             sentence=" — ".join(filter(None, (f"DR said: {event.type}", EVENT_MEANINGS.get(event.type))))
             if technical
             else BUSINESS_EVENTS[event.type],
-            detail=_joined(
+            detail=""
+            if not technical and event.state == WebhookEvent.State.PROCESSED
+            else _joined(
                 event.get_state_display().lower(),
                 "found by polling" if event.source == WebhookEvent.Source.POLLED else "",
                 event.error.splitlines()[0][:200] if event.error else "",
