@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.contenttypes.models import ContentType
 from django.urls import Resolver404, resolve
 from django_fsm_log.models import StateLog
@@ -169,11 +169,10 @@ def _call_tone(call: ApiCall) -> str:
     return WARNING if call.status is None or call.status == 429 or call.status >= 500 else ERROR
 
 
-def links_the_viewer_may_open(
-    entries: Iterable[TimelineEntry], *, user: AbstractBaseUser | AnonymousUser
-) -> list[TimelineEntry]:
-    """The entries with only the links ``user`` may follow: a link to an admin page the viewer may not
-    see (an API call, an instruction, a DR event for customer service) would only answer 403."""
+def links_the_viewer_may_open(entries: Iterable[TimelineEntry], *, user: Any) -> list[TimelineEntry]:
+    """The entries with only the links ``user`` (the request's, signed in or not) may follow: a link
+    to an admin page the viewer may not see (an API call, an instruction or a DR event, for customer
+    service) would only answer 403."""
     allowed: dict[str, bool] = {}
 
     def may_open(url: str) -> bool:
