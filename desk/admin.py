@@ -413,7 +413,7 @@ class OrderAdmin(ReadOnlyAdmin):
             "form": form,
             "plan": plan.steps if plan else None,
             "plan_fingerprint": plan.fingerprint if plan else "",
-            "plan_money": plan.money if plan else None,
+            "plan_money": getattr(plan, "money", None),  # a return moves no money when it starts
         }
         return TemplateResponse(request, f"admin/commerce/order/{template}.html", context)
 
