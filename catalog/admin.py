@@ -185,6 +185,11 @@ class SkuAdmin(ImportExportModelAdmin):
         obj.pk = created.pk
         obj._state.adding = False
 
+    def render_delete_form(self, request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+        sku = context.get("object")
+        context["deletes_at_dr"] = isinstance(sku, Sku) and services.sku_delete_reaches_dr(sku=sku)
+        return super().render_delete_form(request, context)
+
     def delete_model(self, request: HttpRequest, obj: Sku) -> None:
         services.sku_delete(sku=obj, by=request.user)
 
@@ -401,9 +406,16 @@ class SkuAdmin(ImportExportModelAdmin):
             )
         return self.back_to_change_page(sku)
 
-    @method_decorator(require_POST)
     def take_dr_values_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         sku = self.sku_for_dr_button(request, object_id)
+        if request.method != "POST":
+            # A reload or a bookmarked link: nothing is taken without the button and its confirmation.
+            self.message_user(
+                request,
+                "Nothing was changed: use “Take DR's values” on this page to review Digital River's values first.",
+                messages.INFO,
+            )
+            return self.back_to_change_page(sku)
         if not self.has_change_permission(request, sku):
             raise PermissionDenied  # it rewrites our values, so pushing alone is not enough
         if not sku.dr_sku:

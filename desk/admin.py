@@ -40,6 +40,7 @@ from .forms import CancelItemsForm, PerLineQuantitiesForm, RecordShipmentForm, s
 from .permissions import can_refresh_order
 from .refund_page import refund_rows
 from .refunds import can_refund, refund_urls
+from .timeline_technical import links_the_viewer_may_open
 
 # Enough for a normal order's whole story; the full timeline is one click away.
 TIMELINE_ON_PAGE = 50
@@ -126,16 +127,6 @@ class OrderAdmin(ReadOnlyAdmin):
                 )
             },
         ),
-        (
-            "Digital River",
-            {
-                "fields": (
-                    ("dr_order_id", "upstream_id", "checkout_id"),
-                    ("state", "state_changed_at", "fraud_state"),
-                    ("dr_created_at", "dr_updated_at", "fetched_at"),
-                )
-            },
-        ),
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Order | None = None) -> list[str]:
@@ -213,9 +204,13 @@ class OrderAdmin(ReadOnlyAdmin):
         obj: Order | None = None,
     ) -> HttpResponse:
         if obj is not None:
-            page = selectors.order_page(order=obj, timeline_limit=TIMELINE_ON_PAGE)
+            technical = request.GET.get("technical") == "1"
+            page = selectors.order_page(
+                order=obj, timeline_limit=TIMELINE_ON_PAGE, technical=technical, viewer=request.user
+            )
             context.update(
                 page=page,
+                technical=technical,
                 raw_pretty=pretty_json(obj.raw),
                 can_refresh=self.has_refresh_permission(request, obj),
                 can_cancel=obj.state not in CLOSED and self.has_cancel_permission(request, obj),
@@ -300,12 +295,15 @@ class OrderAdmin(ReadOnlyAdmin):
         order = self.order_or_404(request, object_id)
         if not self.has_view_permission(request, order):
             raise PermissionDenied
+        technical = request.GET.get("technical") == "1"
+        timeline = selectors.order_timeline(order=order, technical=technical)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Timeline of order {order.dr_order_id}",
             "opts": self.opts,
             "original": order,
-            "timeline": selectors.order_timeline(order=order),
+            "technical": technical,
+            "timeline": links_the_viewer_may_open(timeline, user=request.user),
         }
         return TemplateResponse(request, "admin/commerce/order/timeline.html", context)
 
@@ -415,6 +413,7 @@ class OrderAdmin(ReadOnlyAdmin):
             "form": form,
             "plan": plan.steps if plan else None,
             "plan_fingerprint": plan.fingerprint if plan else "",
+            "plan_money": getattr(plan, "money", None),  # a return moves no money when it starts
         }
         return TemplateResponse(request, f"admin/commerce/order/{template}.html", context)
 

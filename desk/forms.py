@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 
 from commerce.models import Order, OrderLine
-from fulfillment.cancellations import Cancellable, CancellationPlan, cancellation_plan
+from fulfillment.cancellations import Cancellable, CancellationPlan, cancellation_plan, whole_order_refusal
 from fulfillment.shipments import SELF_FULFILLED, TRACKING_LIMITS, ShipmentPlan, shipment_plan, shippable_units
 
 
@@ -77,12 +77,17 @@ class CancelItemsForm(PerLineQuantitiesForm):
         self.add_line_fields(
             [(entry.line, entry.quantity, entry.why_not) for entry in cancellable.values()], verb="cancelled"
         )
+        # Offer the whole order only while the rules allow it (nothing shipped, nothing blocked).
+        self.whole_order_refusal = whole_order_refusal(order=order, cancellable=cancellable)
+        if self.whole_order_refusal:
+            del self.fields["cancel_all"]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         assert cleaned is not None  # Form.clean returns cleaned_data
         if self.errors:
             return cleaned
+        cleaned.setdefault("cancel_all", False)
         if cleaned.get("cancel_all") and self.chosen():
             raise forms.ValidationError(
                 "Choose either the whole order or some units of some lines, not both.", code="both"

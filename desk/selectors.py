@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Case, F, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -37,6 +38,7 @@ from .timeline import (
     requester,
     units_of_item,
 )
+from .timeline_technical import links_the_viewer_may_open
 
 # Each return with its lines and the fulfillment order it goes back to (the API and the order page).
 RETURNS = Prefetch(
@@ -98,8 +100,15 @@ class OrderPage:
     timeline_truncated: bool
 
 
-def order_page(*, order: Order, timeline_limit: int) -> OrderPage:
-    """Everything the order page shows, in the same number of queries however big the order is."""
+def order_page(
+    *,
+    order: Order,
+    timeline_limit: int,
+    technical: bool = False,
+    viewer: AbstractBaseUser | AnonymousUser | None = None,
+) -> OrderPage:
+    """Everything the order page shows, in the same number of queries however big the order is: the
+    timeline tells the business story unless ``technical``, with only the links ``viewer`` may open."""
     lines = list(order.lines.all())
     names = line_names(lines)
     fulfillment_orders = list(
@@ -120,7 +129,9 @@ def order_page(*, order: Order, timeline_limit: int) -> OrderPage:
         )
     ]
     # One more entry than shown tells whether there is more to show.
-    timeline = order_timeline(order=order, limit=timeline_limit + 1, lines=lines)
+    timeline = order_timeline(order=order, limit=timeline_limit + 1, lines=lines, technical=technical)
+    if viewer is not None:
+        timeline = links_the_viewer_may_open(timeline, user=viewer)
     return OrderPage(
         lines=lines,
         fulfillment_orders=fulfillment_orders,

@@ -19,7 +19,7 @@ from commerce.chargebacks import chargeback_sentence
 from commerce.models import Chargeback, Document, Order, OrderLine, order_subject, units_of
 from commerce.refund_mirror import CREATE_REFUND
 from core.types import JSONObject
-from digitalriver.models import ApiCall, Attempt, Instruction, WebhookEvent
+from digitalriver.models import Instruction
 from fulfillment.kinds import (
     CREATE_FULFILLMENT_ORDER,
     CREATE_FULFILLMENT_RETURN,
@@ -31,6 +31,7 @@ from fulfillment.kinds import (
 from fulfillment.models import CancellationLine, CancellationRequest, Notification, Shipment, ShipmentItem
 
 SOURCE_LABELS = {
+    "ordered": "Ordered",
     "state": "Order state",
     "cancellation": "Cancellation",
     "event": "DR event",
@@ -109,25 +110,36 @@ def line_names(lines: Iterable[OrderLine]) -> dict[str, str]:
 
 
 def order_timeline(
-    *, order: Order, limit: int | None = None, lines: list[OrderLine] | None = None
+    *, order: Order, limit: int | None = None, lines: list[OrderLine] | None = None, technical: bool = True
 ) -> list[TimelineEntry]:
     """What happened to the order, newest first, from every source; at most ``limit`` entries.
 
-    Each source is cut at ``limit`` rows before the merge, so an order with thousands of calls costs
-    the same queries and about the same time as a small one. ``lines`` saves a query when the
-    caller already has them.
+    Without ``technical`` it is the business story (ordered, accepted, shipped, cancelled, captured,
+    returned, refunded, emailed): no API call, attempt or queued instruction, and only the DR events
+    that move money. Each source is cut at ``limit`` rows before the merge, so an order with
+    thousands of calls costs the same queries and about the same time as a small one. ``lines``
+    saves a query when the caller already has them.
     """
     from .timeline_returns import return_entries as _return_entries
+    from .timeline_technical import attempt_entries, call_entries, event_entries, instruction_entries
 
     names = line_names(order.lines.all() if lines is None else lines)
     subject = order_subject(order.dr_order_id)
+    machinery = (
+        [
+            *instruction_entries(subject, names, limit),
+            *attempt_entries(subject, names, limit),
+            *call_entries(subject, limit),
+        ]
+        if technical
+        else []
+    )
     entries = [
+        *_ordered(order, names),
         *_order_transitions(order, limit),
-        *_instruction_entries(subject, names, limit),
-        *_attempt_entries(subject, names, limit),
+        *machinery,
         *_cancellation_entries(order, limit),
-        *_event_entries(order, limit),
-        *_call_entries(subject, limit),
+        *event_entries(order, limit, technical=technical),
         *_email_entries(order, limit),
         *_shipment_entries(order, limit),
         *_refund_entries(order, limit),
@@ -137,6 +149,18 @@ def order_timeline(
     ]
     entries.sort(key=lambda entry: entry.at, reverse=True)
     return entries[:limit] if limit else entries
+
+
+def _ordered(order: Order, names: dict[str, str]) -> Iterator[TimelineEntry]:
+    """The story's first entry: when the customer ordered, what, and for how much."""
+    if order.dr_created_at is not None:
+        goods = _listed(list(names.values()))
+        yield TimelineEntry(
+            at=order.dr_created_at,
+            source="ordered",
+            sentence=f"{order.customer_name or order.email or 'The customer'} ordered {goods}",
+            detail=f"{order.total_amount} {order.currency} in all",
+        )
 
 
 def _refund_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry]:
@@ -250,86 +274,6 @@ def _refund_words(payload: JSONObject, names: dict[str, str]) -> InstructionWord
     else:
         what = f"of {payload.get('percent')}% of what is refundable"
     return InstructionWords(f"Ask DR to refund {what}", f"DR has the refund {what}")
-
-
-def _instruction_entries(subject: str, names: dict[str, str], limit: int | None) -> Iterator[TimelineEntry]:
-    instructions = {row.pk: row for row in _newest(Instruction.objects.filter(subject=subject), "created_at", limit)}
-    for instruction in instructions.values():
-        waiting = instruction.state in (Instruction.State.PENDING, Instruction.State.RETRY_WAIT)
-        yield TimelineEntry(
-            at=instruction.created_at,
-            source="instruction",
-            sentence=f"Queued: {describe_instruction(instruction, names).to_do}",
-            detail=_joined(f"now {instruction.get_state_display().lower()}", instruction.last_error_code),
-            tone=WARNING if waiting else ERROR if instruction.state == Instruction.State.FAILED else "",
-            links=(_admin_link("instruction", Instruction, instruction.pk),),
-        )
-    logs = list(
-        _newest(
-            StateLog.objects.filter(
-                content_type=ContentType.objects.get_for_model(Instruction),
-                object_id__in=Instruction.objects.filter(subject=subject).values("pk"),
-            )
-            .exclude(transition__in=TOLD_BY_ATTEMPTS)
-            .select_related("by"),
-            "timestamp",
-            limit,
-        )
-    )
-    missing = {log.object_id for log in logs} - instructions.keys()
-    if missing:
-        instructions.update(Instruction.objects.in_bulk(missing))
-    labels = dict(Instruction.State.choices)
-    for log in logs:
-        instruction = instructions[log.object_id]
-        what = describe_instruction(instruction, names).to_do
-        if log.transition == "retry_now":
-            happened = "sent again on request"
-        elif log.transition == "cancel":
-            happened = "will not be sent"
-        else:
-            happened = f"instruction {labels.get(log.state, log.state).lower()}"
-        yield TimelineEntry(
-            at=log.timestamp,
-            source="instruction",
-            sentence=f"{what}: {happened}" + (f" by {log.by}" if log.by else ""),
-            detail=log.description or "",
-            tone=ERROR if log.state == Instruction.State.FAILED else "",
-            links=(_admin_link("instruction", Instruction, instruction.pk),),
-        )
-
-
-def _attempt_entries(subject: str, names: dict[str, str], limit: int | None) -> Iterator[TimelineEntry]:
-    attempts = Attempt.objects.filter(instruction__subject=subject).select_related("instruction")
-    for attempt in _newest(attempts, "started_at", limit):
-        words = describe_instruction(attempt.instruction, names)
-        failure = _joined(
-            f"HTTP {attempt.http_status}" if attempt.http_status else "no answer", ", ".join(attempt.error_codes)
-        )
-        if attempt.outcome == Attempt.Outcome.SUCCEEDED:
-            sentence, tone = f"{words.done} — DR accepted", OK
-        elif attempt.outcome == Attempt.Outcome.ALREADY_DONE:
-            sentence, tone = f"{words.done} — DR had already done it", OK
-        elif attempt.outcome == Attempt.Outcome.TRANSIENT:
-            sentence, tone = f"{words.to_do} — try {attempt.number} failed ({failure})", WARNING
-        else:
-            sentence, tone = f"{words.to_do} — DR refused ({failure})", ERROR
-        ok = attempt.outcome in (Attempt.Outcome.SUCCEEDED, Attempt.Outcome.ALREADY_DONE)
-        yield TimelineEntry(
-            at=attempt.started_at,
-            source="attempt",
-            sentence=sentence,
-            detail=_joined(
-                f"attempt {attempt.number}",
-                f"HTTP {attempt.http_status}" if attempt.http_status else "",
-                f"DR error {', '.join(attempt.error_codes)}" if attempt.error_codes else "",
-                f"request id {attempt.request_id}" if attempt.request_id else "",
-                f"{attempt.duration_ms} ms",
-                "" if ok else attempt.message,
-            ),
-            tone=tone,
-            links=(_admin_link("instruction", Instruction, attempt.instruction_id),),
-        )
 
 
 def cancelled_goods(request: CancellationRequest) -> str:
@@ -497,50 +441,6 @@ def _shipment_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry
             ),
             links=(_admin_link("shipment", Shipment, shipment.pk),),
         )
-
-
-def _event_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry]:
-    events = WebhookEvent.objects.filter(order_id=order.dr_order_id).defer("body", "payload", "headers", "traceback")
-    for event in _newest(events, "received_at", limit):
-        tone = {WebhookEvent.State.FAILED: ERROR, WebhookEvent.State.RECEIVED: WARNING}.get(event.state, "")
-        yield TimelineEntry(
-            at=event.received_at,
-            source="event",
-            sentence=" — ".join(filter(None, (f"DR said: {event.type}", EVENT_MEANINGS.get(event.type)))),
-            detail=_joined(
-                event.get_state_display().lower(),
-                "found by polling" if event.source == WebhookEvent.Source.POLLED else "",
-                event.error.splitlines()[0][:200] if event.error else "",
-            ),
-            tone=tone,
-            links=(_admin_link("event", WebhookEvent, event.pk),),
-        )
-
-
-def _call_entries(subject: str, limit: int | None) -> Iterator[TimelineEntry]:
-    calls = ApiCall.objects.filter(subject=subject).defer("request_body", "response_body")
-    for call in _newest(calls, "started_at", limit):
-        target = f"{call.method} {call.path}" + (f"?{call.query}" if call.query else "")
-        answer = f"{call.status} in {call.duration_ms} ms" if call.status else f"no answer after {call.duration_ms} ms"
-        yield TimelineEntry(
-            at=call.started_at,
-            source="call",
-            sentence=f"{target} → {answer}",
-            detail=_joined(
-                call.error_code,
-                call.error_message[:200],
-                f"request id {call.request_id}" if call.request_id else "",
-            ),
-            tone=_call_tone(call),
-            links=(_admin_link("call", ApiCall, call.pk),),
-        )
-
-
-def _call_tone(call: ApiCall) -> str:
-    if call.succeeded:
-        return ""
-    # No answer, 429 and 5xx are retried; any other refusal needs a look.
-    return WARNING if call.status is None or call.status == 429 or call.status >= 500 else ERROR
 
 
 def _document_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry]:

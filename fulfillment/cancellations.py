@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -33,6 +34,7 @@ from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue
 
 from .kinds import POST_FULFILLMENT, REQUEST_CANCELLATION
+from .ledger import units_value
 from .models import CancellationLine, CancellationRequest, FulfillmentOrder, FulfillmentOrderLine
 
 if TYPE_CHECKING:
@@ -118,12 +120,14 @@ def cancellation_route(order: Order, line: OrderLine) -> str:
 
 @dataclass(frozen=True)
 class PlannedStep:
-    """One line of a confirmation: what happens to the goods, and the DR call behind it."""
+    """One line of a confirmation: the money, what happens to the goods, and the DR call behind it."""
 
     line: OrderLine
     quantity: int
     what: str  # "Ask the warehouse to cancel 1 unit of Desk lamp"
     dr_call: str  # "POST /fulfillment-cancellations; …"
+    money: Decimal = Decimal(0)  # what the units cost the customer, tax included
+    effect: str = ""  # "Release 21.59 USD for 1 x Desk lamp; the warehouse may still ship it if it already left"
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,11 @@ class CancellationPlan:
         default_factory=dict
     )
     refusal: str = ""
+
+    @property
+    def money(self) -> Decimal:
+        """What the whole cancellation releases once done, tax included."""
+        return sum((step.money for step in self.steps), Decimal(0))
 
     @property
     def calls(self) -> list[tuple[str, list[tuple[str, int]]]]:
@@ -235,6 +244,15 @@ def order_cancel(
     return cancellation_execute(plan=plan, by=by)
 
 
+def whole_order_refusal(*, order: Order, cancellable: dict[int, Cancellable]) -> str:
+    """Why the whole order cannot be cancelled now (a unit shipped, …), or "" when it can."""
+    try:
+        _whole_order(order, cancellable)
+    except CancellationRefused as exc:
+        return str(exc)
+    return ""
+
+
 def _whole_order(order: Order, cancellable: dict[int, Cancellable]) -> list[tuple[OrderLine, int]]:
     shipped = [entry.line for entry in cancellable.values() if max(entry.line.shipped, entry.line.fulfilled)]
     if shipped:
@@ -294,17 +312,14 @@ def _spread_over_fulfillment_lines(
 
 
 def _step(order: Order, line: OrderLine, quantity: int) -> PlannedStep:
-    """Which DR call cancelling the line's units causes, in words for the confirmation."""
-    goods = units_of(quantity, line.label)
-    route = cancellation_route(order, line)
+    """Which DR call cancelling the line's units causes, and the money it releases, in words."""
+    goods, money, route = units_of(quantity, line.label), units_value(line, quantity), cancellation_route(order, line)
+    release = f"Release {money} {order.currency} for {quantity} \N{MULTIPLICATION SIGN} {line.label}"
+    it, they = ("it", "it") if quantity == 1 else ("them", "they")
     if route == Route.FULFILLMENT and order.state in NOT_ACCEPTED:
-        return PlannedStep(
-            line,
-            quantity,
-            f"Release the payment of {goods}",
-            "POST /fulfillments with cancelQuantity: the order is not accepted yet, so DR cancels "
-            "the units and releases their payment at once.",
-        )
+        return PlannedStep(line, quantity, f"Release the payment of {goods}", "POST /fulfillments with cancelQuantity: "
+            "the order is not accepted yet, so DR cancels the units and releases their payment at once.",
+            money, f"{release} now; nothing ships")  # fmt: skip
     if route == Route.FULFILLMENT_CANCELLATION:
         then = (
             "when the warehouse accepts, DR releases the payment itself (orchestrated line)."
@@ -313,18 +328,16 @@ def _step(order: Order, line: OrderLine, quantity: int) -> PlannedStep:
             "(POST /fulfillments with cancelQuantity)."
         )
         return PlannedStep(
-            line,
-            quantity,
-            f"Ask the warehouse to cancel {goods}",
+            line, quantity, f"Ask the warehouse to cancel {goods}",
             f"POST /fulfillment-cancellations; units it ships in the meantime stay shipped; {then}",
-        )
+            money, f"{release} once the warehouse accepts; the warehouse may still ship {it} if {they} already left",
+        )  # fmt: skip
     return PlannedStep(
-        line,
-        quantity,
-        f"Release the payment of {goods}",
+        line, quantity, f"Release the payment of {goods}",
         "POST /fulfillments with cancelQuantity: we fulfil this line ourselves, so make sure it is "
         "not shipped or delivered.",
-    )
+        money, f"{release} now; make sure our logistics partner has not shipped {it}",
+    )  # fmt: skip
 
 
 def _release_directly(

@@ -28,6 +28,12 @@ def unit_value(line: OrderLine) -> Decimal:
     return (line.amount + line.tax_amount) / line.quantity
 
 
+def units_value(line: OrderLine, units: int) -> Decimal:
+    """What ``units`` of the line cost the customer, tax included, to the cent: what cancelling them
+    releases or shipping them captures."""
+    return (unit_value(line) * units).quantize(CENT)
+
+
 def ledger_recount(*, order: Order) -> None:
     lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
     captured, failed, money = _captures_by_line(order, lines)

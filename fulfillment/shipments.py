@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, TypedDict
 
 from django.db import transaction
@@ -25,7 +26,7 @@ from digitalriver.services.outbox import instruction_enqueue
 from . import notifications
 from .cancellations import units_released
 from .kinds import POST_FULFILLMENT
-from .ledger import ledger_recount
+from .ledger import ledger_recount, units_value
 from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
 from .services import (
     DISTRIBUTED,
@@ -237,6 +238,8 @@ class ShipmentStep:
     quantity: int
     what: str
     dr_call: str
+    money: Decimal = Decimal(0)  # what DR captures for these units, tax included
+    effect: str = ""  # "Capture 21.59 USD for 1 x Desk lamp; the customer is emailed that it shipped"
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,11 @@ class ShipmentPlan:
     tracking_url: str = ""
     steps: list[ShipmentStep] = field(default_factory=list)
     refusal: str = ""
+
+    @property
+    def money(self) -> Decimal:
+        """What DR captures for the whole shipment, tax included."""
+        return sum((step.money for step in self.steps), Decimal(0))
 
     @property
     def fingerprint(self) -> str:
@@ -308,12 +316,17 @@ def _shipment_step(line: OrderLine, quantity: int, tracking_company: str, tracki
     tracked = (
         f"tracked as {tracking_company or 'the carrier'} {tracking_number}" if tracking_number else "without tracking"
     )
+    money = units_value(line, quantity)
+    it = "it" if quantity == 1 else "they"
     return ShipmentStep(
         line,
         quantity,
         f"Record that {units_of(quantity, line.label)} shipped, {tracked}",
         f"POST /fulfillments with quantity {quantity}: DR captures the payment of these units; "
         "the customer is emailed that they shipped.",
+        money,
+        f"Capture {money} {line.order.currency} for {quantity} \N{MULTIPLICATION SIGN} {line.label}; "
+        f"the customer is emailed that {it} shipped",
     )
 
 

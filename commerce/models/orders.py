@@ -14,6 +14,8 @@ from django.utils import timezone
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_description
 
+from catalog.models import Sku
+
 MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 2, "default": 0}
 
 
@@ -279,6 +281,12 @@ class OrderLine(models.Model):
     def label(self) -> str:
         """What the customer bought, as the page and the emails name it."""
         return self.name or self.dr_sku_id
+
+    @property
+    def fulfilled_by(self) -> str:
+        """The fulfillment model as people name it: "Third party (our logistics partner)"."""
+        labels = dict(Sku.FulfillmentModel.choices)
+        return str(labels.get(self.fulfillment_model, self.fulfillment_model or "Unknown (not in our catalog)"))
 
     @property
     def open_quantity(self) -> int:

@@ -1,6 +1,6 @@
 """Customer service cancels one unit of a distributed line from the order page, through the form and
-its confirmation; the warehouse accepts at the sandbox, and the page tells the request accepted and
-the payment released."""
+its confirmation, which says first how much money is released; the warehouse accepts at the sandbox,
+and the page tells the request accepted and the payment released."""
 
 import re
 
@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from commerce.models import Order
 from digitalriver.models import ApiCall
+from fulfillment.ledger import units_value
 from fulfillment.models import CancellationRequest
 from sandbox.services.warehouse import cancellation_accept
 from tests.conftest import restore_roles
@@ -16,13 +17,16 @@ from tests.conftest import restore_roles
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_customer_service_cancels_a_unit_and_sees_the_payment_released(page, live_server, log_in, screenshot, flow):
+def test_customer_service_reads_the_money_released_before_confirming_and_sees_it_released(
+    page, live_server, log_in, screenshot, flow
+):
     restore_roles()  # an earlier transactional test's flush emptied the groups
     flow.sku("lamp-1", name="Desk lamp")
     flow.sku("chair-1", name="Office chair")
     order = Order.objects.get(dr_order_id=flow.place(("lamp-1", 3), ("chair-1", 1)).dr_id)
     lamp = order.lines.get(dr_sku_id="lamp-1")
 
+    page.set_viewport_size({"width": 1280, "height": 1000})
     log_in("alice", groups=["Customer service"], superuser=False)
     page.goto(f"{live_server.url}/admin/commerce/order/{order.pk}/change/")
     page.click("#cancel-items")
@@ -32,10 +36,22 @@ def test_customer_service_cancels_a_unit_and_sees_the_payment_released(page, liv
     page.fill("#id_reason", "The customer ordered one lamp too many")
     page.click("#action-review")
 
+    # The first thing the confirmation says is the money: one lamp, tax included.
+    released = f"{units_value(lamp, 1)} {order.currency}"
+    money = page.locator("#action-money")
+    expect(money).to_have_text(f"Payment to be released: {released}")
     plan = page.locator("#action-plan")
+    assert money.bounding_box()["y"] < plan.bounding_box()["y"] < page.locator("#action-confirm").bounding_box()["y"]
+    expect(plan.locator(".plan-effect")).to_have_text(
+        f"Release {released} for 1 \N{MULTIPLICATION SIGN} Desk lamp once the warehouse accepts; "
+        "the warehouse may still ship it if it already left"
+    )
     expect(plan).to_contain_text("Ask the warehouse to cancel 1 unit of Desk lamp")
-    expect(plan).to_contain_text("POST /fulfillment-cancellations")
     expect(plan).not_to_contain_text("Office chair")
+    # The DR call is there for operations, folded away, not what the agent reads.
+    calls = page.locator("#plan-calls")
+    expect(calls.locator("li")).to_be_hidden()
+    expect(calls).to_contain_text("POST /fulfillment-cancellations")
     # Nothing is stored or sent to DR before the confirmation.
     assert not CancellationRequest.objects.exists()
     assert not ApiCall.objects.filter(path__contains="fulfillment-cancellations").exists()
@@ -69,8 +85,11 @@ def test_customer_service_cancels_a_unit_and_sees_the_payment_released(page, liv
         timeline.locator("tr", has_text="Cancellation of 1 unit of Desk lamp: the warehouse accepted it")
     ).to_have_count(1)
     expect(timeline.locator("tr", has_text="Cancellation of 1 unit of Desk lamp: payment released")).to_have_count(1)
+    # The story leaves the machinery out; the technical entries are one click away.
+    expect(timeline.locator("tr", has_text="Cancelled 1 unit of Desk lamp (payment released)")).to_have_count(0)
+    page.click("#timeline-toggle")
     expect(
-        timeline.locator("tr", has_text="Cancelled 1 unit of Desk lamp (payment released) — DR accepted")
+        page.locator("#order-timeline tr", has_text="Cancelled 1 unit of Desk lamp (payment released) — DR accepted")
     ).to_have_count(1)
     lamp_counters = page.locator("#order-lines tr", has_text="Desk lamp").locator("td.num")
     assert lamp_counters.all_inner_texts()[5:7] == ["0", "1"]  # cancel requested, cancelled

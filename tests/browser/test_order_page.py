@@ -2,6 +2,7 @@
 reads its story on the order page."""
 
 import pytest
+from playwright.sync_api import expect
 
 from catalog.models import Sku
 from catalog.services import sku_create, skus_push
@@ -67,6 +68,7 @@ def test_the_order_page_tells_the_capture_and_the_cancellation(
     page, live_server, log_in, screenshot, shipped_and_cancelled_order
 ):
     order = shipped_and_cancelled_order
+    page.set_viewport_size({"width": 1280, "height": 1000})
     log_in()
     page.goto(f"{live_server.url}/admin/commerce/order/")
     assert screenshot("order-list").exists()
@@ -74,6 +76,14 @@ def test_the_order_page_tells_the_capture_and_the_cancellation(
 
     timeline = page.locator("#order-timeline")
     timeline.wait_for(state="visible")
+    # By default the story: the shipment with its goods, the cancellations, the money moving.
+    assert timeline.locator("tr", has_text="Shipped 2 units of Desk lamp").count() == 1
+    assert timeline.locator("tr", has_text="Payment captured").count() >= 1
+    assert timeline.locator("tr.timeline-call, tr.timeline-attempt, tr.timeline-instruction").count() == 0
+    assert timeline.locator("tr", has_text="DR said:").count() == 0
+    page.click("#timeline-toggle")
+    expect(page.locator("#timeline-toggle")).to_have_text("Show the story only")
+    timeline = page.locator("#order-timeline")
     captured = timeline.locator("tr", has_text="Captured 2 units of Desk lamp (shipment")
     assert captured.filter(has_text="DR accepted").count() == 1
     cancelled = timeline.locator("tr", has_text="Cancelled 1 unit of Office chair (payment released)")
@@ -95,6 +105,41 @@ def test_the_order_page_tells_the_capture_and_the_cancellation(
         "1",  # cancelled
         "0",  # still open
     ]
+    assert "Distributed (our warehouse, DR coordinates)" in lines.locator("tr", has_text="Desk lamp").inner_text()
     assert "Complete" in page.locator("#order-header .order-state").inner_text()
     page.locator("#timeline").scroll_into_view_if_needed()
     assert screenshot("order-timeline").exists()
+
+
+def test_operations_toggles_the_technical_timeline_and_customer_service_sees_no_link_that_would_403(
+    page, live_server, log_in, screenshot, shipped_and_cancelled_order
+):
+    order = shipped_and_cancelled_order
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    url = f"{live_server.url}/admin/commerce/order/{order.pk}/change/"
+
+    log_in("olga", groups=["Operations"], superuser=False)
+    page.goto(url)
+    page.locator("#timeline").scroll_into_view_if_needed()
+    assert screenshot("order-timeline-story").exists()
+    story = page.locator("#order-timeline tbody tr").count()
+    page.click("#timeline-toggle")
+    technical = page.locator("#order-timeline")
+    expect(technical.locator("tr.timeline-call").first).to_be_visible()
+    assert technical.locator("tr", has_text="POST /fulfillments → 201").count() == 3
+    assert technical.locator("tbody tr").count() > story
+    # Operations may open what the technical entries point at.
+    expect(technical.locator("a", has_text="call")).not_to_have_count(0)
+    page.context.clear_cookies()
+
+    log_in("carol", groups=["Customer service"], superuser=False)
+    for address in (url, f"{url}?technical=1"):
+        page.goto(address)
+        hrefs = page.locator("#order-timeline a").evaluate_all("links => links.map(link => link.href)")
+        assert hrefs, "the timeline links to what customer service may open"
+        for href in hrefs:
+            assert page.request.get(href).status != 403, href
+        for label in ("call", "event", "instruction"):
+            expect(
+                page.locator("#order-timeline a", has_text=f"{label} \N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK}")
+            ).to_have_count(0)

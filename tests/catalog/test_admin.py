@@ -326,8 +326,12 @@ def test_check_drift_button_checks_and_reports(merchandiser_client, sku_factory,
 
 def test_dr_buttons_answer_post_only(merchandiser_client, sku_factory):
     sku = sku_factory("A-1")
-    for button in ("check-drift", "push", "take-dr-values", "fetch-stock"):
+    for button in ("check-drift", "push", "fetch-stock"):
         assert merchandiser_client.get(f"{CHANGELIST}{sku.pk}/{button}/").status_code == 405
+    # "Take DR's values" reloaded by GET goes back to the SKU with a message, changing nothing.
+    reloaded = merchandiser_client.get(f"{CHANGELIST}{sku.pk}/take-dr-values/")
+    assert reloaded.status_code == 302 and reloaded.url == f"{CHANGELIST}{sku.pk}/change/"
+    assert "Nothing was changed" in message_texts(reloaded)[0]
     assert not Instruction.objects.exists()
 
 

@@ -43,7 +43,9 @@ def test_the_cancel_form_lists_each_line_with_what_can_be_cancelled_and_why_not(
     }
     html = response.content.decode()
     assert 'max="1"' in html and "Its fulfillment order is not created yet" in html
-    assert 'name="reason"' in html and 'name="cancel_all"' in html
+    # A unit shipped: the whole order is no longer offered, and the form says why.
+    assert 'name="reason"' in html and 'name="cancel_all"' not in html
+    assert "The whole order cannot be cancelled: units already shipped on Distributed widget" in html
 
 
 def test_cancelling_a_unit_asks_for_confirmation_then_asks_the_warehouse(

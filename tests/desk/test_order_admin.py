@@ -419,7 +419,10 @@ def test_a_cancellation_request_is_followed_on_the_page_and_told_in_the_timeline
         "the warehouse accepted it; waiting for the payment to be released"
     ) in sentences
     assert "Cancellation of 1 unit of Distributed widget: the warehouse accepted it" in sentences
-    assert "Queued: Ask the warehouse to cancel 1 unit of Distributed widget" in sentences
+    # The queued instruction is machinery: told only with the technical entries.
+    assert "Queued: Ask the warehouse to cancel 1 unit of Distributed widget" not in sentences
+    technical = admin_client.get(change_url(order), {"technical": "1"}).context["page"].timeline
+    assert "Queued: Ask the warehouse to cancel 1 unit of Distributed widget" in [entry.sentence for entry in technical]
 
     units_released(order_line=widget, quantity=1)
     assert progress_of(admin_client, order)[2:] == [("Warehouse accepted", "done"), ("Payment released", "done")]
