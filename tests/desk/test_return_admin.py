@@ -57,7 +57,9 @@ def test_an_agent_starts_a_return_after_reading_what_happens(agent, dr, deliver)
     timeline = [entry.sentence for entry in agent.get(change_url(order)).context["page"].timeline]
     assert "alice started a return of 1 unit of Distributed widget" in timeline
     assert "Return of 1 unit of Distributed widget: approved: waiting for the goods" in timeline
-    assert any(sentence.startswith("Queued: Ask DR's warehouse to take back 1 unit") for sentence in timeline)
+    technical = [entry.sentence for entry in agent.get(change_url(order) + "?technical=1").context["page"].timeline]
+    assert any(sentence.startswith("Queued: Ask DR's warehouse to take back 1 unit") for sentence in technical)
+    assert not any(sentence.startswith("Queued:") for sentence in timeline), "the story leaves the machinery out"
 
 
 def test_too_many_units_are_refused_with_the_reason(agent, dr, deliver):
