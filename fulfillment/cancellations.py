@@ -26,21 +26,20 @@ from django.db.models import F
 
 from catalog.models import Sku
 from commerce.attention import attention_raise
-from commerce.models import Order, OrderLine, order_subject, quantities_by_item, units_of
+from commerce.models import Order, OrderLine, order_subject, quantities_by_item
 from commerce.services import lock_order, order_get_or_fetch
 from core.plans import plan_fingerprint
 from core.types import JSONObject
 from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue
 
+from .cancellation_steps import NOT_ACCEPTED, PlannedStep, cancellation_step
 from .kinds import POST_FULFILLMENT, REQUEST_CANCELLATION
-from .ledger import units_value
 from .models import CancellationLine, CancellationRequest, FulfillmentOrder, FulfillmentOrderLine
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-NOT_ACCEPTED = (Order.State.PENDING_PAYMENT, Order.State.IN_REVIEW, Order.State.BLOCKED)
 CLOSED = (Order.State.CANCELLED, Order.State.COMPLETE, Order.State.RETURNED)
 DR_COORDINATED = (Sku.FulfillmentModel.DISTRIBUTED, Sku.FulfillmentModel.ORCHESTRATED)
 Route = CancellationRequest.Route
@@ -119,18 +118,6 @@ def cancellation_route(order: Order, line: OrderLine) -> str:
 
 
 @dataclass(frozen=True)
-class PlannedStep:
-    """One line of a confirmation: the money, what happens to the goods, and the DR call behind it."""
-
-    line: OrderLine
-    quantity: int
-    what: str  # "Ask the warehouse to cancel 1 unit of Desk lamp"
-    dr_call: str  # "POST /fulfillment-cancellations; …"
-    money: Decimal = Decimal(0)  # what the units cost the customer, tax included
-    effect: str = ""  # "Release 21.59 USD for 1 x Desk lamp; the warehouse may still ship it if it already left"
-
-
-@dataclass(frozen=True)
 class CancellationPlan:
     """What cancelling would do now, or why it cannot: computed without writing anything.
 
@@ -197,7 +184,7 @@ def cancellation_plan(
     return CancellationPlan(
         order=order,
         reason=reason,
-        steps=[_step(order, line, quantity) for line, quantity in wanted],
+        steps=[cancellation_step(order, line, quantity, cancellation_route(order, line)) for line, quantity in wanted],
         releases=releases,
         warehouse_requests=dict(warehouse_requests),
     )
@@ -309,35 +296,6 @@ def _spread_over_fulfillment_lines(
             spread.append((fo_line, units))
             quantity -= units
     return spread
-
-
-def _step(order: Order, line: OrderLine, quantity: int) -> PlannedStep:
-    """Which DR call cancelling the line's units causes, and the money it releases, in words."""
-    goods, money, route = units_of(quantity, line.label), units_value(line, quantity), cancellation_route(order, line)
-    release = f"Release {money} {order.currency} for {quantity} \N{MULTIPLICATION SIGN} {line.label}"
-    it, they = ("it", "it") if quantity == 1 else ("them", "they")
-    if route == Route.FULFILLMENT and order.state in NOT_ACCEPTED:
-        return PlannedStep(line, quantity, f"Release the payment of {goods}", "POST /fulfillments with cancelQuantity: "
-            "the order is not accepted yet, so DR cancels the units and releases their payment at once.",
-            money, f"{release} now; nothing ships")  # fmt: skip
-    if route == Route.FULFILLMENT_CANCELLATION:
-        then = (
-            "when the warehouse accepts, DR releases the payment itself (orchestrated line)."
-            if line.fulfillment_model == Sku.FulfillmentModel.ORCHESTRATED
-            else "when the warehouse accepts, we release the payment of the accepted units "
-            "(POST /fulfillments with cancelQuantity)."
-        )
-        return PlannedStep(
-            line, quantity, f"Ask the warehouse to cancel {goods}",
-            f"POST /fulfillment-cancellations; units it ships in the meantime stay shipped; {then}",
-            money, f"{release} once the warehouse accepts; the warehouse may still ship {it} if {they} already left",
-        )  # fmt: skip
-    return PlannedStep(
-        line, quantity, f"Release the payment of {goods}",
-        "POST /fulfillments with cancelQuantity: we fulfil this line ourselves, so make sure it is "
-        "not shipped or delivered.",
-        money, f"{release} now; make sure our logistics partner has not shipped {it}",
-    )  # fmt: skip
 
 
 def _release_directly(

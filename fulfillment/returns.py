@@ -31,7 +31,7 @@ from core.plans import plan_fingerprint
 from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue
 
-from .cancellations import PlannedStep
+from .cancellation_steps import PlannedStep
 from .kinds import CREATE_FULFILLMENT_RETURN, CREATE_RETURN, RECEIVE_RETURN
 from .ledger import ledger_recount
 from .models import FulfillmentOrder, FulfillmentOrderLine, Return, ReturnLine

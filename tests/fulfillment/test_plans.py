@@ -149,3 +149,31 @@ def test_units_whose_release_dr_has_not_answered_yet_cannot_be_recorded_as_shipp
     assert not Shipment.objects.exists()
     [step] = shipment_plan(order=order, items=[(gadget.dr_item_id, 1)]).steps
     assert (step.line, step.quantity) == (gadget, 1)
+
+
+def test_a_plan_says_how_much_money_each_step_releases_or_captures():
+    """The amounts the confirmations show first: the units' price with their tax, to the cent."""
+    from decimal import Decimal
+
+    order = order_with_partner_gadgets()  # 3 gadgets: 19.99 + 1.60 tax for the three
+    gadget = order.lines.get(dr_sku_id="3p-1")
+    release = cancellation_plan(order=order, items=[(gadget.dr_item_id, 2)])
+    [step] = release.steps
+    assert (step.money, release.money) == (Decimal("14.39"), Decimal("14.39"))
+    assert (
+        step.effect
+        == "Release 14.39 USD for 2 \u00d7 Partner gadget now; make sure our logistics partner has not shipped them"
+    )
+
+    capture = shipment_plan(order=order, items=[(gadget.dr_item_id, 3)])
+    assert capture.money == Decimal("21.59")  # the whole line, not three rounded thirds
+
+
+def test_the_whole_order_is_offered_only_while_nothing_has_shipped():
+    from desk.forms import CancelItemsForm
+    from fulfillment.cancellations import cancellable_units
+
+    shipped = story()  # one unit of the widget shipped
+    form = CancelItemsForm(None, order=shipped, cancellable=cancellable_units(order=shipped))
+    assert "cancel_all" not in form.fields
+    assert "units already shipped on Distributed widget (1 shipped)" in form.whole_order_refusal
