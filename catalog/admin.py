@@ -25,7 +25,8 @@ from django_countries.filters import CountryFilter
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
-from core.admin import confirm_action, pretty_json
+from core.admin import confirm_action, natural_key_url, pretty_json
+from digitalriver.subjects import subject_page_register
 
 from . import selectors, services
 from .models import SKU_ID_FIXED_MESSAGE, Sku
@@ -301,6 +302,7 @@ class SkuAdmin(ImportExportModelAdmin):
                 view(self.take_dr_values_view),
                 name="catalog_sku_take_dr_values",
             ),
+            natural_key_url(self, "sku_id", "catalog_sku_by_sku_id"),
             *super().get_urls(),
         ]
 
@@ -439,3 +441,6 @@ class SkuAdmin(ImportExportModelAdmin):
             )
             return HttpResponseRedirect(reverse("admin:catalog_sku_changelist"))
         return super().process_result(result, request)
+
+
+subject_page_register("sku", lambda sku_id: reverse("admin:catalog_sku_by_sku_id", args=[sku_id]))
