@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponseRedirect
@@ -79,8 +80,10 @@ def natural_key_url(modeladmin: admin.ModelAdmin[Any], field: str, url_name: str
     SKU id), for pages that know an object by its natural key only (an event, an instruction, a call)."""
 
     def view(request: HttpRequest, value: str) -> HttpResponseRedirect:
+        if not modeladmin.has_view_or_change_permission(request):
+            raise PermissionDenied
         found = modeladmin.get_queryset(request).filter(**{field: value}).first()
-        if found is None or not modeladmin.has_view_or_change_permission(request, found):
+        if found is None:
             raise Http404(f"No {modeladmin.opts.verbose_name} {value} here.")
         info = (modeladmin.opts.app_label, modeladmin.opts.model_name)
         return HttpResponseRedirect(reverse("admin:{}_{}_change".format(*info), args=[found.pk]))
