@@ -132,7 +132,11 @@ def test_instructions_calls_and_events_are_found_by_the_bare_order_id_and_link_t
     ApiCall.objects.create(method="GET", path="/orders/240000000008", status=200, subject="order:240000000008")
     order_page = f"/admin/commerce/order/by/{order.dr_order_id}/"
 
-    for url in ("/admin/digitalriver/instruction/", "/admin/digitalriver/apicall/", "/admin/digitalriver/webhookevent/"):
+    for url in (
+        "/admin/digitalriver/instruction/",
+        "/admin/digitalriver/apicall/",
+        "/admin/digitalriver/webhookevent/",
+    ):
         for typed in ("240000000007", "order:240000000007"):
             found = staff.get(url, {"q": typed})
             assert found.context["cl"].result_count == 1, (url, typed)
