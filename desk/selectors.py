@@ -332,13 +332,12 @@ def _order_ids_matching(term: str) -> QuerySet[Order]:
         | Q(upstream_id__icontains=term)
         | Q(email__icontains=term)
         | Q(customer_name__icontains=term)
-    ).values("pk")
-    by_sku = OrderLine.objects.filter(dr_sku_id=term).values("order_id")
-    shipped = Shipment.objects.filter(tracking_number__icontains=term).values("order_id")
-    recorded = DrFulfillment.objects.filter(tracking_number__icontains=term).values("order_id")
-    own, by_sku, shipped, recorded = (part.order_by() for part in (own, by_sku, shipped, recorded))
+    ).order_by()
+    by_sku = OrderLine.objects.filter(dr_sku_id=term).order_by().values("order_id")
+    shipped = Shipment.objects.filter(tracking_number__icontains=term).order_by().values("order_id")
+    recorded = DrFulfillment.objects.filter(tracking_number__icontains=term).order_by().values("order_id")
     # One union of index scans: PostgreSQL cannot use the indexes for an OR across tables.
-    return own.union(by_sku, shipped, recorded, all=True)  # type: ignore[return-value]
+    return own.values("pk").union(by_sku, shipped, recorded, all=True)  # type: ignore[return-value]
 
 
 def orders_list(
