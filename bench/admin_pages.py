@@ -191,6 +191,10 @@ def main():
     ensure_database(args.database_url)
     env = production_env(DATABASE_URL=args.database_url, DJANGO_ALLOWED_HOSTS="testserver")
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
+    # Production settings serve the admin's files from the collected manifest.
+    subprocess.run(
+        [PYTHON, "manage.py", "collectstatic", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     child = subprocess.run(
         [PYTHON, __file__, "--inside", "--orders", str(args.orders), "--repeat", str(args.repeat)],
         cwd=ROOT,

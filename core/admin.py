@@ -30,7 +30,15 @@ def pretty_json(value: Any) -> str:
     return format_html('<pre class="dr-json">{}</pre>', redact_json(value, indent=2, sort_keys=True))
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class WideListAdmin(admin.ModelAdmin):
+    """A list without the admin's left-hand menu (the breadcrumbs lead back to it): at 1280 px the
+    menu and the filters would otherwise leave the table too narrow for its columns."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
+
+class ReadOnlyAdmin(WideListAdmin):
     """Mirrored and logged data: visible, never edited by hand."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.translation import ngettext
 
 from core.admin import ReadOnlyAdmin, confirm_action, pretty_json
@@ -18,6 +21,12 @@ from .subjects import subject_link, subjects_about
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldOpts, _FieldsetSpec
+
+
+def short_time(when: datetime) -> str:
+    """'27 Nov 13:36': a list's times kept to one short line."""
+    return date_format(localtime(when), "j M H:i")
+
 
 SUBJECT_SEARCH_HELP = "An order id or SKU (e.g. 231388420336, or order:231388420336)"
 
@@ -132,15 +141,7 @@ class AttemptInline(admin.TabularInline):
 
 @admin.register(Instruction)
 class InstructionAdmin(_AboutSubject):
-    list_display = (
-        "created_at",
-        "kind",
-        "subject_page",
-        "state",
-        "last_error_code",
-        "attempts",
-        "next_attempt_at",
-    )
+    list_display = ("created", "kind", "subject_page", "state", "last_error_code", "attempts", "next_try")
     list_filter = ("state", "kind", "effect_uncertain")
     search_fields = ("=subject", "kind", "last_error_code")
     search_help_text = f"{SUBJECT_SEARCH_HELP}, part of a kind, or an error code."
@@ -157,6 +158,15 @@ class InstructionAdmin(_AboutSubject):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [*[f.name for f in self.model._meta.fields], "subject_page", "payload_pretty", "result_pretty"]
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: Instruction) -> str:
+        return short_time(obj.created_at)
+
+    @admin.display(description="next attempt", ordering="next_attempt_at")
+    def next_try(self, obj: Instruction) -> str:
+        waiting = obj.state in (Instruction.State.PENDING, Instruction.State.RETRY_WAIT)
+        return short_time(obj.next_attempt_at) if waiting else "-"
 
     @admin.display(description="payload")
     def payload_pretty(self, obj: Instruction) -> str:
