@@ -25,7 +25,7 @@ from django_countries.filters import CountryFilter
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
-from core.admin import WideListAdmin, confirm_action, natural_key_url, pretty_json
+from core.admin import confirm_action, natural_key_url, pretty_json, wide_list
 from digitalriver.subjects import subject_page_register
 
 from . import selectors, services
@@ -81,7 +81,7 @@ def validation_messages(exc: ValidationError) -> list[str]:
 
 
 @admin.register(Sku)
-class SkuAdmin(ImportExportModelAdmin, WideListAdmin):
+class SkuAdmin(ImportExportModelAdmin):
     resource_classes = [SkuResource]
     formats = [CSV]
     # Django 6 makes https the default for typed-in addresses; product pages and images are https anyway.
@@ -288,6 +288,9 @@ class SkuAdmin(ImportExportModelAdmin, WideListAdmin):
         return None
 
     # --- the change page's Digital River panel and its buttons ---
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().changelist_view(request, wide_list(extra_context))
 
     def get_urls(self) -> list[URLPattern]:
         def view(method: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

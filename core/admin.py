@@ -30,12 +30,15 @@ def pretty_json(value: Any) -> str:
     return format_html('<pre class="dr-json">{}</pre>', redact_json(value, indent=2, sort_keys=True))
 
 
-class WideListAdmin(admin.ModelAdmin):
-    """A list without the admin's left-hand menu (the breadcrumbs lead back to it): at 1280 px the
-    menu and the filters would otherwise leave the table too narrow for its columns."""
+def wide_list(extra_context: dict[str, Any] | None) -> dict[str, Any]:
+    """A list's context without the admin's left-hand menu (the breadcrumbs lead back to it): at
+    1280 px the menu and the filters would otherwise leave the table too narrow for its columns."""
+    return {"is_nav_sidebar_enabled": False, **(extra_context or {})}
 
+
+class WideListAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+        return super().changelist_view(request, wide_list(extra_context))
 
 
 class ReadOnlyAdmin(WideListAdmin):
