@@ -148,7 +148,7 @@ def measure(repeat: int) -> dict:
         "order changelist, search by part of an email": "/admin/commerce/order/?q=customer4242%40exa",
         "order changelist, search by tracking number": f"/admin/commerce/order/?q={tracking_number(4242)}",
         "order changelist, search by part of an order id": "/admin/commerce/order/?q=00004242",
-        "order changelist, search by SKU": "/admin/commerce/order/?q=SKU-2",
+        "order changelist, search by SKU": "/admin/commerce/order/?q=SKU-49",
         "orders API, search by tracking number": f"/api/orders/?q={tracking_number(4242)}",
         "order changelist, needs a person": "/admin/commerce/order/?capture_failed__exact=1",
         "order of 50 lines": f"/admin/commerce/order/{big.pk}/change/",

@@ -12,7 +12,8 @@ class Migration(migrations.Migration):
 
     operations = [
         TrigramExtension(),
-        trigram_indexes("commerce", "order", ("dr_order_id", "upstream_id", "email", "customer_name")),
+        trigram_indexes("commerce", "order", ("dr_order_id",), any_case=False),
+        trigram_indexes("commerce", "order", ("upstream_id", "email", "customer_name")),
         migrations.AddIndex(
             model_name="orderline",
             index=models.Index(fields=["dr_sku_id"], name="orderline_dr_sku_id"),
