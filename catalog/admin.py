@@ -86,14 +86,15 @@ class SkuAdmin(ImportExportModelAdmin):
     formats = [CSV]
     # Django 6 makes https the default for typed-in addresses; product pages and images are https anyway.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    # Where each pair stands with DR next to its name; the rest after (every column fits at 1280 px).
     list_display = (
         "sku_id",
         "name",
-        "fulfillment_model",
-        "country_of_origin",
         "sync_state",
-        "pushed_at",
         "drift_summary",
+        "fulfillment_model",
+        "pushed_at",
+        "country_of_origin",
     )
     list_display_links = ("sku_id", "name")
     list_filter = ("sync_state", "fulfillment_model", ("country_of_origin", CountryFilter), "allow_oversell")
