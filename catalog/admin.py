@@ -25,7 +25,7 @@ from django_countries.filters import CountryFilter
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
-from core.admin import confirm_action, natural_key_url, pretty_json, wide_list
+from core.admin import confirm_action, natural_key_url, pretty_json
 from digitalriver.subjects import subject_page_register
 
 from . import selectors, services
@@ -289,9 +289,6 @@ class SkuAdmin(ImportExportModelAdmin):
         return None
 
     # --- the change page's Digital River panel and its buttons ---
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        return super().changelist_view(request, wide_list(extra_context))
 
     def get_urls(self) -> list[URLPattern]:
         def view(method: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -30,18 +30,7 @@ def pretty_json(value: Any) -> str:
     return format_html('<pre class="dr-json">{}</pre>', redact_json(value, indent=2, sort_keys=True))
 
 
-def wide_list(extra_context: dict[str, Any] | None) -> dict[str, Any]:
-    """A list's context without the admin's left-hand menu (the breadcrumbs lead back to it): at
-    1280 px the menu and the filters would otherwise leave the table too narrow for its columns."""
-    return {"is_nav_sidebar_enabled": False, **(extra_context or {})}
-
-
-class WideListAdmin(admin.ModelAdmin):
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        return super().changelist_view(request, wide_list(extra_context))
-
-
-class ReadOnlyAdmin(WideListAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin):
     """Mirrored and logged data: visible, never edited by hand."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
