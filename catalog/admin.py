@@ -26,7 +26,8 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 from import_export.forms import ConfirmImportForm
 
-from core.admin import confirm_action, pretty_json
+from core.admin import confirm_action, natural_key_url, pretty_json
+from digitalriver.subjects import subject_page_register
 
 from . import selectors, services
 from .models import SKU_ID_FIXED_MESSAGE, Sku
@@ -94,14 +95,15 @@ class SkuAdmin(ImportExportModelAdmin):
     formats = [CSV]
     # Django 6 makes https the default for typed-in addresses; product pages and images are https anyway.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    # Where each pair stands with DR next to its name; the rest after (every column fits at 1280 px).
     list_display = (
         "sku_id",
         "name",
-        "fulfillment_model",
-        "country_of_origin",
         "sync_state",
-        "pushed_at",
         "drift_summary",
+        "fulfillment_model",
+        "pushed_at",
+        "country_of_origin",
     )
     list_display_links = ("sku_id", "name")
     list_filter = ("sync_state", "fulfillment_model", ("country_of_origin", CountryFilter), "allow_oversell")
@@ -317,6 +319,7 @@ class SkuAdmin(ImportExportModelAdmin):
                 view(self.take_dr_values_view),
                 name="catalog_sku_take_dr_values",
             ),
+            natural_key_url(self, "sku_id", "catalog_sku_by_sku_id"),
             *super().get_urls(),
         ]
 
@@ -481,3 +484,6 @@ class SkuAdmin(ImportExportModelAdmin):
             parts += [f"{len(outcome.queued)} new SKUs queued for a push to Digital River", refusals_text(reasons)]
         self.message_user(request, sentences(*parts), messages.WARNING if rejected_rows else messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:catalog_sku_changelist"))
+
+
+subject_page_register("sku", lambda sku_id: reverse("admin:catalog_sku_by_sku_id", args=[sku_id]))

@@ -8,10 +8,12 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.forms import Form
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from .redaction import redact_json, redact_text
@@ -71,3 +73,19 @@ def confirm_action(
         "form": form,
     }
     return TemplateResponse(request, "admin/confirm_action.html", context)
+
+
+def natural_key_url(modeladmin: admin.ModelAdmin[Any], field: str, url_name: str) -> URLPattern:
+    """``by/<value>/``: the change page of the object whose ``field`` is ``value`` (a DR order id, a
+    SKU id), for pages that know an object by its natural key only (an event, an instruction, a call)."""
+
+    def view(request: HttpRequest, value: str) -> HttpResponseRedirect:
+        if not modeladmin.has_view_or_change_permission(request):
+            raise PermissionDenied
+        found = modeladmin.get_queryset(request).filter(**{field: value}).first()
+        if found is None:
+            raise Http404(f"No {modeladmin.opts.verbose_name} {value} here.")
+        info = (modeladmin.opts.app_label, modeladmin.opts.model_name)
+        return HttpResponseRedirect(reverse("admin:{}_{}_change".format(*info), args=[found.pk]))
+
+    return path("by/<path:value>/", modeladmin.admin_site.admin_view(view), name=url_name)

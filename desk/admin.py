@@ -22,8 +22,9 @@ from django.views.decorators.http import require_POST
 
 from commerce import services
 from commerce.models import ATTENTION_FLAGS, Order, OrderQuerySet
-from core.admin import ReadOnlyAdmin, pretty_json
+from core.admin import ReadOnlyAdmin, natural_key_url, pretty_json
 from digitalriver import errors as dr_errors
+from digitalriver.subjects import subject_page_register
 from fulfillment.cancellations import (
     CLOSED,
     CancellationPlan,
@@ -37,6 +38,7 @@ from fulfillment.shipments import ShipmentPlan, ShipmentRefused, shipment_execut
 from . import documents, returns, selectors
 from .attention import ACKNOWLEDGE_PERMISSION, acknowledge_view
 from .forms import CancelItemsForm, PerLineQuantitiesForm, RecordShipmentForm, self_fulfilled
+from .order_export import export_url
 from .permissions import can_refresh_order
 from .refund_page import refund_rows
 from .refunds import can_refund, refund_urls
@@ -88,22 +90,24 @@ def posted(request: HttpRequest) -> QueryDict | None:
 
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdmin):
+    # What an agent reads first on the left; every column fits at 1280 px beside the filters.
     list_display = (
         "dr_order_id",
-        "upstream_id",
+        "placed",
         "customer",
         "state_badge",
-        "flag_badges",
         "total",
-        "placed",
+        "flag_badges",
+        "upstream_id",
     )
     list_filter = (
         "state",
         NeedsAttentionFilter,
         *(flag.field for flag in ATTENTION_FLAGS),
     )
-    search_fields = ("=dr_order_id", "=upstream_id", "email", "customer_name")
-    search_help_text = "DR order id or upstream id (exact), or part of the customer's email or name."
+    # The search itself is desk.selectors.orders_matching (get_search_results); this shows the box.
+    search_fields = ("dr_order_id",)
+    search_help_text = selectors.SEARCH_HELP
     date_hierarchy = "dr_created_at"
     list_per_page = 50
     show_full_result_count = False
@@ -138,6 +142,13 @@ class OrderAdmin(ReadOnlyAdmin):
         ]
 
     # --- the list ---
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Order], search_term: str
+    ) -> tuple[QuerySet[Order], bool]:
+        if not search_term.strip():
+            return queryset, False
+        return selectors.orders_matching(queryset, search_term), False
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj: Order) -> str:
@@ -250,6 +261,8 @@ class OrderAdmin(ReadOnlyAdmin):
                 name="commerce_order_return_received",
             ),
             *documents.admin_urls(self),
+            export_url(self),
+            natural_key_url(self, "dr_order_id", "commerce_order_by_dr_id"),
             *super().get_urls(),
         ]
 
@@ -417,5 +430,8 @@ class OrderAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, f"admin/commerce/order/{template}.html", context)
 
+
+# Events, instructions and calls about an order link to its page.
+subject_page_register("order", lambda dr_order_id: reverse("admin:commerce_order_by_dr_id", args=[dr_order_id]))
 
 from . import admin_records  # noqa: E402,F401  (registers the money records' pages)

@@ -84,6 +84,12 @@ FILTERS = [
     OpenApiParameter("state", OpenApiTypes.STR, enum=Order.State.values, description="Only orders in this state."),
     OpenApiParameter("upstream_id", OpenApiTypes.STR, description="Only the order with this upstream (shop) id."),
     OpenApiParameter("email", OpenApiTypes.STR, description="Only the customer's orders (case does not matter)."),
+    OpenApiParameter(
+        "q",
+        OpenApiTypes.STR,
+        description="What an agent types, as in the admin's order search: part of the DR order id, upstream id, "
+        "email or name; a SKU; or part of a tracking number. Several words must each match.",
+    ),
 ]
 
 
@@ -192,7 +198,7 @@ def _cancellations(order: Order, requests: QuerySet[CancellationRequest]) -> dic
 @extend_schema_view(
     list=extend_schema(
         summary="List orders, newest first",
-        description="Filter by state, upstream id and email; paginated with `page`.",
+        description="Filter by state, upstream id and email, or search with `q`; paginated with `page`.",
         parameters=FILTERS,
         examples=[OpenApiExample("An accepted order", value=ORDER_SUMMARY_EXAMPLE, response_only=True)],
     ),
@@ -235,7 +241,9 @@ class OrderViewSet(RefundActions, ReturnActions, mixins.ListModelMixin, viewsets
         state = params.get("state")
         if state and state not in Order.State.values:
             raise serializers.ValidationError({"state": [f"'{state}' is not one of {', '.join(Order.State.values)}."]})
-        return selectors.orders_list(state=state, upstream_id=params.get("upstream_id"), email=params.get("email"))
+        return selectors.orders_list(
+            state=state, upstream_id=params.get("upstream_id"), email=params.get("email"), q=params.get("q")
+        )
 
     def retrieve(self, request: Request, dr_order_id: str) -> Response:
         return Response(self.get_serializer(_order_detail(dr_order_id)).data)

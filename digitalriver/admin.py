@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.translation import ngettext
 
 from core.admin import ReadOnlyAdmin, confirm_action, pretty_json
@@ -14,16 +17,43 @@ from core.admin import ReadOnlyAdmin, confirm_action, pretty_json
 from .models import ApiCall, Attempt, Instruction, WebhookEvent
 from .services.inbox import webhook_events_replay
 from .services.outbox import instructions_cancel, instructions_retry_now
+from .subjects import subject_link, subjects_about
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldOpts, _FieldsetSpec
 
 
+def short_time(when: datetime) -> str:
+    """'27 Nov 13:36': a list's times kept to one short line."""
+    return date_format(localtime(when), "j M H:i")
+
+
+SUBJECT_SEARCH_HELP = "An order id or SKU (e.g. 231388420336, or order:231388420336)"
+
+
+class _AboutSubject(ReadOnlyAdmin):
+    """Records about an order or a SKU (``subject``): linked to its page, found by its bare id."""
+
+    @admin.display(description="about", ordering="subject")
+    def subject_page(self, obj: Instruction | ApiCall) -> str:
+        return subject_link(obj.subject)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        subjects = subjects_about(search_term)
+        if subjects:
+            found = found | queryset.filter(subject__in=subjects)
+        return found, duplicates
+
+
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin):
-    list_display = ("type", "state", "order_id", "source", "received_at", "attempts", "short_error")
+    list_display = ("received_at", "type", "order_page", "state", "short_error", "attempts", "source")
     list_filter = ("state", "type", "source", "live_mode", ("received_at", admin.DateFieldListFilter))
     search_fields = ("=dr_event_id", "=order_id", "type")
+    search_help_text = "A DR order id, an event id or part of an event type."
     date_hierarchy = "received_at"
     list_per_page = 50
     show_full_result_count = False
@@ -32,12 +62,22 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: WebhookEvent | None = None) -> _FieldsetSpec:
         failure: tuple[str | None, _FieldOpts] = ("Failure", {"fields": ("error", "traceback_pretty")})
         rest: _FieldsetSpec = [
-            (None, {"fields": ("dr_event_id", "type", "state", "source", "order_id", "live_mode")}),
+            (None, {"fields": ("dr_event_id", "type", "state", "source", "order_page", "live_mode")}),
             ("Times", {"fields": ("dr_created_at", "received_at", "processed_at", "attempts")}),
             ("Payload", {"fields": ("payload_pretty", "headers_pretty")}),
         ]
         # What went wrong is what an operator opened a failed event for: show it first.
         return [failure, *rest] if obj is not None and obj.error else rest
+
+    @admin.display(description="order", ordering="order_id")
+    def order_page(self, obj: WebhookEvent) -> str:
+        return subject_link(f"order:{obj.order_id}", obj.order_id) if obj.order_id else "-"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[WebhookEvent], search_term: str
+    ) -> tuple[QuerySet[WebhookEvent], bool]:
+        # "order:231388420336", as instructions and calls name it, finds the order's events too.
+        return super().get_search_results(request, queryset, search_term.strip().removeprefix("order:"))
 
     @admin.display(description="error")
     def short_error(self, obj: WebhookEvent) -> str:
@@ -56,7 +96,13 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         return pretty_json(obj.headers)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
-        return [*[f.name for f in self.model._meta.fields], "payload_pretty", "headers_pretty", "traceback_pretty"]
+        return [
+            *[f.name for f in self.model._meta.fields],
+            "order_page",
+            "payload_pretty",
+            "headers_pretty",
+            "traceback_pretty",
+        ]
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("digitalriver.replay_webhookevent")
@@ -94,31 +140,33 @@ class AttemptInline(admin.TabularInline):
 
 
 @admin.register(Instruction)
-class InstructionAdmin(ReadOnlyAdmin):
-    list_display = (
-        "kind",
-        "subject",
-        "state",
-        "attempts",
-        "next_attempt_at",
-        "last_error_code",
-        "created_at",
-    )
+class InstructionAdmin(_AboutSubject):
+    list_display = ("created", "kind", "subject_page", "state", "last_error_code", "attempts", "next_try")
     list_filter = ("state", "kind", "effect_uncertain")
     search_fields = ("=subject", "kind", "last_error_code")
+    search_help_text = f"{SUBJECT_SEARCH_HELP}, part of a kind, or an error code."
     date_hierarchy = "created_at"
     list_per_page = 50
     show_full_result_count = False
     inlines = [AttemptInline]
     actions = ["retry_now", "cancel_instructions"]
     fieldsets = (
-        (None, {"fields": ("kind", "subject", "state", "attempts", "next_attempt_at", "effect_uncertain")}),
+        (None, {"fields": ("kind", "subject_page", "state", "attempts", "next_attempt_at", "effect_uncertain")}),
         ("Outcome", {"fields": ("last_error_code", "last_error", "result_pretty", "finished_at")}),
         ("Payload", {"fields": ("payload_pretty", "created_at", "updated_at")}),
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
-        return [*[f.name for f in self.model._meta.fields], "payload_pretty", "result_pretty"]
+        return [*[f.name for f in self.model._meta.fields], "subject_page", "payload_pretty", "result_pretty"]
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: Instruction) -> str:
+        return short_time(obj.created_at)
+
+    @admin.display(description="next attempt", ordering="next_attempt_at")
+    def next_try(self, obj: Instruction) -> str:
+        waiting = obj.state in (Instruction.State.PENDING, Instruction.State.RETRY_WAIT)
+        return short_time(obj.next_attempt_at) if waiting else "-"
 
     @admin.display(description="payload")
     def payload_pretty(self, obj: Instruction) -> str:
@@ -155,19 +203,20 @@ class InstructionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ApiCall)
-class ApiCallAdmin(ReadOnlyAdmin):
+class ApiCallAdmin(_AboutSubject):
     list_display = (
         "started_at",
         "method",
         "path",
+        "subject_page",
         "status",
-        "duration_ms",
         "error_code",
+        "duration_ms",
         "request_id",
-        "subject",
     )
     list_filter = ("method", "status", "error_code")
     search_fields = ("path", "=request_id", "=subject")
+    search_help_text = f"{SUBJECT_SEARCH_HELP}, part of a path, or a DR request id."
     date_hierarchy = "started_at"
     list_per_page = 100
     show_full_result_count = False
@@ -183,7 +232,7 @@ class ApiCallAdmin(ReadOnlyAdmin):
                     "status",
                     "duration_ms",
                     "request_id",
-                    "subject",
+                    "subject_page",
                 )
             },
         ),
@@ -192,7 +241,7 @@ class ApiCallAdmin(ReadOnlyAdmin):
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
-        return [*[f.name for f in self.model._meta.fields], "request_pretty", "response_pretty"]
+        return [*[f.name for f in self.model._meta.fields], "subject_page", "request_pretty", "response_pretty"]
 
     @admin.display(description="request body")
     def request_pretty(self, obj: ApiCall) -> str:

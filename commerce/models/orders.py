@@ -258,6 +258,7 @@ class OrderLine(models.Model):
 
     class Meta:
         ordering = ["order", "id"]
+        indexes = [models.Index(fields=["dr_sku_id"], name="orderline_dr_sku_id")]  # the order search by SKU
         constraints = [
             models.CheckConstraint(
                 condition=Q(fulfilled__lte=F("quantity") - F("cancelled")), name="line_fulfilled_plus_cancelled_le_qty"

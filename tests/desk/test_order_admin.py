@@ -54,11 +54,12 @@ def test_changelist_filters_by_state_flag_and_needs_attention(admin_client):
     assert shown(needs_attention="no") == {calm.dr_order_id}
 
 
-def test_changelist_searches_dr_id_upstream_id_email_and_name(admin_client):
-    ada = story()
+def test_changelist_searches_what_an_agent_types(admin_client):
+    ada = story()  # lines dist-1 and orch-1, shipped with tracking 1Z999AA10123456784
     grace = order_upsert(
         data=order_data(
             dr_order_id="231388420999",
+            lines=1,
             upstreamId="WEB-2",
             email="grace@example.com",
             shipTo={**fixture("order.json")["shipTo"], "name": "Grace Hopper"},
@@ -70,9 +71,20 @@ def test_changelist_searches_dr_id_upstream_id_email_and_name(admin_client):
         return {order.dr_order_id for order in admin_client.get(url, {"q": term}).context["cl"].result_list}
 
     assert found(ada.dr_order_id) == {ada.dr_order_id}
+    assert found("88420") == {ada.dr_order_id, grace.dr_order_id}  # part of the DR order id
+    assert found("420999") == {grace.dr_order_id}
     assert found("WEB-2") == {grace.dr_order_id}
+    assert found("web-2") == {grace.dr_order_id}
     assert found("grace@") == {grace.dr_order_id}
     assert found("lovelace") == {ada.dr_order_id}
+    assert found("orch-1") == {ada.dr_order_id}  # a SKU of one of its lines
+    assert found("1Z999AA10123456784") == {ada.dr_order_id}  # a tracking number, whole
+    assert found("1z999aa1012") == {ada.dr_order_id}  # or its start, in any case
+    assert found("grace example.com") == {grace.dr_order_id}  # each word must match
+    assert found("nobody-here") == set()
+    response = admin_client.get(url, {"q": "1Z999"})
+    assert response.context["cl"].result_count == 1  # one row per order however many things match
+    assert "tracking number" in response.content.decode()  # the search box says what it finds
 
 
 def test_changelist_shows_flags_state_and_total_with_currency(admin_client):

@@ -173,6 +173,28 @@ def test_the_list_filters_by_state_upstream_id_and_email(reader):
     assert ids(state="complete", email="ada@example.com") == ["1002"]
 
 
+def test_q_searches_what_an_agent_types_as_the_admin_does(reader):
+    make_order("231388420001", lines=1, upstream_id="WEB-1", email="ada@example.com", customer_name="Ada Lovelace")
+    make_order("231388420002", lines=2, upstream_id="WEB-2", email="grace@example.com", customer_name="Grace Hopper")
+    Shipment.objects.filter(order__dr_order_id="231388420002").update(tracking_number="1Z999AA10123456784")
+
+    def ids(q, **params):
+        answer = reader.get("/api/orders/", {"q": q, **params})
+        assert answer.status_code == 200
+        return sorted(order["dr_order_id"] for order in answer.json()["results"])
+
+    assert ids("8842000") == ["231388420001", "231388420002"]  # part of the DR order id
+    assert ids("420002") == ["231388420002"]
+    assert ids("web-1") == ["231388420001"]
+    assert ids("GRACE@") == ["231388420002"]
+    assert ids("lovelace") == ["231388420001"]
+    assert ids("sku-1") == ["231388420002"]  # a SKU: only the second order has a second line
+    assert ids("1Z999AA10123456784") == ["231388420002"]
+    assert ids("1Z999") == ["231388420001", "231388420002"]  # part of a tracking number
+    assert ids("1Z999", email="ada@example.com") == ["231388420001"]  # with the other filters
+    assert ids("ada hopper") == []
+
+
 def test_an_unknown_state_filter_is_400_naming_the_field(reader):
     response = reader.get("/api/orders/", {"state": "shipped"})
     assert response.status_code == 400

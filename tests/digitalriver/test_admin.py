@@ -118,3 +118,38 @@ def test_staff_without_the_operator_permissions_sees_no_actions(client, django_u
     instructions = client.get("/admin/digitalriver/instruction/")
     actions = instructions.context["cl"].model_admin.get_actions(instructions.wsgi_request)
     assert "retry_now" not in actions and "cancel_instructions" not in actions
+
+
+def test_instructions_calls_and_events_are_found_by_the_bare_order_id_and_link_to_it(staff):
+    from commerce.models import Order
+
+    order = Order.objects.create(dr_order_id="240000000007", currency="USD")
+    store_event(7)
+    store_instruction(7)
+    store_instruction(8)
+    Instruction.objects.create(kind="catalog.push_sku", subject="sku:A-1", payload={})
+    ApiCall.objects.create(method="POST", path="/fulfillments", status=201, subject="order:240000000007")
+    ApiCall.objects.create(method="GET", path="/orders/240000000008", status=200, subject="order:240000000008")
+    order_page = f"/admin/commerce/order/by/{order.dr_order_id}/"
+
+    for url in (
+        "/admin/digitalriver/instruction/",
+        "/admin/digitalriver/apicall/",
+        "/admin/digitalriver/webhookevent/",
+    ):
+        for typed in ("240000000007", "order:240000000007"):
+            found = staff.get(url, {"q": typed})
+            assert found.context["cl"].result_count == 1, (url, typed)
+            assert f'href="{order_page}"' in found.content.decode(), url
+    by_sku = staff.get("/admin/digitalriver/instruction/", {"q": "A-1"})
+    assert [i.subject for i in by_sku.context["cl"].result_list] == ["sku:A-1"]
+    assert 'href="/admin/catalog/sku/by/A-1/"' in by_sku.content.decode()
+    assert staff.get(order_page).url == f"/admin/commerce/order/{order.pk}/change/"
+
+    pages = [
+        f"/admin/digitalriver/webhookevent/{WebhookEvent.objects.get(order_id=order.dr_order_id).pk}/change/",
+        f"/admin/digitalriver/instruction/{Instruction.objects.get(subject='order:240000000007').pk}/change/",
+        f"/admin/digitalriver/apicall/{ApiCall.objects.get(subject='order:240000000007').pk}/change/",
+    ]
+    for page in pages:
+        assert f'href="{order_page}"' in staff.get(page).content.decode(), page

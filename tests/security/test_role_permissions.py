@@ -46,6 +46,10 @@ ADMIN_BUTTONS = {
     "catalog_sku_process_import": ("post", None, {MERCH}),
     "catalog_sku_export": ("get", None, EVERY_ROLE),
     "commerce_order_refresh": ("post", "order", ORDER_PEOPLE),
+    # The order list as CSV, and an order's or a SKU's page by its DR id: whoever may read them.
+    "commerce_order_export": ("get", None, ORDER_PEOPLE),
+    "commerce_order_by_dr_id": ("get", "dr_order_id", ORDER_PEOPLE),
+    "catalog_sku_by_sku_id": ("get", "sku_id", EVERY_ROLE),
     "commerce_order_cancel": ("get", "order", {CS}),
     "commerce_order_record_shipment": ("get", "order", {CS}),
     "commerce_order_start_return": ("get", "order", {CS}),
@@ -235,6 +239,10 @@ def button_args(about: str | None, objects) -> list:
     """The URL's arguments: the object's pk; a document's URL names its order and its file id."""
     if about == "document":
         return [objects["order"].pk, objects["document"].dr_file_id]
+    if about == "dr_order_id":
+        return [objects["order"].dr_order_id]
+    if about == "sku_id":
+        return [objects["sku"].sku_id]
     return [objects[about].pk] if about else []
 
 
