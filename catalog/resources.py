@@ -32,6 +32,12 @@ IMPORTABLE_FIELDS = MERCHANDISER_FIELDS
 
 UPDATE_BATCH_SIZE = 100
 
+#: Above this many rows the confirm page says roughly how long the import takes.
+LARGE_FILE_ROWS = 500
+#: A conservative pace for the estimate: a 2,000-row file imports in about a second on a developer
+#: machine (SQLite); half that leaves room for a busy server and a PostgreSQL round trip.
+ROWS_PER_SECOND = 1000
+
 #: What starts a formula in Excel, LibreOffice or Google Sheets (OWASP, "CSV Injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -57,6 +63,23 @@ class RejectedValue:
     field: str
     value: str
     message: str
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """What confirming the previewed file will do, as the confirm page says it before the click."""
+
+    rows: int
+    importing: int
+    rejected: int
+    unchanged: int
+
+    @property
+    def seconds_estimate(self) -> int | None:
+        """Roughly how long confirming takes, for a file large enough to make someone wait."""
+        if self.rows <= LARGE_FILE_ROWS:
+            return None
+        return max(1, -(-self.rows // ROWS_PER_SECOND))
 
 
 class SkuResource(resources.ModelResource):
@@ -117,6 +140,7 @@ class SkuResource(resources.ModelResource):
                     )
             row_result.validation_error = None
             row_result.import_type = RowResult.IMPORT_TYPE_SKIP
+            row_result.rejected_row = number  # the preview marks it
         return row_result
 
     def import_instance(self, instance: Sku, row: dict[str, Any], **kwargs: Any) -> None:
@@ -186,6 +210,11 @@ class SkuResource(resources.ModelResource):
         super().after_import(dataset, result, **kwargs)
         result.rejected = self.rejected  # read by the import report
         result.rejected_rows = self.rejected_rows
+        importing = result.totals["new"] + result.totals["update"]
+        rejected = len(self.rejected_rows)
+        result.counts = ImportCounts(
+            rows=result.total_rows, importing=importing, rejected=rejected, unchanged=result.totals["skip"] - rejected
+        )
         if kwargs.get("dry_run") or result.has_errors() or result.has_validation_errors():
             return  # nothing is kept, so nothing is edited as far as DR is concerned
         for sku, changed_fields in self._edited_after_push:

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django_fsm_log.models import StateLog
 
 from catalog.models import Sku
-from catalog.resources import IMPORTABLE_FIELDS, SkuResource
+from catalog.resources import IMPORTABLE_FIELDS, ImportCounts, SkuResource
 from digitalriver.models import Instruction
 
 pytestmark = pytest.mark.django_db
@@ -235,3 +235,14 @@ def test_a_row_that_broke_after_the_preview_is_rejected_and_the_others_import(me
         ("A-1", "Widget", "distributed"),
         ("A-2", "Renamed", "third_party"),
     ]
+
+
+def test_the_confirm_page_counts_the_rows_and_estimates_the_time_of_a_large_file(merchandiser_client):
+    small = preview(merchandiser_client, [good_row("A-1"), good_row("BAD 2")])
+    assert small.context["result"].counts == ImportCounts(rows=2, importing=1, rejected=1, unchanged=0)
+    html = small.content.decode()
+    assert "1 of 2 rows will be imported" in html and "Importing 1 row…" in html and "takes about" not in html
+
+    large = preview(merchandiser_client, [good_row(f"A-{n}") for n in range(1, 1202)])
+    assert large.context["result"].counts.seconds_estimate == 2
+    assert "A file this size takes about 2 seconds to import" in large.content.decode()
