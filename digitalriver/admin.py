@@ -51,6 +51,7 @@ class _AboutSubject(ReadOnlyAdmin):
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "type", "order_page", "state", "short_error", "attempts", "source")
+    list_display_links = ("received_at", "type")
     list_filter = ("state", "type", "source", "live_mode", ("received_at", admin.DateFieldListFilter))
     search_fields = ("=dr_event_id", "=order_id", "type")
     search_help_text = "A DR order id, an event id or part of an event type."
