@@ -94,21 +94,19 @@ def test_a_merchandiser_sees_both_bad_rows_and_imports_the_good_ones(page, live_
     )
     assert not Sku.objects.exists()  # nothing until confirmed
 
-    # While the request runs the button says what is happening (the request is held to see it).
-    held = []
-    page.route("**/process_import/", lambda route: held.append(route))
+    # While the request runs the button says what is happening: the form's submission is held back
+    # (its submit() stands aside) to read the button, then let go.
+    page.evaluate(
+        "() => { const submit = HTMLFormElement.prototype.submit;"
+        " HTMLFormElement.prototype.submit = function () { window.heldForm = this; window.realSubmit = submit; }; }"
+    )
     button = page.locator("input[name=confirm]")
     expect(button).to_have_value("Import the 4 valid rows")
-    button.click(no_wait_after=True)
-    # (Locators wait for the pending navigation; the page's own script does not.)
+    button.click()
     state = page.evaluate("(b => [b.value, b.disabled])(document.querySelector('input[name=confirm]'))")
     assert state == ["Importing 4 rows…", True]
-    for _ in range(100):
-        if held:
-            break
-        page.wait_for_timeout(50)
-    [request] = held
-    request.continue_()
+    with page.expect_navigation():
+        page.evaluate("() => window.realSubmit.call(window.heldForm)")
 
     expect(page.locator(".messagelist")).to_have_text(
         "Imported 4 of 6 rows (4 new, 0 updated); 2 rejected (rows 3, 5)."
