@@ -16,6 +16,8 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from config.observability import sentry_init
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -276,6 +278,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "notifications-sweep": {"task": "fulfillment.tasks.sweep_notifications", "schedule": 60},
     "operations-alert": {"task": "operations.tasks.send_operations_alert", "schedule": 60},
     "orders-reconcile-daily": {"task": "fulfillment.tasks.reconcile_orders", "schedule": crontab(hour=4, minute=0)},
+    "records-prune-daily": {"task": "operations.tasks.prune_records", "schedule": crontab(hour=5, minute=0)},
 }
 
 # --- Digital River ------------------------------------------------------------------------------
@@ -339,6 +342,18 @@ OPERATIONS_ALERT_INTERVAL_MINUTES = env_number("OPERATIONS_ALERT_INTERVAL_MINUTE
 
 # Bodies kept in the call log are cut to this many characters.
 DR_API_CALL_BODY_LIMIT = 20_000
+
+# Processed webhook events, the call log and the attempts of done instructions older than this are
+# pruned daily (operations.retention); the dashboard's charts need the last 7 days.
+RETENTION_DAYS = env_number("RETENTION_DAYS", 90)
+if RETENTION_DAYS < 7:
+    raise ImproperlyConfigured(f"RETENTION_DAYS must be at least 7 (the dashboard's week), got {RETENTION_DAYS}")
+
+# /metrics for Prometheus answers only to this bearer token; unset, /metrics is 404.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Unhandled errors of requests and Celery tasks go to Sentry when set (no personal data is sent).
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+sentry_init(SENTRY_DSN, environment=os.environ.get("SENTRY_ENVIRONMENT", ""))
 
 LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO").upper()
 # Chatty loggers speak only at DEBUG: a trace per background task, the request line of every

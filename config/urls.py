@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.views import HealthView
 from digitalriver.views import WebhookView
+from operations.metrics import MetricsView
 
 admin.site.site_header = "Digital River back office"
 admin.site.site_title = "Digital River back office"
@@ -19,6 +20,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("webhooks/digitalriver/", WebhookView.as_view(), name="dr-webhook"),
     path("healthz", HealthView.as_view(), name="healthz"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
 ]
 
 if settings.DR_SANDBOX:

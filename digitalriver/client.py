@@ -32,7 +32,7 @@ from django.utils import timezone
 from core.redaction import redact_data, redact_text
 from core.types import JSONObject
 
-from . import errors
+from . import errors, metrics
 from .models import ApiCall
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,9 @@ class RateLimiter:
                     self._tokens = max(0.0, self._tokens - 1)
                     self._recent.append(now)
                     return
-            self._sleep(max(wait, self._MIN_SLEEP))
+            pause = max(wait, self._MIN_SLEEP)
+            metrics.rate_limit_wait_observe(pause)
+            self._sleep(pause)
 
 
 @dataclass
@@ -366,6 +368,8 @@ class DigitalRiverClient:
         """``response_body`` stands in for the answer's body when reading it would consume a stream."""
         limit = settings.DR_API_CALL_BODY_LIMIT
         secrets = (self._secret_key,)
+        elapsed = time.monotonic() - started
+        metrics.call_observe(method, raw.status_code if raw is not None else None, elapsed)
         try:
             with transaction.atomic():
                 ApiCall.objects.create(
@@ -373,7 +377,7 @@ class DigitalRiverClient:
                     path=redact_text(path, secrets)[:500],
                     query=redact_text(urlencode(redact_data(params or {}), doseq=True), secrets)[:1000],
                     status=raw.status_code if raw is not None else None,
-                    duration_ms=int((time.monotonic() - started) * 1000),
+                    duration_ms=int(elapsed * 1000),
                     request_id=raw.headers.get("x-dr-requestid", "")[:100] if raw is not None else "",
                     error_code=_log_code(error)[:100],
                     error_message=redact_text(error.message, secrets) if error else "",
