@@ -310,7 +310,12 @@ DR_CLIENT_RETRY_AFTER_CAP_SECONDS = 30
 DR_OUTBOX_BACKOFF_BASE_SECONDS = env_number("DR_OUTBOX_BACKOFF_BASE_SECONDS", 30.0, float)
 DR_OUTBOX_BACKOFF_CAP_SECONDS = env_number("DR_OUTBOX_BACKOFF_CAP_SECONDS", 3600.0, float)
 DR_OUTBOX_MAX_ATTEMPTS = env_number("DR_OUTBOX_MAX_ATTEMPTS", 10)
-DR_OUTBOX_LEASE_SECONDS = env_number("DR_OUTBOX_LEASE_SECONDS", 300)
+# A sender's or a worker's claim on an instruction or a webhook event lasts this long and is renewed
+# while it works (every third of it): a worker that dies gives its claims back within this time.
+DR_OUTBOX_LEASE_SECONDS = env_number("DR_OUTBOX_LEASE_SECONDS", 30.0, float)
+DR_INBOX_LEASE_SECONDS = env_number("DR_INBOX_LEASE_SECONDS", 30.0, float)
+if DR_OUTBOX_LEASE_SECONDS <= 0 or DR_INBOX_LEASE_SECONDS <= 0:
+    raise ImproperlyConfigured("DR_OUTBOX_LEASE_SECONDS and DR_INBOX_LEASE_SECONDS must be positive")
 
 # The catalog: edits to a pushed SKU push it again (after a short wait that lets a burst of edits
 # become one push) unless automatic pushes are off.

@@ -6,7 +6,6 @@ outbox's decision, made after asking DR whether the first one took effect.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import contextvars
 import email.utils
@@ -34,6 +33,7 @@ from core.types import JSONObject
 
 from . import errors, metrics
 from .models import ApiCall
+from .ratelimit import Limiter, RateLimiter, make_limiter
 
 logger = logging.getLogger(__name__)
 
@@ -63,56 +63,6 @@ def calls_about(subject: str) -> Iterator[None]:
         yield
     finally:
         _call_subject.reset(token)
-
-
-class RateLimiter:
-    """At most ``rate`` calls in any one second, spread out rather than bunched.
-
-    A token bucket refilled at ``rate`` a second and holding a fifth of a second's worth smooths
-    bursts. On its own it would let ``capacity + rate`` calls into one second (a full bucket, then
-    the refill), so a log of the last ``rate`` start times also keeps every sliding second at or
-    under ``rate``. The window is a little longer than a second because DR counts calls as they
-    arrive, and arrival times jitter. One limiter per process: several processes share DR's limit
-    between them.
-    """
-
-    WINDOW_SECONDS = 1.05
-    _EPSILON = 1e-9
-    _MIN_SLEEP = 1e-4
-
-    def __init__(
-        self, rate: float, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
-    ) -> None:
-        if rate <= 0:
-            raise ImproperlyConfigured("DR_RATE_LIMIT_PER_SECOND must be positive")
-        self.rate = rate
-        self.capacity = max(1.0, rate / 5)
-        self.per_second = max(1, math.floor(rate))
-        self._tokens = self.capacity
-        self._recent: collections.deque[float] = collections.deque(maxlen=self.per_second)
-        self._clock = clock
-        self._sleep = sleep
-        self._updated = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-                self._updated = now
-                wait = 0.0
-                if self._tokens < 1 - self._EPSILON:
-                    wait = (1 - self._tokens) / self.rate
-                if len(self._recent) == self.per_second and now - self._recent[0] < self.WINDOW_SECONDS:
-                    wait = max(wait, self.WINDOW_SECONDS - (now - self._recent[0]))
-                if wait <= 0:
-                    self._tokens = max(0.0, self._tokens - 1)
-                    self._recent.append(now)
-                    return
-            pause = max(wait, self._MIN_SLEEP)
-            metrics.rate_limit_wait_observe(pause)
-            self._sleep(pause)
 
 
 @dataclass
@@ -160,7 +110,9 @@ class DigitalRiverClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        limiter: Limiter | None = None,
     ) -> None:
+        """``limiter``: the deployment's (see ratelimit.make_limiter); by default one of this client's own."""
         if not secret_key:
             raise ImproperlyConfigured("DR_SECRET_KEY is not set")
         self.base_url = base_url.rstrip("/")
@@ -168,7 +120,7 @@ class DigitalRiverClient:
         self.connect_timeout = min(timeout, 5.0)
         self.max_retries = max_retries
         self.retry_after_cap = retry_after_cap
-        self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
+        self.limiter: Limiter = limiter or RateLimiter(rate_limit, clock=clock, sleep=sleep)
         self._sleep = sleep
         self._secret_key = secret_key
         self.session = session or requests.Session()
@@ -239,6 +191,7 @@ class DigitalRiverClient:
         if raw.status_code >= 400:
             # An error is a small JSON body: read it whole, like any other answer.
             api_error = _api_error(raw, _json_or_text(raw), request_id, "GET", path)
+            self._pause_if_asked(api_error)
             self._log("GET", path, None, None, started_at, started, raw=raw, error=api_error)
             raw.close()
             raise api_error
@@ -307,6 +260,14 @@ class DigitalRiverClient:
             delay = max(delay, retry_after)
         return delay
 
+    def _pause_if_asked(self, error: errors.ApiError) -> None:
+        """A 429's ``Retry-After`` holds back every sender sharing the limiter, not only this call.
+
+        Capped at ``retry_after_cap``: a longer wait is left to the outbox's schedule rather than
+        stalling every call (a page being rendered too) for as long as DR asked."""
+        if error.status == 429 and error.retry_after:
+            self.limiter.pause(min(error.retry_after, self.retry_after_cap))
+
     def _send_once(
         self, method: str, path: str, params: dict[str, Any] | None, json_body: JSONObject | None, timeout: float
     ) -> Response:
@@ -347,6 +308,8 @@ class DigitalRiverClient:
         _last_request_id.set(request_id)
         data = _json_or_text(raw)
         error = None if raw.status_code < 400 else _api_error(raw, data, request_id, method, path)
+        if error is not None:
+            self._pause_if_asked(error)
         self._log(method, path, params, body_text, started_at, started, raw=raw, error=error)
         if error is not None:
             raise error
@@ -504,7 +467,7 @@ _client_lock = threading.Lock()
 
 
 def get_client() -> DigitalRiverClient:
-    """The process-wide client built from settings (one pooled session, one rate limiter)."""
+    """The process-wide client built from settings (one pooled session; the deployment's rate limit)."""
     global _client
     with _client_lock:
         if _client is None:
@@ -514,6 +477,11 @@ def get_client() -> DigitalRiverClient:
                 api_version=settings.DR_API_VERSION,
                 timeout=settings.DR_TIMEOUT_SECONDS,
                 rate_limit=settings.DR_RATE_LIMIT_PER_SECOND,
+                limiter=make_limiter(
+                    settings.DR_RATE_LIMIT_PER_SECOND,
+                    secret_key=settings.DR_SECRET_KEY,
+                    broker_url=settings.CELERY_BROKER_URL,
+                ),
                 max_retries=settings.DR_CLIENT_MAX_RETRIES,
                 retry_after_cap=settings.DR_CLIENT_RETRY_AFTER_CAP_SECONDS,
                 application_id=settings.DR_UPSTREAM_APPLICATION_ID,

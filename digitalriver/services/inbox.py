@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -21,12 +22,11 @@ from core.redaction import redact_headers, redact_secret_values
 from core.types import Actor, JSONObject
 
 from .. import registry
+from ..lease import LeaseKeeper
 from ..models import WebhookEvent
 
 logger = logging.getLogger(__name__)
 
-#: How long one worker may hold an event before another may take it over.
-PROCESSING_LEASE = timedelta(minutes=5)
 #: A received event nobody picked up for this long (its job was lost) is picked up by the sweep.
 UNCLAIMED_GRACE = timedelta(minutes=1)
 
@@ -117,20 +117,27 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent | None:
     Handlers run outside any transaction of ours so that they can read from DR first and then write
     their changes, with the instructions those cause, in one transaction of their own.
     """
-    if not _claim(event_id):
+    lease = _claim(event_id)
+    if lease is None:
         return None
     event = WebhookEvent.objects.get(pk=event_id)
     handler = registry.get_event_handler(event.type)
     error: tuple[str, str] | None = None
     if handler is not None:
-        try:
-            handler(event)
-        except Exception as exc:
-            error = (f"{type(exc).__name__}: {exc}", traceback.format_exc())
-            logger.warning("handler for %s %s failed: %s", event.type, event.dr_event_id, error[0])
+        every = settings.DR_INBOX_LEASE_SECONDS / 3
+        with LeaseKeeper(lease.renew, every=every, what=f"event {event.dr_event_id}"):
+            try:
+                handler(event)
+            except Exception as exc:
+                error = (f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                logger.warning("handler for %s %s failed: %s", event.type, event.dr_event_id, error[0])
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().get(pk=event_id)
         if event.state != WebhookEvent.State.RECEIVED:
+            return event
+        if event.lease_expires_at != lease.expires_at:
+            # Our lease ran out and another worker holds the event now: its outcome is the one to keep.
+            logger.warning("event %s was taken over by another worker; not recording", event.dr_event_id)
             return event
         if handler is None:
             event.mark_ignored(description=f"no handler for {event.type}")
@@ -142,11 +149,37 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent | None:
     return event
 
 
-def _claim(event_id: int) -> bool:
+class Lease:
+    """A worker's claim on one event. The event has no claim token: the lease's end, which only
+    its holder sets, serves as one (a worker that takes an expired lease over sets a new end)."""
+
+    def __init__(self, event_id: int, expires_at: datetime) -> None:
+        self.event_id = event_id
+        self.expires_at = expires_at
+
+    def renew(self) -> bool:
+        """Push the lease a full lease ahead; False if it is no longer ours."""
+        until = timezone.now() + _lease()
+        mine = WebhookEvent.objects.filter(
+            pk=self.event_id, state=WebhookEvent.State.RECEIVED, lease_expires_at=self.expires_at
+        )
+        if not mine.update(lease_expires_at=until):
+            return False
+        self.expires_at = until
+        return True
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.DR_INBOX_LEASE_SECONDS)
+
+
+def _claim(event_id: int) -> Lease | None:
     now = timezone.now()
+    until = now + _lease()
     free = WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.RECEIVED).exclude(lease_expires_at__gt=now)
     with transaction.atomic():
-        return bool(free.update(lease_expires_at=now + PROCESSING_LEASE, attempts=F("attempts") + 1))
+        claimed = free.update(lease_expires_at=until, attempts=F("attempts") + 1)
+    return Lease(event_id, until) if claimed else None
 
 
 def webhook_events_replay(*, events: Iterable[WebhookEvent], by: Actor = None, enqueue: bool = True) -> int:

@@ -1,7 +1,9 @@
 """The outbox: instructions written with the change that causes them, sent after commit, retried.
 
-A sender claims rows under a row lock plus a lease, holds no lock during the HTTP call, writes one
-Attempt per try, and moves the row in the same transaction as the performer records the outcome.
+A sender claims rows under a row lock plus a short lease (renewed by a heartbeat while it sends, so
+a dead sender's rows come free within ``DR_OUTBOX_LEASE_SECONDS``), holds no lock during the HTTP
+call, writes one Attempt per try, and moves the row in the same transaction as the performer
+records the outcome.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from core.types import Actor, JSONObject
 
 from .. import errors, registry
 from ..client import calls_about, forget_last_request_id, get_client, last_request_id
+from ..lease import LeaseKeeper
 from ..models import Attempt, Instruction
 
 logger = logging.getLogger(__name__)
@@ -168,9 +171,13 @@ def _due_filter(now: datetime, ignore_backoff: bool) -> Q:
     return waiting | abandoned
 
 
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.DR_OUTBOX_LEASE_SECONDS)
+
+
 def _claim(queryset: QuerySet[Instruction], *, limit: int, ignore_backoff: bool) -> list[Instruction]:
     now = timezone.now()
-    lease_until = now + timedelta(seconds=settings.DR_OUTBOX_LEASE_SECONDS)
+    lease_until = now + _lease()
     with transaction.atomic():
         rows = list(
             queryset.filter(_due_filter(now, ignore_backoff))
@@ -181,6 +188,15 @@ def _claim(queryset: QuerySet[Instruction], *, limit: int, ignore_backoff: bool)
             row.claim(token=uuid.uuid4(), lease_expires_at=lease_until)
             row.save()
     return rows
+
+
+def lease_renew(instruction: Instruction) -> bool:
+    """Push the sender's lease on ``instruction`` a full lease ahead; False if the claim is no longer
+    this sender's (its lease ran out and another sender claimed the row with a new token)."""
+    mine = Instruction.objects.filter(
+        pk=instruction.pk, state=Instruction.State.SENDING, claim_token=instruction.claim_token
+    )
+    return bool(mine.update(lease_expires_at=timezone.now() + _lease()))
 
 
 @dataclass
@@ -199,7 +215,9 @@ def _deliver(instruction: Instruction) -> Instruction:
     if performer is None:
         outcome = _Outcome(Attempt.Outcome.REJECTED, message=f"no performer is registered for {instruction.kind!r}")
     else:
-        outcome = _attempt(performer, instruction)
+        every = settings.DR_OUTBOX_LEASE_SECONDS / 3
+        with LeaseKeeper(lambda: lease_renew(instruction), every=every, what=f"instruction {instruction.pk}"):
+            outcome = _attempt(performer, instruction)
     duration_ms = int((time.monotonic() - started) * 1000)
     return _record(instruction, performer, outcome, started_at, duration_ms)
 

@@ -20,8 +20,9 @@ from django.db import DatabaseError
 
 from digitalriver import client as client_module
 from digitalriver import errors
-from digitalriver.client import DigitalRiverClient, RateLimiter, calls_about, get_client, last_request_id, reset_client
+from digitalriver.client import DigitalRiverClient, calls_about, get_client, last_request_id, reset_client
 from digitalriver.models import ApiCall
+from digitalriver.ratelimit import RateLimiter
 
 # The transport under test: made-up bodies to made-up paths of a mocked DR, on purpose; DR's spec is
 # checked on what the app really sends (tests/contract/hooks.py).

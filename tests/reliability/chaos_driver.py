@@ -79,6 +79,9 @@ def environment(*, port: int, database_url: str, broker_url: str, logs: Path) ->
         DR_OUTBOX_BACKOFF_CAP_SECONDS="8",
         DR_OUTBOX_LEASE_SECONDS=str(OUTBOX_LEASE_SECONDS),
         DR_OUTBOX_SWEEP_SECONDS="3",
+        # The limit is shared by every process through Redis (digitalriver/ratelimit.py); the
+        # emulator is not DR's test mode, so the run is not held to 25 calls a second.
+        DR_RATE_LIMIT_PER_SECOND="200",
         CATALOG_PUSH_DELAY_SECONDS="0",
         CHAOS_LOGS=str(logs),
     )

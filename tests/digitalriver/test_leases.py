@@ -1,0 +1,232 @@
+"""Short leases renewed while their holder works: a dead worker's claims come free within seconds,
+a live one's are never taken from it, and one whose lease was taken over records nothing."""
+
+import logging
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
+
+from digitalriver import registry
+from digitalriver.lease import LeaseKeeper
+from digitalriver.models import Instruction, WebhookEvent
+from digitalriver.services import inbox, outbox
+
+from .conftest import HANDLED_TYPE
+
+KIND = "test.lease"
+
+
+class SlowPerformer(registry.Performer):
+    """Takes its time (a slow call to DR) and runs ``during`` meanwhile, in the sender's thread."""
+
+    kind = KIND
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.during = None
+
+    def perform(self, instruction, client):
+        time.sleep(self.seconds)
+        if self.during is not None:
+            self.during(instruction)
+        return {"ok": True}
+
+
+@pytest.fixture
+def performer():
+    instance = SlowPerformer()
+    registry.register_performer(instance)
+    yield instance
+    registry.unregister_performer(KIND)
+
+
+def pending() -> Instruction:
+    return Instruction.objects.create(kind=KIND, subject="order:1", payload={})
+
+
+def stored_event(**fields) -> WebhookEvent:
+    return WebhookEvent.objects.create(
+        dr_event_id=f"evt_{uuid.uuid4().hex}", type=HANDLED_TYPE, body="{}", payload={}, **fields
+    )
+
+
+def test_the_default_leases_are_short():
+    # Without the environment variables: a dead worker's claims come free within half a minute.
+    assert django_settings.DR_OUTBOX_LEASE_SECONDS <= 30
+    assert django_settings.DR_INBOX_LEASE_SECONDS <= 30
+
+
+# --- the heartbeat ---------------------------------------------------------------------------------
+
+
+def test_the_keeper_renews_while_the_block_runs_and_stops_after_it():
+    renewals = []
+    with LeaseKeeper(lambda: renewals.append(time.monotonic()) or True, every=0.02, what="x") as keeper:
+        time.sleep(0.2)
+    count = len(renewals)
+    time.sleep(0.06)
+
+    assert count >= 3 and keeper.renewals == count
+    assert len(renewals) == count  # nothing after the block
+    assert keeper.lost is False
+
+
+def test_the_keeper_stops_at_the_first_renewal_that_finds_the_claim_taken(caplog):
+    answers = iter([True, False, True, True])
+    calls = []
+
+    def renew():
+        calls.append(1)
+        return next(answers)
+
+    with (
+        caplog.at_level(logging.WARNING, logger="digitalriver.lease"),
+        LeaseKeeper(renew, every=0.01, what="instruction 7") as keeper,
+    ):
+        time.sleep(0.15)
+
+    assert len(calls) == 2 and keeper.lost is True
+    assert "instruction 7" in caplog.text
+
+
+def test_a_renewal_that_fails_is_tried_again():
+    answers = iter([RuntimeError("database is locked"), True, True])
+    stop = threading.Event()
+
+    def renew():
+        answer = next(answers, None)
+        if answer is None:
+            stop.set()
+            return True
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    with LeaseKeeper(renew, every=0.01, what="x") as keeper:
+        stop.wait(2)
+    assert keeper.renewals >= 2 and keeper.lost is False
+
+
+# --- the outbox ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_renewal_moves_the_senders_lease_ahead(settings, performer):
+    settings.DR_OUTBOX_LEASE_SECONDS = 30
+    instruction = outbox._claim(Instruction.objects.filter(pk=pending().pk), limit=1, ignore_backoff=True)[0]
+    Instruction.objects.filter(pk=instruction.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=2))
+
+    assert outbox.lease_renew(instruction) is True
+    left = Instruction.objects.get(pk=instruction.pk).lease_expires_at - timezone.now()
+    assert timedelta(seconds=28) < left <= timedelta(seconds=30)
+
+
+@pytest.mark.django_db
+def test_a_lease_taken_over_after_it_ran_out_is_not_renewed_by_the_old_sender(settings, performer):
+    settings.DR_OUTBOX_LEASE_SECONDS = 30
+    first = outbox._claim(Instruction.objects.filter(pk=pending().pk), limit=1, ignore_backoff=True)[0]
+    Instruction.objects.filter(pk=first.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    second = outbox._claim(Instruction.objects.filter(pk=first.pk), limit=1, ignore_backoff=True)[0]
+    assert second.claim_token != first.claim_token
+    before = Instruction.objects.get(pk=first.pk)
+
+    assert outbox.lease_renew(first) is False
+    after = Instruction.objects.get(pk=first.pk)
+    assert (after.claim_token, after.lease_expires_at) == (second.claim_token, before.lease_expires_at)
+    # ...and the old sender's outcome is not recorded over the new owner's.
+    assert outbox._deliver(first).state == Instruction.State.SENDING
+    assert outbox._deliver(second).state == Instruction.State.DONE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_send_keeps_its_lease_and_a_sweep_meanwhile_takes_nothing(settings, performer):
+    settings.DR_OUTBOX_LEASE_SECONDS = 0.6
+    seen = {}
+
+    def meanwhile(instruction):
+        row = Instruction.objects.get(pk=instruction.pk)
+        seen["lease_left"] = (row.lease_expires_at - timezone.now()).total_seconds()
+        seen["swept"] = outbox._claim(Instruction.objects.filter(pk=instruction.pk), limit=1, ignore_backoff=True)
+
+    performer.seconds, performer.during = 1.5, meanwhile  # well past the 0.6 s lease it was claimed with
+    instruction = pending()
+
+    sent = outbox.instruction_send(instruction_id=instruction.pk)
+
+    assert seen["lease_left"] > 0 and seen["swept"] == []
+    assert sent is not None and sent.state == Instruction.State.DONE and sent.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_senders_claim_comes_free_within_the_lease(settings, performer):
+    settings.DR_OUTBOX_LEASE_SECONDS = 0.5
+    instruction = pending()
+    # A sender claimed it and died: nothing renews its lease.
+    outbox._claim(Instruction.objects.filter(pk=instruction.pk), limit=1, ignore_backoff=True)
+    assert outbox.instruction_send(instruction_id=instruction.pk) is None  # still held
+    time.sleep(0.6)
+
+    sent = outbox.instruction_send(instruction_id=instruction.pk)
+    assert sent is not None and sent.state == Instruction.State.DONE and sent.effect_uncertain is True
+
+
+# --- the inbox ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_event_whose_lease_was_taken_over_is_left_to_the_new_owner(caplog):
+    event = stored_event()
+
+    def taken_over(_event):
+        # Meanwhile our lease ran out and another worker claimed the event (a new lease end).
+        WebhookEvent.objects.filter(pk=event.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=30))
+
+    registry.register_event_handler(HANDLED_TYPE, taken_over)
+    try:
+        with caplog.at_level(logging.WARNING, logger="digitalriver.services.inbox"):
+            result = inbox.webhook_event_process(event_id=event.pk)
+    finally:
+        registry.unregister_event_handler(HANDLED_TYPE)
+
+    assert result is not None and result.state == WebhookEvent.State.RECEIVED  # not marked processed by us
+    assert "taken over" in caplog.text
+
+
+@pytest.mark.django_db
+def test_an_event_lease_is_renewed_only_by_its_holder(settings):
+    settings.DR_INBOX_LEASE_SECONDS = 30
+    event = stored_event()
+    lease = inbox._claim(event.pk)
+    assert lease is not None and inbox._claim(event.pk) is None
+
+    assert lease.renew() is True
+    WebhookEvent.objects.filter(pk=event.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    newer = inbox._claim(event.pk)
+    assert newer is not None
+    assert lease.renew() is False
+    assert WebhookEvent.objects.get(pk=event.pk).lease_expires_at == newer.expires_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_handler_keeps_its_event_and_a_sweep_meanwhile_leaves_it(settings):
+    settings.DR_INBOX_LEASE_SECONDS = 0.6
+    seen = {}
+
+    def slow(event):
+        time.sleep(1.5)
+        seen["claimed_meanwhile"] = inbox._claim(event.pk)
+
+    registry.register_event_handler(HANDLED_TYPE, slow)
+    try:
+        event = stored_event()
+        processed = inbox.webhook_event_process(event_id=event.pk)
+    finally:
+        registry.unregister_event_handler(HANDLED_TYPE)
+
+    assert seen["claimed_meanwhile"] is None
+    assert processed is not None and processed.state == WebhookEvent.State.PROCESSED
