@@ -221,12 +221,12 @@ def skus_sync(*, include_synced: bool = False, by: Actor = None) -> SyncReport:
     return report
 
 
-@transaction.atomic
 def sku_delete_reaches_dr(*, sku: Sku) -> bool:
     """Whether deleting the SKU deletes DR's copy (and its inventory item) too: once it was ever pushed."""
     return sku.sync_state != Sku.SyncState.DRAFT
 
 
+@transaction.atomic
 def sku_delete(*, sku: Sku, by: Actor = None) -> None:
     """Delete locally and, if DR has it, at DR (which deletes its inventory item too)."""
     sku = Sku.objects.select_for_update().get(pk=sku.pk)

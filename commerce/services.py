@@ -213,6 +213,7 @@ def _upsert_lines(order: Order, items: list[JSONObject]) -> None:
     )
 
 
+@transaction.atomic
 def charge_upsert(*, order: Order, data: JSONObject) -> Charge:
     """Mirror a charge and its captures, cancels and refunds; an older snapshot changes nothing."""
     updated_at = dr_time(data.get("updatedTime"))
