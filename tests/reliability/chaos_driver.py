@@ -571,6 +571,7 @@ def sweep(driver: Driver, log: dict) -> None:
     from io import StringIO
     from unittest import mock
 
+    from django.conf import settings
     from django.core.management import call_command
     from django.utils import timezone
 
@@ -585,14 +586,15 @@ def sweep(driver: Driver, log: dict) -> None:
         log["replayed_failed_events"].extend(first_lines)
         call_command("replay_events", failed=True, stdout=out, stderr=out)
     inbox.inbox_sweep()
-    # Events the killed worker had claimed keep its lease (PROCESSING_LEASE, 5 minutes) — longer
-    # than this run. Once every other event is done (so no live worker holds one), the sweep runs as
-    # it would after the lease ran out.
+    # Events the killed worker had claimed keep its lease (DR_INBOX_LEASE_SECONDS) until it runs
+    # out. Once every other event is done (so no live worker holds one), the sweep runs as it would
+    # after the lease ran out.
+    lease = timedelta(seconds=settings.DR_INBOX_LEASE_SECONDS)
     restarted = driver.kill.get("restarted_at")
     held = WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED, lease_expires_at__gt=timezone.now())
-    if restarted and held.exists() and not held.filter(lease_expires_at__gt=restarted + inbox.PROCESSING_LEASE):
+    if restarted and held.exists() and not held.filter(lease_expires_at__gt=restarted + lease):
         log["events_held_by_the_killed_worker"] += held.count()
-        with mock.patch.object(inbox, "timezone", _ShiftedClock(inbox.PROCESSING_LEASE + timedelta(seconds=5))):
+        with mock.patch.object(inbox, "timezone", _ShiftedClock(lease + timedelta(seconds=5))):
             inbox.inbox_sweep()
 
 
