@@ -358,9 +358,7 @@ def _by_units(base: dict[str, Any], available: RefundAvailable, totals: dict[str
                 + (f" ({entry.held_units} already refunded or being refunded)" if entry.held_units else "")
             )
             continue
-        value = ((entry.line.amount + entry.line.tax_amount) * quantity / entry.line.quantity).quantize(
-            CENT, rounding=ROUND_HALF_UP
-        )
+        value = entry.line.price_of(quantity)
         lines.append((entry.line, quantity, min(value, entry.amount)))
     if refusals:
         return RefundPlan(**base, refusal="Cannot refund that many units. " + "; ".join(refusals) + ".")

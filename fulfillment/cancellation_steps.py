@@ -9,7 +9,6 @@ from decimal import Decimal
 from catalog.models import Sku
 from commerce.models import Order, OrderLine, units_of
 
-from .ledger import units_value
 from .models import CancellationRequest
 
 Route = CancellationRequest.Route
@@ -31,7 +30,7 @@ class PlannedStep:
 
 def cancellation_step(order: Order, line: OrderLine, quantity: int, route: str) -> PlannedStep:
     """Which DR call cancelling the line's units causes, and the money it releases, in words."""
-    goods, money = units_of(quantity, line.label), units_value(line, quantity)
+    goods, money = units_of(quantity, line.label), line.price_of(quantity)
     release = f"Release {money} {order.currency} for {quantity} \N{MULTIPLICATION SIGN} {line.label}"
     it, they = ("it", "it") if quantity == 1 else ("them", "they")
     if route == Route.FULFILLMENT and order.state in NOT_ACCEPTED:

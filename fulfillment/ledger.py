@@ -23,17 +23,6 @@ from .models import DrFulfillment, Return, ReturnLine
 CENT = Decimal("0.01")
 
 
-def unit_value(line: OrderLine) -> Decimal:
-    """What one unit of the line cost the customer, tax included."""
-    return (line.amount + line.tax_amount) / line.quantity
-
-
-def units_value(line: OrderLine, units: int) -> Decimal:
-    """What ``units`` of the line cost the customer, tax included, to the cent: what cancelling them
-    releases or shipping them captures."""
-    return (unit_value(line) * units).quantize(CENT)
-
-
 def ledger_recount(*, order: Order) -> None:
     lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
     captured, failed, money = _captures_by_line(order, lines)
@@ -98,7 +87,7 @@ def _split(amount: Decimal, units: list[tuple[OrderLine, int]]) -> list[Decimal]
     capture holds beyond them (the shipping) stays on the order, not on a line. A capture worth less
     than the goods is shared in proportion to their value, the cents rounding leaves going to the
     last line, so the shares add up to the capture exactly."""
-    weights = [((line.amount + line.tax_amount) * quantity / line.quantity).quantize(CENT) for line, quantity in units]
+    weights = [line.price_of(quantity) for line, quantity in units]
     total = sum(weights, Decimal("0"))
     if not units:
         return []
@@ -118,7 +107,7 @@ def _attribute_unmatched(
     What does not buy a whole unit stays on the order, not on a line (tests/fulfillment/test_ledger.py)."""
     for line in lines.values():
         open_units = line.fulfilled - captured[line.pk]
-        price = unit_value(line).quantize(CENT)
+        price = line.price_of(1)
         if open_units <= 0 or price <= 0:
             continue
         units = min(open_units, int(amount // price))

@@ -26,7 +26,7 @@ from digitalriver.services.outbox import instruction_enqueue
 from . import notifications
 from .cancellations import units_released
 from .kinds import POST_FULFILLMENT
-from .ledger import ledger_recount, units_value
+from .ledger import ledger_recount
 from .models import DrFulfillment, FulfillmentOrder, FulfillmentOrderLine, Shipment, ShipmentItem
 from .services import (
     DISTRIBUTED,
@@ -316,7 +316,7 @@ def _shipment_step(line: OrderLine, quantity: int, tracking_company: str, tracki
     tracked = (
         f"tracked as {tracking_company or 'the carrier'} {tracking_number}" if tracking_number else "without tracking"
     )
-    money = units_value(line, quantity)
+    money = line.price_of(quantity)
     it = "it" if quantity == 1 else "they"
     return ShipmentStep(
         line,

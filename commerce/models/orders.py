@@ -4,6 +4,7 @@ does not keep (it has no fulfilled or cancelled quantity per item), which we kee
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from functools import reduce
 from operator import or_
 from typing import Any
@@ -288,6 +289,13 @@ class OrderLine(models.Model):
         """The fulfillment model as people name it: "Third party (our logistics partner)"."""
         labels = dict(Sku.FulfillmentModel.choices)
         return str(labels.get(self.fulfillment_model, self.fulfillment_model or "Unknown (not in our catalog)"))
+
+    def price_of(self, units: int) -> Decimal:
+        """What ``units`` of the line cost the customer, tax included, to the cent (half up, as DR
+        rounds refunds): what cancelling them releases, shipping them captures, refunding them pays."""
+        return ((self.amount + self.tax_amount) * units / self.quantity).quantize(
+            Decimal("0.01"), rounding=ROUND_HALF_UP
+        )
 
     @property
     def open_quantity(self) -> int:

@@ -9,7 +9,6 @@ from playwright.sync_api import expect
 
 from commerce.models import Order
 from digitalriver.models import ApiCall
-from fulfillment.ledger import units_value
 from fulfillment.models import CancellationRequest
 from sandbox.services.warehouse import cancellation_accept
 from tests.conftest import restore_roles
@@ -37,7 +36,7 @@ def test_customer_service_reads_the_money_released_before_confirming_and_sees_it
     page.click("#action-review")
 
     # The first thing the confirmation says is the money: one lamp, tax included.
-    released = f"{units_value(lamp, 1)} {order.currency}"
+    released = f"{lamp.price_of(1)} {order.currency}"
     money = page.locator("#action-money")
     expect(money).to_have_text(f"Payment to be released: {released}")
     plan = page.locator("#action-plan")
