@@ -16,7 +16,7 @@ from commerce.services import lock_order
 from core.types import Actor
 
 from .models import Notification
-from .notifications import _mailable, _write
+from .notifications import is_mailable, notification_write
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +39,12 @@ def document_link_send(*, document: Document, by: Actor = None) -> FileLink:
     """Ask DR for a customer link to the document and email it to the order's customer, once per
     link (the email's key is DR's link id: a second "send" makes a new link and a new email)."""
     order = document.order
-    if not _mailable(order.email):
+    if not is_mailable(order.email):
         raise LinkRefused(f"Order {order.dr_order_id} has no email address to send the link to.")
     link = document_link_create(document=document)
     with transaction.atomic():
         order = lock_order(order=order)
-        _write(
+        notification_write(
             order=order,
             kind=Notification.Kind.DOCUMENT_LINK,
             key=f"document_link:{link.dr_id or link.url}",

@@ -40,7 +40,7 @@ Kind = Notification.Kind
 
 
 def notify_shipped(*, shipment: Shipment) -> Notification | None:
-    return _write(
+    return notification_write(
         order=shipment.order,
         kind=Kind.SHIPPED,
         key=f"shipped:{shipment.pk}",
@@ -54,7 +54,7 @@ def notify_backordered(*, line: FulfillmentOrderLine) -> Notification | None:
     if not backorder_is_news(line=line, available=available):
         return None
     order = line.order_line.order
-    return _write(
+    return notification_write(
         order=order,
         kind=Kind.BACKORDERED,
         key=f"backordered:{line.dr_item_id}:{line.backordered}:{available}",
@@ -97,11 +97,13 @@ def cancelled_by_customer_service(*, order: Order, released: list[tuple[OrderLin
 def notify_cancelled(*, order: Order, released: list[tuple[OrderLine, int]], source: str) -> Notification | None:
     """``released`` is a list of (OrderLine, units); ``source`` names the release (one email each)."""
     context = {"released": released, "asked": cancelled_by_customer_service(order=order, released=released)}
-    return _write(order=order, kind=Kind.CANCELLED, key=f"cancelled:{source}", to=order.email, context=context)
+    return notification_write(
+        order=order, kind=Kind.CANCELLED, key=f"cancelled:{source}", to=order.email, context=context
+    )
 
 
 def notify_capture_failed(*, order: Order, source: str, reason: str = "") -> Notification | None:
-    return _write(
+    return notification_write(
         order=order,
         kind=Kind.CAPTURE_FAILED,
         key=f"capture_failed:{source}",
@@ -112,7 +114,7 @@ def notify_capture_failed(*, order: Order, source: str, reason: str = "") -> Not
 
 def notify_return_approved(*, ret: Return) -> Notification | None:
     """The warehouse approved a return: where to send the goods, and what (once per return)."""
-    return _write(
+    return notification_write(
         order=ret.order,
         kind=Kind.RETURN_APPROVED,
         key=f"return_approved:{ret.pk}",
@@ -121,8 +123,8 @@ def notify_return_approved(*, ret: Return) -> Notification | None:
     )
 
 
-def _write(*, order: Order, kind: str, key: str, to: str, context: dict[str, Any]) -> Notification | None:
-    if not _mailable(to) or Notification.objects.filter(key=key).exists():
+def notification_write(*, order: Order, kind: str, key: str, to: str, context: dict[str, Any]) -> Notification | None:
+    if not is_mailable(to) or Notification.objects.filter(key=key).exists():
         return None
     subject, body = email_render(kind=kind, context={"order": order, **context})
     try:
@@ -146,7 +148,7 @@ def email_render(*, kind: str, context: dict[str, Any]) -> tuple[str, str]:
     return subject.strip(), body.strip() + "\n"
 
 
-def _mailable(address: str) -> bool:
+def is_mailable(address: str) -> bool:
     """Whether an email can be sent there at all (DR's copy of an address is stored as it came)."""
     try:
         validate_email(address)

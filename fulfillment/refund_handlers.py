@@ -23,7 +23,7 @@ from digitalriver.registry import event_handler
 from . import services
 from .ledger import ledger_recount
 from .models import Notification
-from .notifications import _write
+from .notifications import notification_write
 
 REFUND_EVENTS = ("refund.pending", "refund.pending_information", "refund.complete", "refund.failed")
 CHARGE_REFUND_EVENTS = ("order.charge.refund.pending", "order.charge.refund.complete", "order.charge.refund.failed")
@@ -56,7 +56,7 @@ def charge_refund_changed(event: WebhookEvent) -> None:
 
 def notify_refund_completed(*, refund: Refund) -> Notification | None:
     """Once per refund: how much came back, in which currency, and what for."""
-    return _write(
+    return notification_write(
         order=refund.order,
         kind=Notification.Kind.REFUND_COMPLETED,
         key=f"refund_completed:{refund.pk}",
@@ -68,7 +68,7 @@ def notify_refund_completed(*, refund: Refund) -> Notification | None:
 def notify_refund_needs_bank_details(*, refund: Refund) -> Notification | None:
     """Once per refund and expiry date: DR emails the customer a form; we say why and until when."""
     expires = refund.token_expires_at.isoformat() if refund.token_expires_at else "unknown"
-    return _write(
+    return notification_write(
         order=refund.order,
         kind=Notification.Kind.REFUND_NEEDS_BANK_DETAILS,
         key=f"refund_needs_bank_details:{refund.pk}:{expires}",
