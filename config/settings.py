@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config.observability import sentry_init
 
@@ -268,6 +269,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# One queue per kind of work, so that a burst of one kind (five hundred events after a sale starts)
+# does not hold the others behind it: a worker started without -Q consumes every queue below, and
+# the Redis transport takes from them in turn; a deployment can also give a kind workers of its own
+# (`celery -A config worker -Q instructions`). Sweeps and daily jobs go to the default queue.
+CELERY_TASK_QUEUES = (Queue("events"), Queue("instructions"), Queue("emails"), Queue("periodic"))
+CELERY_TASK_DEFAULT_QUEUE = "periodic"
+CELERY_TASK_ROUTES = {
+    "digitalriver.tasks.process_webhook_event": {"queue": "events"},
+    "digitalriver.tasks.send_instruction": {"queue": "instructions"},
+    "fulfillment.tasks.send_notification": {"queue": "emails"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 OUTBOX_SWEEP_SECONDS = env_number("DR_OUTBOX_SWEEP_SECONDS", 30)

@@ -28,3 +28,29 @@ def test_jobs_wait_returns_once_every_job_handed_to_the_thread_has_run(settings)
     release.set()
     assert jobs_wait(5) is True
     assert ran == [7]
+
+
+def test_each_kind_of_work_has_a_queue_and_a_plain_worker_consumes_them_all():
+    """A burst of events must not hold instructions behind it (issue 14): each kind is routed to its
+    own queue, and a worker started without -Q listens on every one of them."""
+    from config.celery import app
+
+    routed = {
+        name: app.amqp.router.route({}, name)["queue"].name
+        for name in (
+            "digitalriver.tasks.process_webhook_event",
+            "digitalriver.tasks.send_instruction",
+            "fulfillment.tasks.send_notification",
+            "digitalriver.tasks.sweep_outbox",
+            "operations.tasks.prune_records",
+        )
+    }
+    assert routed == {
+        "digitalriver.tasks.process_webhook_event": "events",
+        "digitalriver.tasks.send_instruction": "instructions",
+        "fulfillment.tasks.send_notification": "emails",
+        "digitalriver.tasks.sweep_outbox": "periodic",
+        "operations.tasks.prune_records": "periodic",
+    }
+    consumed = {queue.name for queue in app.amqp.queues.consume_from.values()}
+    assert set(routed.values()) <= consumed
