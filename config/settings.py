@@ -259,6 +259,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Transitions are logged by django-fsm-log, but for the pipeline's routine ones (core/fsm_log.py).
+DJANGO_FSM_LOG_STORAGE_METHOD = "core.fsm_log.RoutineTransitionsUnlogged"
+
 # --- background jobs ----------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 # Without a broker, jobs run in this process right after the transaction commits: "thread" hands

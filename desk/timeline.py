@@ -85,9 +85,6 @@ EVENT_MEANINGS = {
 CANCELLATION_LINES = Prefetch("lines", queryset=CancellationLine.objects.select_related("order_line").order_by("id"))
 # Who asked, with their role: "Customer service (alice)".
 REQUESTED_BY_GROUPS = Prefetch("requested_by__groups")
-# Instruction transitions each Attempt entry already tells (a send, its failure to retry, its
-# success): the timeline keeps only what no attempt says, like giving up, a retry or a cancel.
-TOLD_BY_ATTEMPTS = ("claim", "schedule_retry", "mark_done")
 
 
 @dataclass(frozen=True)

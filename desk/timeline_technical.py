@@ -20,7 +20,6 @@ from .timeline import (
     ERROR,
     EVENT_MEANINGS,
     OK,
-    TOLD_BY_ATTEMPTS,
     WARNING,
     TimelineEntry,
     _admin_link,
@@ -56,7 +55,8 @@ def instruction_entries(subject: str, names: dict[str, str], limit: int | None) 
                 content_type=ContentType.objects.get_for_model(Instruction),
                 object_id__in=Instruction.objects.filter(subject=subject).values("pk"),
             )
-            .exclude(transition__in=TOLD_BY_ATTEMPTS)
+            # Transitions the Attempt entries tell are no longer logged; rows from before are skipped.
+            .exclude(transition__in=Instruction.FSM_LOG_UNLOGGED)
             .select_related("by"),
             "timestamp",
             limit,

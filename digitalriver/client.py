@@ -43,6 +43,7 @@ INTERACTIVE_TIMEOUT_SECONDS = 3.0
 
 _call_subject: contextvars.ContextVar[str] = contextvars.ContextVar("dr_call_subject", default="")
 _last_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("dr_last_request_id", default="")
+_held_calls: contextvars.ContextVar[list[ApiCall] | None] = contextvars.ContextVar("dr_held_calls", default=None)
 
 
 def last_request_id() -> str:
@@ -63,6 +64,37 @@ def calls_about(subject: str) -> Iterator[None]:
         yield
     finally:
         _call_subject.reset(token)
+
+
+@contextlib.contextmanager
+def calls_held() -> Iterator[list[ApiCall]]:
+    """Keep the call log rows of the calls made inside the block in the yielded list instead of
+    writing each in a transaction of its own: an outbox attempt writes them with its outcome, one
+    commit instead of two per call (issue 14). The caller must write them (``calls_write``)."""
+    held: list[ApiCall] = []
+    token = _held_calls.set(held)
+    try:
+        yield held
+    finally:
+        _held_calls.reset(token)
+
+
+def calls_write(calls: list[ApiCall]) -> None:
+    """Write call log rows held by ``calls_held``; a failure is logged, never raised, so that the
+    log can never cost the outcome it sits beside."""
+    if not calls:
+        return
+    # Inside a transaction a savepoint keeps a failed insert from breaking the caller's; outside
+    # one, a single row is one statement in autocommit (bulk_create would add BEGIN and COMMIT).
+    connection = transaction.get_connection()
+    try:
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+            if len(calls) == 1:
+                calls[0].save(force_insert=True)
+            else:
+                ApiCall.objects.bulk_create(calls)
+    except DatabaseError:
+        logger.exception("could not write the call log of %d calls", len(calls))
 
 
 @dataclass
@@ -333,30 +365,31 @@ class DigitalRiverClient:
         secrets = (self._secret_key,)
         elapsed = time.monotonic() - started
         metrics.call_observe(method, raw.status_code if raw is not None else None, elapsed)
-        try:
-            with transaction.atomic():
-                ApiCall.objects.create(
-                    method=method,
-                    path=redact_text(path, secrets)[:500],
-                    query=redact_text(urlencode(redact_data(params or {}), doseq=True), secrets)[:1000],
-                    status=raw.status_code if raw is not None else None,
-                    duration_ms=int(elapsed * 1000),
-                    request_id=raw.headers.get("x-dr-requestid", "")[:100] if raw is not None else "",
-                    error_code=_log_code(error)[:100],
-                    error_message=redact_text(error.message, secrets) if error else "",
-                    request_body=redact_text(body_text or "", secrets)[:limit],
-                    response_body=(
-                        response_body
-                        if response_body is not None
-                        else redact_text(raw.text, secrets)[:limit]
-                        if raw is not None
-                        else ""
-                    ),
-                    subject=_call_subject.get()[:128],
-                    started_at=started_at,
-                )
-        except DatabaseError:
-            logger.exception("could not write the call log for %s %s", method, path)
+        call = ApiCall(
+            method=method,
+            path=redact_text(path, secrets)[:500],
+            query=redact_text(urlencode(redact_data(params or {}), doseq=True), secrets)[:1000],
+            status=raw.status_code if raw is not None else None,
+            duration_ms=int(elapsed * 1000),
+            request_id=raw.headers.get("x-dr-requestid", "")[:100] if raw is not None else "",
+            error_code=_log_code(error)[:100],
+            error_message=redact_text(error.message, secrets) if error else "",
+            request_body=redact_text(body_text or "", secrets)[:limit],
+            response_body=(
+                response_body
+                if response_body is not None
+                else redact_text(raw.text, secrets)[:limit]
+                if raw is not None
+                else ""
+            ),
+            subject=_call_subject.get()[:128],
+            started_at=started_at,
+        )
+        held = _held_calls.get()
+        if held is not None:
+            held.append(call)
+        else:
+            calls_write([call])
 
 
 def _transport_error(

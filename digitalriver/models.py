@@ -57,6 +57,9 @@ class WebhookEvent(FSMModelMixin, models.Model):
         indexes = [models.Index(fields=["state", "received_at"]), models.Index(fields=["order_id", "received_at"])]
         permissions = [("replay_webhookevent", "Can replay webhook events")]
 
+    # Told by the row itself (state, processed_at); failures and replays are logged (core/fsm_log.py).
+    FSM_LOG_UNLOGGED = frozenset({"mark_processed", "mark_ignored"})
+
     def __str__(self) -> str:
         return f"{self.type} {self.dr_event_id}"
 
@@ -135,6 +138,9 @@ class Instruction(FSMModelMixin, models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["state", "next_attempt_at"]), models.Index(fields=["subject", "created_at"])]
         permissions = [("operate_instruction", "Can retry or cancel instructions")]
+
+    # Told by the Attempt rows, one per try (core/fsm_log.py); failures and operators' moves are logged.
+    FSM_LOG_UNLOGGED = frozenset({"claim", "schedule_retry", "mark_done"})
 
     def __str__(self) -> str:
         return f"{self.kind} {self.subject}"

@@ -177,8 +177,7 @@ def _claim(event_id: int) -> Lease | None:
     now = timezone.now()
     until = now + _lease()
     free = WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.RECEIVED).exclude(lease_expires_at__gt=now)
-    with transaction.atomic():
-        claimed = free.update(lease_expires_at=until, attempts=F("attempts") + 1)
+    claimed = free.update(lease_expires_at=until, attempts=F("attempts") + 1)  # one statement: atomic alone
     return Lease(event_id, until) if claimed else None
 
 

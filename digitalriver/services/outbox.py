@@ -29,9 +29,9 @@ from core.jobs import enqueue_on_commit
 from core.types import Actor, JSONObject
 
 from .. import errors, registry
-from ..client import calls_about, forget_last_request_id, get_client, last_request_id
+from ..client import calls_about, calls_held, calls_write, forget_last_request_id, get_client, last_request_id
 from ..lease import LeaseKeeper
-from ..models import Attempt, Instruction
+from ..models import ApiCall, Attempt, Instruction
 
 logger = logging.getLogger(__name__)
 
@@ -212,14 +212,22 @@ def _deliver(instruction: Instruction) -> Instruction:
     performer = registry.get_performer(instruction.kind)
     started_at = timezone.now()
     started = time.monotonic()
+    calls: list[ApiCall] = []
     if performer is None:
         outcome = _Outcome(Attempt.Outcome.REJECTED, message=f"no performer is registered for {instruction.kind!r}")
     else:
         every = settings.DR_OUTBOX_LEASE_SECONDS / 3
-        with LeaseKeeper(lambda: lease_renew(instruction), every=every, what=f"instruction {instruction.pk}"):
+        with (
+            LeaseKeeper(lambda: lease_renew(instruction), every=every, what=f"instruction {instruction.pk}"),
+            calls_held() as calls,
+        ):
             outcome = _attempt(performer, instruction)
     duration_ms = int((time.monotonic() - started) * 1000)
-    return _record(instruction, performer, outcome, started_at, duration_ms)
+    try:
+        return _record(instruction, performer, outcome, started_at, duration_ms, calls)
+    except BaseException:
+        calls_write(calls)  # the calls happened even if their outcome could not be recorded
+        raise
 
 
 def _attempt(performer: registry.Performer, instruction: Instruction) -> _Outcome:
@@ -262,10 +270,12 @@ def _record(
     outcome: _Outcome,
     started_at: datetime,
     duration_ms: int,
+    calls: list[ApiCall],
 ) -> Instruction:
     error = outcome.error
     with transaction.atomic():
         row = Instruction.objects.select_for_update().get(pk=instruction.pk)
+        calls_write(calls)
         Attempt.objects.create(
             instruction=row,
             number=instruction.attempts,
