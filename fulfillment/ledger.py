@@ -42,7 +42,7 @@ def ledger_recount(*, order: Order) -> None:
             setattr(line, field, new[field])
         if changed:
             line.save(update_fields=changed)
-    lines_refunded_recount(order=order)
+    lines_refunded_recount(order=order, locked_lines=lines.values())
     if order.capture_failed and any(captured.values()) and not any(failed.values()):
         attention_clear(order=order, kind="capture_failed", because="DR captured the payment after all.")
 
@@ -54,6 +54,8 @@ def _captures_by_line(
     failed: dict[int, int] = defaultdict(int)
     money: dict[int, Decimal] = defaultdict(Decimal)
     operations = list(ChargeOperation.objects.filter(charge__order=order, kind=ChargeOperation.Kind.CAPTURE))
+    if not operations:  # an order not captured yet: nothing to match
+        return captured, failed, money
     records = {record.dr_fulfillment_id: record for record in DrFulfillment.objects.filter(order=order)}
     by_fulfillment: dict[str, list[ChargeOperation]] = defaultdict(list)
     for operation in operations:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -131,22 +132,33 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent | None:
             except Exception as exc:
                 error = (f"{type(exc).__name__}: {exc}", traceback.format_exc())
                 logger.warning("handler for %s %s failed: %s", event.type, event.dr_event_id, error[0])
-    with transaction.atomic():
-        event = WebhookEvent.objects.select_for_update().get(pk=event_id)
-        if event.state != WebhookEvent.State.RECEIVED:
+    if handler is None:
+        move, kwargs = event.mark_ignored, {"description": f"no handler for {event.type}"}
+    elif error is not None:
+        move, kwargs = event.mark_failed, {"error": error[0][:5000], "traceback": error[1]}
+    else:
+        move, kwargs = event.mark_processed, {}
+    logged = move.__name__ not in WebhookEvent.FSM_LOG_UNLOGGED
+    # One conditional UPDATE both checks that the event is still ours and records the outcome; a
+    # logged move (a failure) writes its StateLog row in the same transaction. Outside one, the
+    # usual outcome costs a single statement.
+    with transaction.atomic() if logged else contextlib.nullcontext():
+        move(**kwargs)
+        mine = WebhookEvent.objects.filter(
+            pk=event_id, state=WebhookEvent.State.RECEIVED, lease_expires_at=lease.expires_at
+        )
+        if mine.update(**{name: getattr(event, name) for name in OUTCOME_FIELDS}):
             return event
-        if event.lease_expires_at != lease.expires_at:
-            # Our lease ran out and another worker holds the event now: its outcome is the one to keep.
-            logger.warning("event %s was taken over by another worker; not recording", event.dr_event_id)
-            return event
-        if handler is None:
-            event.mark_ignored(description=f"no handler for {event.type}")
-        elif error is not None:
-            event.mark_failed(error=error[0][:5000], traceback=error[1])
-        else:
-            event.mark_processed()
-        event.save()
-    return event
+        if logged:
+            transaction.set_rollback(True)
+    # Our lease ran out and another worker holds the event now (or has finished it): its outcome
+    # is the one to keep.
+    logger.warning("event %s was taken over by another worker; not recording", event.dr_event_id)
+    return WebhookEvent.objects.get(pk=event_id)
+
+
+#: What the moves out of "received" change (WebhookEvent.mark_processed, mark_ignored, mark_failed).
+OUTCOME_FIELDS = ("state", "processed_at", "lease_expires_at", "error", "traceback")
 
 
 class Lease:
