@@ -7,6 +7,7 @@ Every function is idempotent: DR delivers twice, concurrently and out of order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import transaction
@@ -144,52 +145,74 @@ def fulfillment_order_upsert(
 ) -> FulfillmentOrder:
     order = lock_order(order=order)
     as_of = dr_time(data.get("updatedTime")) or as_of
-    fulfillment_order, _ = FulfillmentOrder.objects.select_for_update().get_or_create(
-        dr_fulfillment_order_id=str(data["id"]), defaults={"order": order}
+    fulfillment_order, created = FulfillmentOrder.objects.select_for_update().get_or_create(
+        dr_fulfillment_order_id=str(data["id"]),
+        defaults={
+            "order": order,
+            "created_by_us": created_by_us,
+            "state": data.get("state") or "",
+            "raw": data,
+            "dr_updated_at": as_of,
+        },
     )
-    stale = bool(fulfillment_order.dr_updated_at and as_of and as_of < fulfillment_order.dr_updated_at)
-    fulfillment_order.created_by_us |= created_by_us
-    if not stale:
-        fulfillment_order.state = data.get("state") or fulfillment_order.state
-        fulfillment_order.raw = data
-        fulfillment_order.dr_updated_at = as_of or fulfillment_order.dr_updated_at
-    fulfillment_order.save()
+    stale = False
+    if not created:  # a new row was written whole (one INSERT, no UPDATE after it)
+        stale = bool(fulfillment_order.dr_updated_at and as_of and as_of < fulfillment_order.dr_updated_at)
+        fulfillment_order.created_by_us |= created_by_us
+        if not stale:
+            fulfillment_order.state = data.get("state") or fulfillment_order.state
+            fulfillment_order.raw = data
+            fulfillment_order.dr_updated_at = as_of or fulfillment_order.dr_updated_at
+        fulfillment_order.save()
     order_lines = {line.dr_item_id: line for line in order.lines.all()}
     for item in data.get("items") or []:
         order_line = order_lines.get(str(item.get("upstreamId")))
         if order_line is None:
             continue
-        line, _ = FulfillmentOrderLine.objects.select_for_update().get_or_create(
-            dr_item_id=str(item["id"]),
-            defaults={
-                "fulfillment_order": fulfillment_order,
-                "order_line": order_line,
-                "inventory_item_id": item.get("inventoryItemId") or "",
-                "quantity": int(item.get("quantity") or 0),
-            },
-        )
-        # Shipped, cancelled and returned only grow; pending and backordered follow the newest snapshot.
-        for counter in ("shipped", "cancelled", "returned"):
-            setattr(line, counter, max(getattr(line, counter), int(item.get(counter) or 0)))
-        if not stale:
-            if "pending" in item:  # a backordered event may name only the units it is about
-                line.pending = int(item.get("pending") or 0)
-            line.backordered = _backordered_units(item, line)
-            line.state = item.get("state") or line.state
-            line.available_time = dr_time(item.get("availableTime")) or line.available_time
-        line.save()
+        line = _fulfillment_order_line_upsert(fulfillment_order, order_line, item, stale=stale)
         if line.backordered and not stale:
             notifications.notify_backordered(line=line)
-    managed_lines_follow_drs_fulfillments(order)
-    order_lines_sum_counters(order)
+    managed_lines_follow_drs_fulfillments(order, lines=order_lines.values())
+    order_lines_sum_counters(order, lines=order_lines.values())
     return fulfillment_order
 
 
-def managed_lines_follow_drs_fulfillments(order: Order) -> None:
+def _fulfillment_order_line_upsert(
+    fulfillment_order: FulfillmentOrder, order_line: OrderLine, item: JSONObject, *, stale: bool
+) -> FulfillmentOrderLine:
+    line = FulfillmentOrderLine.objects.select_for_update().filter(
+        dr_item_id=str(item["id"])
+    ).first() or FulfillmentOrderLine(
+        dr_item_id=str(item["id"]),
+        fulfillment_order=fulfillment_order,
+        order_line=order_line,
+        inventory_item_id=item.get("inventoryItemId") or "",
+        quantity=int(item.get("quantity") or 0),
+    )
+    # Shipped, cancelled and returned only grow; pending and backordered follow the newest snapshot.
+    for counter in ("shipped", "cancelled", "returned"):
+        setattr(line, counter, max(getattr(line, counter), int(item.get(counter) or 0)))
+    if not stale:
+        if "pending" in item:  # a backordered event may name only the units it is about
+            line.pending = int(item.get("pending") or 0)
+        line.backordered = _backordered_units(item, line)
+        line.state = item.get("state") or line.state
+        line.available_time = dr_time(item.get("availableTime")) or line.available_time
+    line.save()  # no race on a new line's INSERT: it is written under the order's lock
+    return line
+
+
+def managed_lines_follow_drs_fulfillments(order: Order, *, lines: Iterable[OrderLine] | None = None) -> None:
     """Orchestrated lines ship from DR's own fulfillment order, and DR says so only with
     fulfillment.created (no fulfillment_order.shipped): the units such a line shipped are shipped on
-    its fulfillment-order lines too, oldest first, whichever of the two events came first."""
-    for order_line in order.lines.filter(fulfillment_model=ORCHESTRATED):
+    its fulfillment-order lines too, oldest first, whichever of the two events came first.
+    ``lines`` are the order's lines as the caller, holding the order's lock, read them."""
+    managed = (
+        order.lines.filter(fulfillment_model=ORCHESTRATED)
+        if lines is None
+        else [line for line in lines if line.fulfillment_model == ORCHESTRATED]
+    )
+    for order_line in managed:
         left = order_line.shipped
         for line in FulfillmentOrderLine.objects.select_for_update().filter(order_line=order_line).order_by("pk"):
             before = (line.shipped, line.pending, line.backordered)
@@ -217,17 +240,18 @@ def _backordered_units(item: JSONObject, line: FulfillmentOrderLine) -> int:
     return max(0, min(units, line.quantity - line.shipped - line.cancelled - line.returned))
 
 
-def order_lines_sum_counters(order: Order) -> None:
-    """Each order line's pending and backordered units: the sums over its fulfillment-order lines."""
+def order_lines_sum_counters(order: Order, *, lines: Iterable[OrderLine] | None = None) -> None:
+    """Each order line's pending and backordered units: the sums over its fulfillment-order lines.
+    ``lines`` are the order's lines as the caller, holding the order's lock, read them."""
     totals = {
         row["order_line"]: row
         for row in FulfillmentOrderLine.objects.filter(order_line__order=order)
         .values("order_line")
         .annotate(pending_sum=Sum("pending"), backordered_sum=Sum("backordered"))
     }
-    for line in order.lines.select_for_update():
+    for line in order.lines.select_for_update() if lines is None else lines:
         row = totals.get(line.pk)
-        if row is None:
+        if row is None or (line.pending, line.backordered) == (row["pending_sum"], row["backordered_sum"]):
             continue
         line.pending, line.backordered = row["pending_sum"], row["backordered_sum"]
         line.save(update_fields=["pending", "backordered"])
