@@ -219,20 +219,25 @@ def _upsert_lines(order: Order, items: list[JSONObject]) -> None:
 def charge_upsert(*, order: Order, data: JSONObject) -> Charge:
     """Mirror a charge and its captures, cancels and refunds; an older snapshot changes nothing."""
     updated_at = dr_time(data.get("updatedTime"))
+    values = {
+        "amount": money(data.get("amount")),
+        "state": data.get("state") or "",
+        "captured": bool(data.get("captured")),
+        "refunded": bool(data.get("refunded")),
+        "raw": data,
+    }
     charge, created = Charge.objects.select_for_update().get_or_create(
         dr_charge_id=data["id"],
-        defaults={"order": order, "amount": money(data.get("amount")), "currency": data.get("currency") or ""},
+        defaults={"order": order, "currency": data.get("currency") or "", "dr_updated_at": updated_at, **values},
     )
-    if not created and charge.dr_updated_at and updated_at and updated_at < charge.dr_updated_at:
-        return charge
-    charge.amount = money(data.get("amount"))
-    charge.currency = data.get("currency") or charge.currency
-    charge.state = data.get("state") or ""
-    charge.captured = bool(data.get("captured"))
-    charge.refunded = bool(data.get("refunded"))
-    charge.dr_updated_at = updated_at or charge.dr_updated_at
-    charge.raw = data
-    charge.save()
+    if not created:  # a new charge was written whole
+        if charge.dr_updated_at and updated_at and updated_at < charge.dr_updated_at:
+            return charge
+        for field, value in values.items():
+            setattr(charge, field, value)
+        charge.currency = data.get("currency") or charge.currency
+        charge.dr_updated_at = updated_at or charge.dr_updated_at
+        charge.save()
     for kind, key in (
         (ChargeOperation.Kind.CAPTURE, "captures"),
         (ChargeOperation.Kind.CANCEL, "cancels"),
