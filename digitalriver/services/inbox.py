@@ -121,7 +121,8 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent | None:
     lease = _claim(event_id)
     if lease is None:
         return None
-    event = WebhookEvent.objects.get(pk=event_id)
+    # Handlers read the parsed payload; the raw body and headers are for people and replays.
+    event = WebhookEvent.objects.defer("body", "headers").get(pk=event_id)
     handler = registry.get_event_handler(event.type)
     error: tuple[str, str] | None = None
     if handler is not None:

@@ -175,6 +175,10 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.DR_OUTBOX_LEASE_SECONDS)
 
 
+#: What Instruction.claim changes.
+CLAIM_FIELDS = ("state", "effect_uncertain", "claim_token", "lease_expires_at", "attempts", "updated_at")
+
+
 def _claim(queryset: QuerySet[Instruction], *, limit: int, ignore_backoff: bool) -> list[Instruction]:
     now = timezone.now()
     lease_until = now + _lease()
@@ -186,7 +190,7 @@ def _claim(queryset: QuerySet[Instruction], *, limit: int, ignore_backoff: bool)
         )
         for row in rows:
             row.claim(token=uuid.uuid4(), lease_expires_at=lease_until)
-            row.save()
+            row.save(update_fields=CLAIM_FIELDS)  # not the payload: it may be large, and is unchanged
     return rows
 
 

@@ -159,9 +159,10 @@ import django
 django.setup()
 import redis
 from digitalriver.ratelimit import SharedRateLimiter
-start, end = float(sys.argv[1]), float(sys.argv[2])
 client = redis.Redis.from_url(os.environ["TEST_REDIS_URL"])
-limiter = SharedRateLimiter(float(sys.argv[3]), redis_client=client, secret_key=sys.argv[4])
+limiter = SharedRateLimiter(float(sys.argv[1]), redis_client=client, secret_key=sys.argv[2])
+print("ready", flush=True)
+start, end = map(float, sys.stdin.readline().split())
 while time.time() < start:
     time.sleep(0.005)
 times = []
@@ -179,11 +180,17 @@ print(json.dumps(times))
 @pytest.mark.slow
 def test_two_processes_share_one_bucket(secret_key):
     rate, seconds = 20, 2.0
-    start = time.time() + 3.0  # both have started (Django's setup) before either takes a token
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "TEST_REDIS_URL": REDIS_URL}
     env.pop("CELERY_BROKER_URL", None)
-    args = [sys.executable, "-c", TAKER, str(start), str(start + seconds), str(rate), secret_key]
-    takers = [subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    args = [sys.executable, "-c", TAKER, str(rate), secret_key]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True}
+    takers = [subprocess.Popen(args, cwd=ROOT, env=env, **pipes) for _ in range(2)]
+    # Both have set Django up (seconds on a busy machine) before either is given the start time.
+    assert [taker.stdout.readline().strip() for taker in takers] == ["ready", "ready"]
+    start = time.time() + 0.5
+    for taker in takers:
+        taker.stdin.write(f"{start} {start + seconds}\n")
+        taker.stdin.flush()
     outputs = [taker.communicate(timeout=30)[0] for taker in takers]
     assert all(taker.returncode == 0 for taker in takers)
     each = [json.loads(output) for output in outputs]
