@@ -4,6 +4,7 @@ until a periodic sweep found the row."""
 
 import threading
 
+import pytest
 from celery import shared_task
 
 from core.jobs import jobs_wait, run_task
@@ -54,3 +55,25 @@ def test_each_kind_of_work_has_a_queue_and_a_plain_worker_consumes_them_all():
     }
     consumed = {queue.name for queue in app.amqp.queues.consume_from.values()}
     assert set(routed.values()) <= consumed
+
+
+@pytest.mark.postgres  # SQLite's test database lives in memory: Django never closes it
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_keeps_its_database_connection_from_one_task_to_the_next():
+    """Celery's Django fixup closed the connection around every task: a new PostgreSQL session per
+    task was most of a worker's time in a burst (issue 14, bench/pipeline_throughput.py)."""
+    from types import SimpleNamespace
+
+    from celery.fixups.django import DjangoWorkerFixup
+    from django.db import connection
+
+    from config.celery import app
+
+    fixup = DjangoWorkerFixup(app)
+    connection.ensure_connection()
+    session = connection.connection
+    task = SimpleNamespace(request=SimpleNamespace(is_eager=False))
+    for _ in range(10):
+        fixup.on_task_prerun(task)
+        fixup.on_task_postrun(task)
+    assert connection.connection is session
