@@ -22,16 +22,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _server_and_name(url: str) -> tuple[str, str]:
+    """The URL of the server's `postgres` database, to create or drop the database ``url`` names."""
+    parsed = urlparse(url)
+    return parsed._replace(path="/postgres").geturl(), parsed.path.lstrip("/")
+
+
 def ensure_database(url: str) -> None:
     """Create the benchmark's own PostgreSQL database if it is missing."""
     import psycopg
 
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
+    admin, name = _server_and_name(url)
     with psycopg.connect(admin, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def fresh_database(url: str) -> None:
+    """Drop and create the benchmark's own PostgreSQL database, so no run sees another's rows."""
+    import psycopg
+
+    admin, name = _server_and_name(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def production_env(**extra) -> dict:
@@ -52,11 +66,21 @@ def manage(*args, env) -> None:
 
 
 class Gunicorn:
-    def __init__(self, *, env: dict, workers: int, threads: int, port: int | None = None):
+    def __init__(
+        self,
+        *,
+        env: dict,
+        workers: int,
+        threads: int,
+        port: int | None = None,
+        app: str = "bench.wsgi:application",
+        output=None,
+    ):
         self.port = port or free_port()
         self.env = env
+        self.output = output
         self.args = [
-            PYTHON, "-m", "gunicorn", "bench.wsgi:application",
+            PYTHON, "-m", "gunicorn", app,
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(workers),
             "--worker-class", "gthread",
@@ -66,7 +90,7 @@ class Gunicorn:
         self.process = None
 
     def __enter__(self):
-        self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env)
+        self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self.output, stderr=self.output)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -79,6 +103,45 @@ class Gunicorn:
     def __exit__(self, *exc):
         self.process.terminate()
         self.process.wait(timeout=20)
+
+
+def process_table() -> dict[int, tuple[int, float]]:
+    """Each process's parent and CPU seconds (user + system, plus those of its children it has
+    reaped), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone since the listing
+        # After the name: state, ppid, ... utime, stime, cutime, cstime are fields 14 to 17 of stat(5).
+        table[int(entry.name)] = (int(fields[1]), sum(int(value) for value in fields[11:15]) / ticks)
+    return table
+
+
+def tree_cpu_seconds(table: dict[int, tuple[int, float]], roots: list[int]) -> float:
+    """CPU seconds of the processes ``roots`` and all their descendants."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0.0, list(roots)
+    while todo:
+        pid = todo.pop()
+        total += table[pid][1] if pid in table else 0.0
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def wait_for(what: str, done, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if done():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"gave up waiting for {what}")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -94,9 +157,10 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {python}"
 
 
-def write_result(name: str, figures: dict) -> Path:
+def write_result(name: str, figures: dict, *, script: str | None = None) -> Path:
+    """``script``: the benchmark's own name when it writes results under another (one per scenario)."""
     RESULTS.mkdir(exist_ok=True)
-    command = "python " + " ".join(shlex.quote(arg) for arg in [f"bench/{name}.py", *sys.argv[1:]])
+    command = "python " + " ".join(shlex.quote(arg) for arg in [f"bench/{script or name}.py", *sys.argv[1:]])
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     payload = {"benchmark": name, "command": command, "machine": machine(), "at": at, **figures}
     path = RESULTS / f"{name}.json"
