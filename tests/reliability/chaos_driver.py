@@ -91,8 +91,8 @@ def environment(*, port: int, database_url: str, broker_url: str, logs: Path) ->
 class Processes:
     """gunicorn, the Celery worker (killable) and Celery beat, each logging to a file."""
 
-    def __init__(self, env: dict, port: int, logs: Path):
-        self.env, self.port, self.logs = env, port, logs
+    def __init__(self, env: dict, port: int, logs: Path, *, concurrency: int = 3):
+        self.env, self.port, self.logs, self.concurrency = env, port, logs, concurrency
         self.gunicorn = None
         self.worker = None
         self.beat = None
@@ -126,7 +126,7 @@ class Processes:
         self.worker = self._spawn(
             [
                 PYTHON, "-m", "celery", "-A", "config", "worker",
-                "--concurrency", "3", "--loglevel", "WARNING",
+                "--concurrency", str(self.concurrency), "--loglevel", "WARNING",
                 "--hostname", f"chaos{self.worker_starts}@%h",
                 "--without-mingle", "--without-gossip",
             ],
