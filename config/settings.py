@@ -270,6 +270,10 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 # them to one background thread so a request never waits for them; tests use "inline".
 TASKS_MODE = "celery" if CELERY_BROKER_URL else "thread"
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# A worker takes no more jobs than it runs, and acknowledges each when done. A job whose pool process
+# dies goes back to the queue at once; one whose whole worker is killed stays with Redis until the
+# visibility timeout (an hour) and only then runs again, as a no-op by then: what brings a dead
+# worker's events and instructions back quickly is the sweeps below, not the broker.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -291,10 +295,30 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-OUTBOX_SWEEP_SECONDS = env_number("DR_OUTBOX_SWEEP_SECONDS", 30)
+# The sweeps take over what a dead worker held once its lease has run out (DR_*_LEASE_SECONDS below),
+# and lost jobs: run this often, a killed worker's claims are taken over within lease + interval
+# (20 s with the defaults; tests/reliability/test_worker_kill.py). When nothing is due a sweep is one
+# indexed query. They have a queue of their own, which every worker consumes (a worker started
+# without -Q consumes all of CELERY_TASK_QUEUES), so that a backlog of ordinary jobs does not hold
+# them up; a sweep still waiting when the next one is sent is dropped (expires), not piled up.
+OUTBOX_SWEEP_SECONDS = env_number("DR_OUTBOX_SWEEP_SECONDS", 5)
+INBOX_SWEEP_SECONDS = env_number("DR_INBOX_SWEEP_SECONDS", 5)
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("sweeps")]
+CELERY_TASK_ROUTES = {
+    "digitalriver.tasks.sweep_outbox": {"queue": "sweeps"},
+    "digitalriver.tasks.sweep_inbox": {"queue": "sweeps"},
+}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
-    "outbox-sweep": {"task": "digitalriver.tasks.sweep_outbox", "schedule": OUTBOX_SWEEP_SECONDS},
-    "inbox-sweep": {"task": "digitalriver.tasks.sweep_inbox", "schedule": 60},
+    "outbox-sweep": {
+        "task": "digitalriver.tasks.sweep_outbox",
+        "schedule": OUTBOX_SWEEP_SECONDS,
+        "options": {"expires": OUTBOX_SWEEP_SECONDS},
+    },
+    "inbox-sweep": {
+        "task": "digitalriver.tasks.sweep_inbox",
+        "schedule": INBOX_SWEEP_SECONDS,
+        "options": {"expires": INBOX_SWEEP_SECONDS},
+    },
     "catalog-drift-daily": {"task": "catalog.tasks.check_drift_all", "schedule": crontab(hour=3, minute=0)},
     "notifications-sweep": {"task": "fulfillment.tasks.sweep_notifications", "schedule": 60},
     "operations-alert": {"task": "operations.tasks.send_operations_alert", "schedule": 60},
@@ -332,9 +356,11 @@ DR_OUTBOX_BACKOFF_BASE_SECONDS = env_number("DR_OUTBOX_BACKOFF_BASE_SECONDS", 30
 DR_OUTBOX_BACKOFF_CAP_SECONDS = env_number("DR_OUTBOX_BACKOFF_CAP_SECONDS", 3600.0, float)
 DR_OUTBOX_MAX_ATTEMPTS = env_number("DR_OUTBOX_MAX_ATTEMPTS", 10)
 # A sender's or a worker's claim on an instruction or a webhook event lasts this long and is renewed
-# while it works (every third of it): a worker that dies gives its claims back within this time.
-DR_OUTBOX_LEASE_SECONDS = env_number("DR_OUTBOX_LEASE_SECONDS", 30.0, float)
-DR_INBOX_LEASE_SECONDS = env_number("DR_INBOX_LEASE_SECONDS", 30.0, float)
+# while it works (every third of it): a worker that dies gives its claims back within this time, and
+# the next sweep takes them over. 15 s (renewed every 5 s) keeps a killed worker's work within 30 s
+# of its death with the 5 s sweeps; a live worker loses a claim only if two renewals in a row fail.
+DR_OUTBOX_LEASE_SECONDS = env_number("DR_OUTBOX_LEASE_SECONDS", 15.0, float)
+DR_INBOX_LEASE_SECONDS = env_number("DR_INBOX_LEASE_SECONDS", 15.0, float)
 if DR_OUTBOX_LEASE_SECONDS <= 0 or DR_INBOX_LEASE_SECONDS <= 0:
     raise ImproperlyConfigured("DR_OUTBOX_LEASE_SECONDS and DR_INBOX_LEASE_SECONDS must be positive")
 

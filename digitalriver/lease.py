@@ -1,11 +1,11 @@
 """Short leases kept alive while their holder works: a dead worker's claims come free within seconds.
 
-A worker claims an outbox instruction or a webhook event for a short lease (30 s by default) and,
+A worker claims an outbox instruction or a webhook event for a short lease (15 s by default) and,
 while it works (a slow call to DR, retries, a paused rate limit), a heartbeat thread renews the
 lease every third of it. A worker that dies stops renewing, so its claims are free once the lease
-runs out, not minutes later. A renewal that finds the claim no longer ours (its lease ran out and
-another worker took it) stops; the holder then must not record its outcome over the new owner's,
-which the callers check under a row lock when they record.
+runs out, not minutes later, and the next sweep takes them over. A renewal that finds the claim no
+longer ours (its lease ran out and another worker took it) stops; the holder then must not record
+its outcome over the new owner's, which the callers check under a row lock when they record.
 """
 
 from __future__ import annotations

@@ -168,7 +168,11 @@ def _due_filter(now: datetime, ignore_backoff: bool) -> Q:
     if not ignore_backoff:
         waiting &= Q(next_attempt_at__lte=now)
     abandoned = Q(state=Instruction.State.SENDING) & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
-    return waiting | abandoned
+    # The same states once more, outside the OR: PostgreSQL then reads only the unfinished rows
+    # through the state index. Without it, it walks the next_attempt_at index through every done
+    # row for the oldest due one (0.7 s with 500,000 done rows), and a sweep runs every few seconds.
+    unfinished = Q(state__in=(*WAITING_STATES, Instruction.State.SENDING))
+    return unfinished & (waiting | abandoned)
 
 
 def _lease() -> timedelta:

@@ -583,6 +583,15 @@ def test_sweep_takes_over_an_expired_lease_but_not_a_live_one(deliver, handler):
     assert len(handler.calls) == 1
 
 
+@pytest.mark.django_db
+def test_sweep_takes_over_a_dead_workers_event_without_waiting_for_the_grace(deliver, handler):
+    # Received a moment ago and claimed by a worker that died: its lease ran out, nothing else to wait for.
+    deliver(make_event(HANDLED_TYPE), run_jobs=False)
+    WebhookEvent.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert inbox.inbox_sweep() == 1
+    assert WebhookEvent.objects.get().state == WebhookEvent.State.PROCESSED
+
+
 # --- PostgreSQL: concurrent deliveries ------------------------------------------------------------
 
 

@@ -33,7 +33,6 @@ import time
 import traceback
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +47,6 @@ from tests.reliability.chaos_reversals import ORCH, A, B, G, Step, Story, T  # n
 #: The app's DR timeout in the web and worker processes; `SLOW_MS` is longer, so slow calls time out.
 TIMEOUT_SECONDS = 1
 SLOW_MS = 1500
-#: How long a dead sender's instruction stays claimed (the default, 300 s, is longer than the run).
-OUTBOX_LEASE_SECONDS = 20
 BAD_NETWORK = {
     "error_rate": 0.2,
     "error_statuses": [500, 502, 503],
@@ -77,7 +74,6 @@ def environment(*, port: int, database_url: str, broker_url: str, logs: Path) ->
         DR_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
         DR_OUTBOX_BACKOFF_BASE_SECONDS="1",
         DR_OUTBOX_BACKOFF_CAP_SECONDS="8",
-        DR_OUTBOX_LEASE_SECONDS=str(OUTBOX_LEASE_SECONDS),
         DR_OUTBOX_SWEEP_SECONDS="3",
         # The limit is shared by every process through Redis (digitalriver/ratelimit.py); the
         # emulator is not DR's test mode, so the run is not held to 25 calls a second.
@@ -91,8 +87,8 @@ def environment(*, port: int, database_url: str, broker_url: str, logs: Path) ->
 class Processes:
     """gunicorn, the Celery worker (killable) and Celery beat, each logging to a file."""
 
-    def __init__(self, env: dict, port: int, logs: Path):
-        self.env, self.port, self.logs = env, port, logs
+    def __init__(self, env: dict, port: int, logs: Path, *, concurrency: int = 3):
+        self.env, self.port, self.logs, self.concurrency = env, port, logs, concurrency
         self.gunicorn = None
         self.worker = None
         self.beat = None
@@ -126,7 +122,7 @@ class Processes:
         self.worker = self._spawn(
             [
                 PYTHON, "-m", "celery", "-A", "config", "worker",
-                "--concurrency", "3", "--loglevel", "WARNING",
+                "--concurrency", str(self.concurrency), "--loglevel", "WARNING",
                 "--hostname", f"chaos{self.worker_starts}@%h",
                 "--without-mingle", "--without-gossip",
             ],
@@ -492,9 +488,6 @@ class Driver:
         elif self.kill and "restarted_at_seconds" not in self.kill and time.monotonic() - self.kill["killed_at"] > 3:
             self.processes.start_worker()
             self.kill["restarted_at_seconds"] = round(time.monotonic() - started, 1)
-            from django.utils import timezone
-
-            self.kill["restarted_at"] = timezone.now()
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -553,27 +546,12 @@ def outstanding() -> dict:
     }
 
 
-class _ShiftedClock:
-    """`timezone` for the inbox module only: the time once a dead worker's lease has run out."""
-
-    def __init__(self, shift: timedelta):
-        self.shift = shift
-
-    def now(self):
-        from django.utils import timezone
-
-        return timezone.now() + self.shift
-
-
-def sweep(driver: Driver, log: dict) -> None:
+def sweep(log: dict) -> None:
     """What an operator runs after an outage: the outbox with backoff ignored, failed events
     replayed, and the inbox sweep."""
     from io import StringIO
-    from unittest import mock
 
-    from django.conf import settings
     from django.core.management import call_command
-    from django.utils import timezone
 
     from digitalriver.models import WebhookEvent
     from digitalriver.services import inbox
@@ -585,17 +563,9 @@ def sweep(driver: Driver, log: dict) -> None:
         first_lines = (f"{kind}: {error.splitlines()[0] if error else ''}" for kind, error in failed)
         log["replayed_failed_events"].extend(first_lines)
         call_command("replay_events", failed=True, stdout=out, stderr=out)
+    # Events the killed worker had claimed are among these once its lease has run out
+    # (DR_INBOX_LEASE_SECONDS after it died), as they are for Celery beat's own inbox sweep.
     inbox.inbox_sweep()
-    # Events the killed worker had claimed keep its lease (DR_INBOX_LEASE_SECONDS) until it runs
-    # out. Once every other event is done (so no live worker holds one), the sweep runs as it would
-    # after the lease ran out.
-    lease = timedelta(seconds=settings.DR_INBOX_LEASE_SECONDS)
-    restarted = driver.kill.get("restarted_at")
-    held = WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED, lease_expires_at__gt=timezone.now())
-    if restarted and held.exists() and not held.filter(lease_expires_at__gt=restarted + lease):
-        log["events_held_by_the_killed_worker"] += held.count()
-        with mock.patch.object(inbox, "timezone", _ShiftedClock(lease + timedelta(seconds=5))):
-            inbox.inbox_sweep()
 
 
 def run(args) -> dict:
@@ -613,7 +583,7 @@ def run(args) -> dict:
     third = ThirdCopies(settings.SANDBOX_DEFAULT_WEBHOOK_URL)
     driver = Driver(args, processes, third)
     timings: dict = {}
-    sweep_log = {"replayed_failed_events": [], "events_held_by_the_killed_worker": 0}
+    sweep_log = {"replayed_failed_events": []}
     started = time.monotonic()
     processes.start()
     try:
@@ -637,12 +607,12 @@ def run(args) -> dict:
             driver.warehouse_answers()
             driver.advance()
             driver.maybe_kill_worker(started)
-            if placed == args.orders and all(r.done for r in driver.runs) and "restarted_at" in driver.kill:
+            if placed == args.orders and all(r.done for r in driver.runs) and "restarted_at_seconds" in driver.kill:
                 break
             time.sleep(0.05)
         if not driver.kill:
             driver.maybe_kill_worker(started)  # a run too quick to reach 40% still loses its worker
-        while "restarted_at" not in driver.kill:
+        while "restarted_at_seconds" not in driver.kill:
             time.sleep(0.2)
             driver.maybe_kill_worker(started)
         timings["chaos_s"] = round(time.monotonic() - bad_from, 1)
@@ -657,7 +627,7 @@ def run(args) -> dict:
             driver.copy_new_events()
             driver.warehouse_answers()
             driver.advance()
-            sweep(driver, sweep_log)
+            sweep(sweep_log)
             driver.copy_new_events()  # what the sweep made DR emit gets its third copy too
             left = outstanding()
             if all(r.done for r in driver.runs) and not any(left.values()) and not third.pending():
@@ -675,7 +645,7 @@ def run(args) -> dict:
         report = collect(driver, third, bad_from_wall=time.time() - (time.monotonic() - bad_from))
         report["timings"] = timings
         report["sweeps"] = sweep_log
-        report["kill"] = {k: v for k, v in driver.kill.items() if k not in ("killed_at", "restarted_at")}
+        report["kill"] = {k: v for k, v in driver.kill.items() if k != "killed_at"}
         report["worker_starts"] = processes.worker_starts
         report["total_s"] = round(time.monotonic() - started, 1)
         return report

@@ -17,65 +17,32 @@ import sys
 import tempfile
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
 from tests.reliability import chaos_reversals
+from tests.reliability.support import (
+    BROKER_URL,
+    MARKS,
+    ROOT,
+    driver_environment,
+    drop_database,
+    fresh_database,
+    run_database_url,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).resolve().parent / "chaos_driver.py"
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 ORDERS = 200
 
-pytestmark = [
-    pytest.mark.chaos,
-    pytest.mark.skipif(
-        urlparse(DATABASE_URL).scheme not in ("postgres", "postgresql", "pgsql"),
-        reason="the chaos suite needs PostgreSQL: set DATABASE_URL=postgres://…",
-    ),
-    pytest.mark.skipif(not BROKER_URL, reason="the chaos suite needs a Celery broker: set CELERY_BROKER_URL"),
-]
-
-
-def _database_url() -> str:
-    parsed = urlparse(DATABASE_URL)
-    name = (parsed.path.lstrip("/") or "dr") + "_chaos"
-    return parsed._replace(scheme="postgres", path=f"/{name}").geturl()
-
-
-def _drop(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.path.lstrip("/")}" WITH (FORCE)')
-
-
-def _environment(url: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DR_", "CELERY_", "DATABASE_"))}
-    env.update(DJANGO_DEBUG="1", DR_SANDBOX="1", DATABASE_URL=url, DJANGO_SETTINGS_MODULE="config.settings")
-    return env
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
 def report():
-    sys.path.insert(0, str(ROOT))
-    from bench.common import ensure_database
-
-    url = _database_url()
-    _drop(url)
-    ensure_database(url)
+    url = run_database_url("chaos")
     workdir = Path(tempfile.mkdtemp(prefix="chaos-"))
     try:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=ROOT,
-            env=_environment(url),
-            check=True,
-            capture_output=True,
-        )
+        fresh_database(url)
         out = workdir / "report.json"
         driver = subprocess.run(
             [
@@ -84,7 +51,7 @@ def report():
                 "--orders", str(ORDERS), "--out", str(out), "--logs", str(workdir / "logs"),
             ],
             cwd=ROOT,
-            env=_environment(url),
+            env=driver_environment(url),
             capture_output=True,
             text=True,
             timeout=900,  # chaos 180 s and settling 300 s at most, on a loaded machine
@@ -103,7 +70,7 @@ def report():
         if os.environ.get("CHAOS_KEEP_DATABASE"):
             print(f"kept the run's database for a look: {url}")
         else:
-            _drop(url)
+            drop_database(url)
 
 
 def _problems(report, check) -> list[str]:
