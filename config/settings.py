@@ -285,29 +285,27 @@ CELERY_TASK_IGNORE_RESULT = True
 # One queue per kind of work, so that a burst of one kind (five hundred events after a sale starts)
 # does not hold the others behind it: a worker started without -Q consumes every queue below, and
 # the Redis transport takes from them in turn; a deployment can also give a kind workers of its own
-# (`celery -A config worker -Q instructions`). Sweeps and daily jobs go to the default queue.
-CELERY_TASK_QUEUES = (Queue("events"), Queue("instructions"), Queue("emails"), Queue("periodic"))
+# (`celery -A config worker -Q instructions`), as long as some worker takes "sweeps" (below). Daily
+# jobs go to the default queue.
+CELERY_TASK_QUEUES = (Queue("events"), Queue("instructions"), Queue("emails"), Queue("sweeps"), Queue("periodic"))
 CELERY_TASK_DEFAULT_QUEUE = "periodic"
 CELERY_TASK_ROUTES = {
     "digitalriver.tasks.process_webhook_event": {"queue": "events"},
     "digitalriver.tasks.send_instruction": {"queue": "instructions"},
     "fulfillment.tasks.send_notification": {"queue": "emails"},
+    "digitalriver.tasks.sweep_outbox": {"queue": "sweeps"},
+    "digitalriver.tasks.sweep_inbox": {"queue": "sweeps"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # The sweeps take over what a dead worker held once its lease has run out (DR_*_LEASE_SECONDS below),
 # and lost jobs: run this often, a killed worker's claims are taken over within lease + interval
 # (20 s with the defaults; tests/reliability/test_worker_kill.py). When nothing is due a sweep is one
-# indexed query. They have a queue of their own, which every worker consumes (a worker started
-# without -Q consumes all of CELERY_TASK_QUEUES), so that a backlog of ordinary jobs does not hold
-# them up; a sweep still waiting when the next one is sent is dropped (expires), not piled up.
+# indexed query. They have a queue of their own (CELERY_TASK_QUEUES above), so that a backlog of
+# ordinary jobs does not hold them up; a sweep still waiting when the next one is sent is dropped
+# (expires), not piled up.
 OUTBOX_SWEEP_SECONDS = env_number("DR_OUTBOX_SWEEP_SECONDS", 5)
 INBOX_SWEEP_SECONDS = env_number("DR_INBOX_SWEEP_SECONDS", 5)
-CELERY_TASK_QUEUES = [Queue("celery"), Queue("sweeps")]
-CELERY_TASK_ROUTES = {
-    "digitalriver.tasks.sweep_outbox": {"queue": "sweeps"},
-    "digitalriver.tasks.sweep_inbox": {"queue": "sweeps"},
-}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "outbox-sweep": {
         "task": "digitalriver.tasks.sweep_outbox",

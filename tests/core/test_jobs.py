@@ -50,7 +50,7 @@ def test_each_kind_of_work_has_a_queue_and_a_plain_worker_consumes_them_all():
         "digitalriver.tasks.process_webhook_event": "events",
         "digitalriver.tasks.send_instruction": "instructions",
         "fulfillment.tasks.send_notification": "emails",
-        "digitalriver.tasks.sweep_outbox": "periodic",
+        "digitalriver.tasks.sweep_outbox": "sweeps",
         "operations.tasks.prune_records": "periodic",
     }
     consumed = {queue.name for queue in app.amqp.queues.consume_from.values()}
