@@ -202,7 +202,7 @@ class Stand:
         finally:
             if self.gunicorn.process is not None:
                 self.children.append(self.gunicorn.process)
-        command = [PYTHON, "-m", "celery", "-A", "config", "worker", "--concurrency", "4"]
+        command = [PYTHON, "-m", "celery", "-A", "config", "worker", "--concurrency", str(self.args.concurrency)]
         self.workers = [subprocess.Popen([*command, "-n", f"bench{n}@%h"], **quiet) for n in range(self.args.workers)]
         self.children += self.workers
         wait_for("the Celery workers", lambda: len(self.control.ping(timeout=0.5)) >= self.args.workers, 120)
@@ -330,7 +330,8 @@ def outcome(database_url: str) -> dict:
 
 def report(args, phases: dict, logs: Path, problems: list[str]) -> None:
     limit, near = args.rate_limit, int(0.8 * args.rate_limit)
-    print(f"orders={args.orders} celery workers={args.workers} x 4 gunicorn=2 x 4 DR_RATE_LIMIT_PER_SECOND={limit:g}")
+    workers = f"{args.workers} x {args.concurrency}"
+    print(f"orders={args.orders} celery workers={workers} gunicorn=2 x 4 DR_RATE_LIMIT_PER_SECOND={limit:g}")
     print(f"{'':<40}" + "".join(f"{name:>27}" for name in phases))
     rows = {
         "orders/s": "orders_per_second",
@@ -366,7 +367,8 @@ def report(args, phases: dict, logs: Path, problems: list[str]) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (each --concurrency 4)")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
+    parser.add_argument("--concurrency", type=int, default=4, help="each worker's pool processes")
     parser.add_argument("--rate-limit", type=float, default=UNLIMITED, help="DR_RATE_LIMIT_PER_SECOND")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_pipeline")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/1")
@@ -398,7 +400,7 @@ def main():
         name,
         {
             "orders": args.orders,
-            "celery_workers": f"{args.workers} x concurrency 4 (prefork)",
+            "celery_workers": f"{args.workers} x concurrency {args.concurrency} (prefork)",
             "gunicorn": "2 workers x 4 threads",
             "rate_limit_per_second": args.rate_limit,
             "post_concurrency": CONCURRENCY,
