@@ -188,6 +188,7 @@ def _upsert_lines(order: Order, items: list[JSONObject]) -> None:
         sku.sku_id: sku for sku in Sku.objects.filter(sku_id__in=[item.get("skuId") for item in items])
     }
     unknown = False
+    new_lines = []
     for item in items:
         line = existing.get(str(item["id"])) or OrderLine(order=order, dr_item_id=str(item["id"]))
         sku = skus.get(item.get("skuId"))
@@ -204,7 +205,12 @@ def _upsert_lines(order: Order, items: list[JSONObject]) -> None:
         line.tax_amount = money(tax.get("amount"))
         line.tax_rate = Decimal(str(tax.get("rate") or 0))
         line.dr_state = item.get("state") or ""
-        line.save()
+        if line.pk is None:
+            new_lines.append(line)
+        else:
+            line.save()
+    # One INSERT for a new order's lines (both databases return their ids); the order's lock is held.
+    OrderLine.objects.bulk_create(new_lines)
     missing = sorted({str(item.get("skuId")) for item in items if item.get("skuId") not in skus})
     attention_follow(
         order=order,
@@ -257,7 +263,8 @@ def charge_upsert(*, order: Order, data: JSONObject) -> Charge:
                     "dr_created_at": dr_time(operation.get("createdTime")),
                 },
             )
-    _order_amounts_follow_charges(order)
+    if not created or any(data.get(key) for key in ("captures", "cancels", "refunds")):
+        _order_amounts_follow_charges(order)  # a new charge with no operations moves no amount
     return charge
 
 

@@ -64,7 +64,7 @@ def test_an_accepted_order_and_its_shipment_cost_a_fixed_number_of_statements(cl
     processing = statements(lambda: inbox.webhook_event_process(event_id=accepted.pk))
     assert WebhookEvent.objects.get(pk=accepted.pk).state == WebhookEvent.State.PROCESSED
     # Claim, read, the order with 2 lines and a charge, the ledger, the instruction, the outcome.
-    assert len(processing) == 31, "\n".join(processing)
+    assert len(processing) == 29, "\n".join(processing)
     assert sum(sql.startswith("COMMIT") for sql in processing) == 1  # claim and outcome are autocommit
 
     with responses.RequestsMock() as dr:
