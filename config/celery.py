@@ -21,11 +21,14 @@ def _refuse_to_start_half_configured(**kwargs: Any) -> None:
 
 @task_prerun.connect
 @task_postrun.connect
-def _close_old_connections(**kwargs: Any) -> None:
+def _close_old_connections(sender: Any = None, **kwargs: Any) -> None:
     """A task keeps its database connection the way a web request does: closed when older than
     CONN_MAX_AGE or broken, else reused. Celery's own Django fixup would close it around every task
     (celery/fixups/django.py) unless CELERY_DB_REUSE_MAX is set, which settings.py does: a new
     PostgreSQL session for each task was most of a worker's time in a burst (issue 14)."""
     from django.db import close_old_connections
 
-    close_old_connections()
+    # A task applied in this process (tests, the embedded mode) runs inside its caller's work,
+    # maybe its transaction: its connection is the caller's to keep.
+    if not getattr(getattr(sender, "request", None), "is_eager", False):
+        close_old_connections()
