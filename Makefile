@@ -122,7 +122,7 @@ bench: install
 	$(BIN)/python bench/webhook_ingest.py --events 3000 --concurrency 8
 	$(BIN)/python bench/flow_latency.py --orders 40
 	$(BIN)/python bench/catalog_push.py --pairs 1000
-	$(BIN)/python bench/admin_pages.py --orders 100000
+	$(BIN)/python bench/admin_pages.py --orders 100000 --events 10000000
 
 # Mutation testing of the money rules with mutmut (config in pyproject [tool.mutmut]); slow, not in CI.
 # MUTANTS narrows the run, e.g. make mutation MUTANTS='fulfillment.shipments*'; results stay in mutants/.
