@@ -11,7 +11,6 @@ ranges (``DateFieldListFilter``) instead of a hierarchy.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
@@ -40,8 +39,7 @@ def planner_estimate(queryset: QuerySet[Any]) -> int | None:
     sql, params = queryset.order_by().query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
+        plan = cursor.fetchone()[0]  # psycopg decodes the JSON
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
