@@ -46,6 +46,9 @@ from .timeline_technical import links_the_viewer_may_open
 
 # Enough for a normal order's whole story; the full timeline is one click away.
 TIMELINE_ON_PAGE = 50
+# The "full" timeline stops there: a normal order's technical story is tens of entries, but one with
+# thousands of DR events (an integration that loops) took seconds to draw; the lists go further.
+TIMELINE_WHOLE = 500
 
 CANCEL_PERMISSION = "commerce.cancel_order_lines"
 SHIPMENT_PERMISSION = "commerce.record_shipment"
@@ -309,14 +312,25 @@ class OrderAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request, order):
             raise PermissionDenied
         technical = request.GET.get("technical") == "1"
-        timeline = selectors.order_timeline(order=order, technical=technical)
+        # One more entry than shown tells whether there is more.
+        timeline = selectors.order_timeline(order=order, technical=technical, limit=TIMELINE_WHOLE + 1)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Timeline of order {order.dr_order_id}",
             "opts": self.opts,
             "original": order,
             "technical": technical,
-            "timeline": links_the_viewer_may_open(timeline, user=request.user),
+            "timeline": links_the_viewer_may_open(timeline[:TIMELINE_WHOLE], user=request.user),
+            "timeline_truncated": len(timeline) > TIMELINE_WHOLE,
+            "older_in": [
+                (label, reverse(f"admin:digitalriver_{model}_changelist") + f"?q={order.dr_order_id}")
+                for label, model in (
+                    ("DR events", "webhookevent"),
+                    ("instructions", "instruction"),
+                    ("API calls", "apicall"),
+                )
+                if request.user.has_perm(f"digitalriver.view_{model}")
+            ],
         }
         return TemplateResponse(request, "admin/commerce/order/timeline.html", context)
 

@@ -38,7 +38,7 @@ class WebhookEvent(FSMModelMixin, models.Model):
     )
     live_mode = models.BooleanField(null=True)
     dr_created_at = models.DateTimeField("created at DR", null=True, blank=True)
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
     body = models.TextField(
         help_text="The request body as UTF-8: byte for byte, unless payment secrets had to be redacted from it."
@@ -54,7 +54,12 @@ class WebhookEvent(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["state", "received_at"]), models.Index(fields=["order_id", "received_at"])]
+        indexes = [
+            models.Index(fields=["state", "received_at"]),
+            models.Index(fields=["order_id", "received_at"]),
+            # The list's order, and the dashboard's events per hour and state counted from the index alone.
+            models.Index(fields=["received_at", "state"], name="webhookevent_received_state"),
+        ]
         permissions = [("replay_webhookevent", "Can replay webhook events")]
 
     # Told by the row itself (state, processed_at); failures and replays are logged (core/fsm_log.py).
@@ -130,13 +135,31 @@ class Instruction(FSMModelMixin, models.Model):
     last_error = models.TextField(blank=True)
     last_error_code = models.CharField(max_length=100, blank=True)
     result = models.JSONField(null=True, blank=True, help_text="DR's answer to the successful call.")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["state", "next_attempt_at"]), models.Index(fields=["subject", "created_at"])]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"]),
+            models.Index(fields=["subject", "created_at"]),
+            # The list's order, and the dashboard's instructions per hour and state counted from the index alone.
+            models.Index(fields=["created_at", "state"], name="instruction_created_state"),
+            # The dashboard's oldest waiting and oldest failed instructions, however many there are.
+            models.Index(
+                fields=["created_at"],
+                name="instruction_waiting_created",
+                condition=models.Q(state__in=["pending", "retry_wait"]),
+            ),
+            models.Index(
+                fields=["finished_at"], name="instruction_failed_finished", condition=models.Q(state="failed")
+            ),
+            # The list's search by error code: the few instructions that have one.
+            models.Index(
+                fields=["last_error_code"], name="instruction_error_code", condition=~models.Q(last_error_code="")
+            ),
+        ]
         permissions = [("operate_instruction", "Can retry or cancel instructions")]
 
     # Told by the Attempt rows, one per try (core/fsm_log.py); failures and operators' moves are logged.
@@ -236,7 +259,8 @@ class Attempt(models.Model):
 class ApiCall(models.Model):
     """One HTTP request to DR, logged with secrets redacted and bodies cut short."""
 
-    method = models.CharField(max_length=10)
+    # The methods the client sends (so that the list filters by them without reading the table).
+    method = models.CharField(max_length=10, choices=[(method, method) for method in ("GET", "POST", "PUT", "DELETE")])
     path = models.CharField(max_length=500, db_index=True)
     query = models.CharField(max_length=1000, blank=True)
     status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty when no answer came.")
@@ -252,7 +276,11 @@ class ApiCall(models.Model):
     class Meta:
         ordering = ["-started_at", "-id"]
         verbose_name = "API call"
-        indexes = [models.Index(fields=["subject", "started_at"])]
+        indexes = [
+            models.Index(fields=["subject", "started_at"]),
+            # The list's filter by status: its values, and each status's calls newest first.
+            models.Index(fields=["status", "started_at"], name="apicall_status_started"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} → {self.status or 'no answer'}"

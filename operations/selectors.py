@@ -1,5 +1,11 @@
 """What the operations dashboard reads: a fixed, small number of aggregate queries whatever the size
-of the tables, each on an indexed column (state, flags, times) so it stays fast at 100,000 orders."""
+of the tables, each on an indexed column (state, flags, times) so it stays fast at 100,000 orders and
+ten million events (bench/admin_pages.py).
+
+The counts are ``COUNT(*)``, not ``COUNT(id)``: every column they read is in the index they filter on
+(events and instructions by state; by time and state), so PostgreSQL answers them from the index
+alone (an index-only scan) instead of reading each counted row from the table, a random read per
+row: 1.5 s instead of 20 ms for the 100,000 failed events of a big merchant's year."""
 
 from __future__ import annotations
 
@@ -213,7 +219,7 @@ def events_per_hour(*, since: datetime) -> dict[datetime, dict[str, int]]:
         WebhookEvent.objects.filter(received_at__gte=since)
         .annotate(hour=UtcHour("received_at"))
         .values("hour", "state")
-        .annotate(count=Count("pk"))
+        .annotate(count=Count("*"))
         .order_by()
     )
     return _by_hour(rows, lambda state: state)
@@ -224,7 +230,7 @@ def instructions_per_hour(*, since: datetime) -> dict[datetime, dict[str, int]]:
         Instruction.objects.filter(created_at__gte=since)
         .annotate(hour=UtcHour("created_at"))
         .values("hour", "state")
-        .annotate(count=Count("pk"))
+        .annotate(count=Count("*"))
         .order_by()
     )
     return _by_hour(rows, INSTRUCTION_SERIES_OF_STATE.get)
@@ -236,7 +242,7 @@ def captures_per_hour(*, since: datetime) -> dict[datetime, dict[str, int]]:
         ChargeOperation.objects.filter(kind=ChargeOperation.Kind.CAPTURE, dr_created_at__gte=since)
         .annotate(hour=UtcHour("dr_created_at"))
         .values("hour", "state")
-        .annotate(count=Count("pk"))
+        .annotate(count=Count("*"))
         .order_by()
     )
     # DR's capture states are pending, complete and failed; anything newer counts as pending.
@@ -244,7 +250,7 @@ def captures_per_hour(*, since: datetime) -> dict[datetime, dict[str, int]]:
 
 
 def _state_counts(model: type[WebhookEvent | Instruction], states: Sequence[str]) -> dict[str, int]:
-    rows = model.objects.filter(state__in=states).values("state").annotate(count=Count("pk")).order_by()
+    rows = model.objects.filter(state__in=states).values("state").annotate(count=Count("*")).order_by()
     return {row["state"]: row["count"] for row in rows}
 
 

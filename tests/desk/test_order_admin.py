@@ -282,6 +282,18 @@ def test_the_page_caps_the_timeline_and_links_to_all_of_it(admin_client):
     # 30 events, attempts and calls each, the capture instruction, the order's one transition, the
     # order placed, the shipment, and its email and the backorder's.
     assert len(full.context["timeline"]) == 30 * 3 + 2 + 1 + 1 + 2
+    assert not full.context["timeline_truncated"]
+
+
+def test_the_full_timeline_stops_at_its_cap_and_points_to_the_lists(admin_client, monkeypatch):
+    monkeypatch.setattr("desk.admin.TIMELINE_WHOLE", 20)
+    order = story(extras=30)
+    full = admin_client.get(reverse("admin:commerce_order_timeline", args=[order.pk]) + "?technical=1")
+    assert len(full.context["timeline"]) == 20 and full.context["timeline_truncated"]
+    notice = full.content.decode().split('id="timeline-truncated"')[1].split("</p>")[0]
+    assert "newest 20 entries" in notice
+    assert f'href="/admin/digitalriver/webhookevent/?q={order.dr_order_id}"' in notice
+    assert f'href="/admin/digitalriver/apicall/?q={order.dr_order_id}"' in notice
 
 
 # --- refresh -----------------------------------------------------------------------------------------

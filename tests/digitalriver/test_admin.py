@@ -153,3 +153,112 @@ def test_instructions_calls_and_events_are_found_by_the_bare_order_id_and_link_t
     ]
     for page in pages:
         assert f'href="{order_page}"' in staff.get(page).content.decode(), page
+
+
+# --- lists of millions of rows (core.admin_scale) ---------------------------------------------------
+
+BIG_LISTS = [
+    "/admin/digitalriver/webhookevent/",
+    "/admin/digitalriver/webhookevent/?state__exact=failed",
+    "/admin/digitalriver/webhookevent/?received_at__gte=2020-01-01+00%3A00%3A00%2B00%3A00",
+    "/admin/digitalriver/webhookevent/?q=order%3A240000000003",
+    "/admin/digitalriver/webhookevent/?q=shipped",
+    "/admin/digitalriver/instruction/",
+    "/admin/digitalriver/instruction/?q=capture",
+    "/admin/digitalriver/instruction/?q=service_unavailable",
+    "/admin/digitalriver/apicall/",
+    "/admin/digitalriver/apicall/?q=fulfillments",
+    "/admin/digitalriver/apicall/?status=200",
+]
+
+
+def test_the_integration_lists_never_read_a_whole_table(staff, monkeypatch):
+    """At ten million events, each of these was a scan of the table: COUNT(*) for the paginator,
+    SELECT DISTINCT for a filter's values and the date hierarchy, LIKE '%…%' or UPPER() for a search."""
+    from core import admin_scale
+
+    if connection.vendor == "postgresql":
+        monkeypatch.setattr(admin_scale, "EXACT_COUNT_UP_TO", 2)  # the lists below have more: estimated
+    limit = f"LIMIT {admin_scale.EXACT_COUNT_UP_TO + 1}"
+    for number in range(4):
+        store_event(number)
+        store_instruction(number)
+        ApiCall.objects.create(method="POST", path="/fulfillments", status=201, subject=f"order:24000000{number:04d}")
+    store_event(9, state=WebhookEvent.State.FAILED, event_type="fulfillment_order.shipped")
+    for url in BIG_LISTS:
+        with CaptureQueriesContext(connection) as captured:
+            assert staff.get(url).status_code == 200, url
+        for query in (query["sql"] for query in captured):
+            assert "DISTINCT" not in query, (url, query)
+            assert "LIKE '%" not in query and "UPPER(" not in query, (url, query)
+            if "COUNT(" in query:
+                assert limit in query, (url, query)
+
+
+def test_the_event_list_finds_an_event_by_id_order_or_part_of_its_type(staff):
+    for number in range(3):
+        store_event(number)
+    store_event(9, event_type="fulfillment_order.shipped")
+
+    def found(term):
+        response = staff.get("/admin/digitalriver/webhookevent/", {"q": term})
+        return sorted(event.dr_event_id for event in response.context["cl"].result_list)
+
+    assert found("evt-1") == ["evt-1"]
+    assert found("240000000002") == found("order:240000000002") == ["evt-2"]
+    assert found("SHIPPED") == found("fulfillment_order") == ["evt-9"]
+    assert found("order.accepted 240000000001") == ["evt-1"]  # every word must match
+    assert found("evt") == []  # ids match whole, not in part
+
+
+def test_the_event_list_filters_by_the_types_it_holds_and_sorts_by_time_or_order_only(staff):
+    store_event(1)
+    store_event(2, event_type="fulfillment_order.shipped")
+    response = staff.get("/admin/digitalriver/webhookevent/")
+    type_filter = next(spec for spec in response.context["cl"].filter_specs if spec.title == "type")
+    assert list(type_filter.lookup_choices) == ["fulfillment_order.shipped", "order.accepted"]
+    sortable = [header["text"] for header in response.context["result_headers"] if header["sortable"]]
+    assert sortable == ["received at", "order"]
+
+
+def test_the_call_list_filters_by_status_including_no_answer(staff):
+    ApiCall.objects.create(method="POST", path="/fulfillments", status=409, error_code="conflict")
+    ApiCall.objects.create(method="GET", path="/orders/1", status=None, error_code="timeout")
+    ApiCall.objects.create(method="GET", path="/orders/2", status=200)
+    page = staff.get("/admin/digitalriver/apicall/")
+    status_filter = next(spec for spec in page.context["cl"].filter_specs if spec.title == "status")
+    assert list(status_filter.lookup_choices) == [200, 409, None]
+    no_answer = staff.get("/admin/digitalriver/apicall/", {"status__isnull": "True"})
+    assert [call.path for call in no_answer.context["cl"].result_list] == ["/orders/1"]
+    assert staff.get("/admin/digitalriver/apicall/", {"method": "POST"}).context["cl"].result_count == 1
+    by_path = staff.get("/admin/digitalriver/apicall/", {"q": "/orders"})
+    assert sorted(call.path for call in by_path.context["cl"].result_list) == ["/orders/1", "/orders/2"]
+
+
+def test_the_instruction_list_finds_by_part_of_a_kind_or_a_whole_error_code(staff):
+    store_instruction(1)
+    Instruction.objects.filter(pk=store_instruction(2).pk).update(last_error_code="quantity_too_large")
+    Instruction.objects.create(kind="catalog.sku.push", subject="sku:A-1", payload={})
+
+    def found(term):
+        response = staff.get("/admin/digitalriver/instruction/", {"q": term})
+        return sorted(instruction.subject for instruction in response.context["cl"].result_list)
+
+    assert found("sku.push") == ["sku:A-1"]
+    assert found("quantity_too_large") == ["order:240000000002"]
+    assert found("quantity") == []
+
+
+@pytest.mark.postgres
+def test_a_list_past_the_exact_count_says_about_how_many(staff, monkeypatch):
+    from core import admin_scale
+
+    monkeypatch.setattr(admin_scale, "EXACT_COUNT_UP_TO", 2)
+    for number in range(5):
+        store_event(number)
+    response = staff.get("/admin/digitalriver/webhookevent/")
+    assert response.context["cl"].paginator.estimated
+    assert '<p class="paginator">' in response.content.decode()
+    assert "about " in response.content.decode().split('<p class="paginator">')[1]
+    searched = staff.get("/admin/digitalriver/webhookevent/", {"q": "order.accepted"})
+    assert "about " in searched.content.decode().split('id="changelist-search"')[1].split("</form>")[0]

@@ -202,3 +202,38 @@ def test_the_number_of_queries_does_not_grow_with_the_rows(operations_client):
         for n in range(300)
     )
     assert queries() == empty
+
+
+@pytest.mark.postgres
+def test_the_inbox_and_outbox_questions_are_answered_from_indexes_alone():
+    """At ten million events, counting by state with COUNT(id), or reading each stuck row by a
+    table-wide sort, read a row of the table per counted row: seconds instead of milliseconds. Each
+    question about events and instructions must be answerable by an index, and the counts by the
+    index alone (PostgreSQL is told not to scan the table, so that even these few rows show the plan)."""
+    now = timezone.now()
+    WebhookEvent.objects.bulk_create(
+        event(at=now - timedelta(hours=n), state=["processed", "failed", "received"][n % 3]) for n in range(30)
+    )
+    Instruction.objects.bulk_create(
+        instruction(at=now - timedelta(hours=n), state=["done", "failed", "pending"][n % 3]) for n in range(30)
+    )
+    with CaptureQueriesContext(connection) as captured:
+        dashboard_get(now=now)
+    asked = [
+        query["sql"]
+        for query in captured
+        if 'FROM "digitalriver_webhookevent"' in query["sql"] or 'FROM "digitalriver_instruction"' in query["sql"]
+    ]
+    assert len(asked) == 8
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        for sql in asked:
+            cursor.execute(f"EXPLAIN {sql}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "Seq Scan" not in plan, (sql, plan)
+            if "LIMIT" in sql:
+                assert "Sort" not in plan, (sql, plan)  # the oldest few, in the order of an index
+            if "COUNT(" in sql:
+                assert "Index Only Scan" in plan, (sql, plan)
