@@ -203,6 +203,7 @@ class Stand:
             if self.gunicorn.process is not None:
                 self.children.append(self.gunicorn.process)
         command = [PYTHON, "-m", "celery", "-A", "config", "worker", "--concurrency", str(self.args.concurrency)]
+        command += ["--pool", self.args.pool]
         self.workers = [subprocess.Popen([*command, "-n", f"bench{n}@%h"], **quiet) for n in range(self.args.workers)]
         self.children += self.workers
         wait_for("the Celery workers", lambda: len(self.control.ping(timeout=0.5)) >= self.args.workers, 120)
@@ -368,7 +369,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
-    parser.add_argument("--concurrency", type=int, default=4, help="each worker's pool processes")
+    parser.add_argument("--concurrency", type=int, default=4, help="each worker's pool size")
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"], help="each worker's pool")
     parser.add_argument("--rate-limit", type=float, default=UNLIMITED, help="DR_RATE_LIMIT_PER_SECOND")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_pipeline")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/1")
@@ -400,7 +402,7 @@ def main():
         name,
         {
             "orders": args.orders,
-            "celery_workers": f"{args.workers} x concurrency {args.concurrency} (prefork)",
+            "celery_workers": f"{args.workers} x concurrency {args.concurrency} ({args.pool})",
             "gunicorn": "2 workers x 4 threads",
             "rate_limit_per_second": args.rate_limit,
             "post_concurrency": CONCURRENCY,
