@@ -122,7 +122,7 @@ class Processes:
         self.worker = self._spawn(
             [
                 PYTHON, "-m", "celery", "-A", "config", "worker",
-                "--concurrency", str(self.concurrency), "--loglevel", "WARNING",
+                "--pool", "threads", "--concurrency", str(self.concurrency), "--loglevel", "WARNING",
                 "--hostname", f"chaos{self.worker_starts}@%h",
                 "--without-mingle", "--without-gossip",
             ],

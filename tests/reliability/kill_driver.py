@@ -9,7 +9,7 @@ processes and helpers it reuses), on a migrated database of its own:
 
 The deployment runs with the defaults that matter here (leases, their heartbeat, the sweeps and their
 schedule); only the SKU push delay is cut, to shorten the setup. gunicorn serves the app and the
-sandbox, one Celery worker (concurrency 4, as in production) and Celery beat run on the broker.
+sandbox, one Celery worker (a pool of 8 threads, as in production) and Celery beat run on the broker.
 
 Warm-up: `--shipped` orders are placed and delivered until their fulfillment orders are at DR. Then
 every sandbox API call is made slow (`latency_ms`) and the batch is made: those orders are shipped
@@ -44,8 +44,8 @@ from tests.reliability.chaos_reversals import ORCH, A  # noqa: E402
 
 #: Every sandbox API call takes this long: a DR call outlives many polls of the claims.
 LATENCY_MS = 1000
-#: The production worker's concurrency (README, Production).
-CONCURRENCY = 4
+#: The production worker's pool of threads (README, Production).
+CONCURRENCY = 8
 LINES = ((A, 2), (ORCH, 1))
 
 
