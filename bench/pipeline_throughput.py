@@ -1,7 +1,7 @@
 """Orders per second through the production pipeline, against a DR that answers at once.
 
 The production shape of the README: gunicorn (`config.wsgi`, 2 workers x 4 threads, production
-settings) on PostgreSQL, N Celery workers (`celery -A config worker --concurrency 4`) on Redis, and a
+settings) on PostgreSQL, N Celery workers (`celery -A config worker --pool threads --concurrency 8`) on Redis, and a
 DR stand-in (bench/dr_standin.py, its own process) that records every call. No beat: each step is a
 task queued when the step before commits; the sweeps only pick up what was lost. Two bursts of
 signed webhooks from tests/fixtures/dr/, posted with concurrency 8:
@@ -369,8 +369,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
-    parser.add_argument("--concurrency", type=int, default=4, help="each worker's pool size")
-    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"], help="each worker's pool")
+    parser.add_argument("--concurrency", type=int, default=8, help="each worker's pool size")
+    parser.add_argument("--pool", default="threads", choices=["prefork", "threads"], help="each worker's pool")
     parser.add_argument("--rate-limit", type=float, default=UNLIMITED, help="DR_RATE_LIMIT_PER_SECOND")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_pipeline")
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/1")
