@@ -105,7 +105,8 @@ def webhook_event_store(*, payload: JSONObject, body: str, headers: Mapping[str,
         return Receipt(stored_before, created=False)
     from ..tasks import process_webhook_event
 
-    enqueue_on_commit(process_webhook_event, event.pk)
+    # Not waited for: the row is committed, and a job lost before it reaches the broker is the sweep's.
+    enqueue_on_commit(process_webhook_event, event.pk, batched=True)
     return Receipt(event, created=True)
 
 

@@ -62,6 +62,19 @@ def test_a_redelivery_is_two_queries_answers_duplicate_and_stores_nothing(
     assert jobs == []  # nothing queued again
 
 
+def test_with_a_broker_the_answer_does_not_wait_for_the_publish(
+    post, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The job goes to this process's publisher thread after commit (core.jobs.BatchPublisher)."""
+    settings.TASKS_MODE = "celery"
+    handed = []
+    monkeypatch.setattr("core.jobs.publisher.submit", lambda task, args: handed.append((task.name, args)))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(make_event("order.accepted"))
+    assert response.status_code == 202
+    assert handed == [("digitalriver.tasks.process_webhook_event", (WebhookEvent.objects.get().pk,))]
+
+
 def test_the_receipt_is_a_saved_row():
     """The event the store hands back is the stored row: saving it again updates, never inserts."""
     receipt = inbox.webhook_event_store(
