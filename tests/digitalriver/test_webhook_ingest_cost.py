@@ -9,7 +9,9 @@ import pytest
 from core.redaction import REDACTED
 from digitalriver.models import WebhookEvent
 from digitalriver.services import inbox
+from digitalriver.tasks import process_webhook_events
 from tests.conftest import make_event
+from tests.digitalriver.conftest import HANDLED_TYPE
 from tests.digitalriver.test_inbox import SECRET, URL, cartridge_header
 
 pytestmark = pytest.mark.django_db
@@ -65,14 +67,14 @@ def test_a_redelivery_is_two_queries_answers_duplicate_and_stores_nothing(
 def test_with_a_broker_the_answer_does_not_wait_for_the_publish(
     post, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """The job goes to this process's publisher thread after commit (core.jobs.BatchPublisher)."""
+    """The event's id goes to this process's gatherer thread after commit (core.jobs.Gatherer)."""
     settings.TASKS_MODE = "celery"
     handed = []
-    monkeypatch.setattr("core.jobs.publisher.submit", lambda task, args: handed.append((task.name, args)))
+    monkeypatch.setattr("core.jobs.gatherer.add", lambda task, item: handed.append((task.name, item)))
     with django_capture_on_commit_callbacks(execute=True):
         response = post(make_event("order.accepted"))
     assert response.status_code == 202
-    assert handed == [("digitalriver.tasks.process_webhook_event", (WebhookEvent.objects.get().pk,))]
+    assert handed == [("digitalriver.tasks.process_webhook_events", WebhookEvent.objects.get().pk)]
 
 
 def test_the_receipt_is_a_saved_row():
@@ -139,3 +141,30 @@ def test_nesting_limit_counts_every_value():
 def test_what_a_json_column_cannot_take_is_refused(payload, reason):
     with pytest.raises(inbox.InvalidEvent, match=reason):
         inbox._storable(payload)
+
+
+# --- the gathered processing job ----------------------------------------------------------------------
+
+
+def test_events_gathered_into_one_job_are_processed_in_turn_and_one_failure_stops_none(
+    handler, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks():  # their own jobs are not run
+        first, second = (
+            inbox.webhook_event_store(payload=make_event(HANDLED_TYPE), body="{}", headers={}, source="webhook").event
+            for _ in range(2)
+        )
+    original = inbox.webhook_event_process
+
+    def process(*, event_id):
+        if event_id == first.pk:
+            raise RuntimeError("database went away")
+        return original(event_id=event_id)
+
+    monkeypatch.setattr(inbox, "webhook_event_process", process)
+    process_webhook_events.apply(args=([first.pk, second.pk],), throw=True)
+
+    assert handler.calls == [second.dr_event_id]
+    assert WebhookEvent.objects.get(pk=second.pk).state == WebhookEvent.State.PROCESSED
+    assert WebhookEvent.objects.get(pk=first.pk).state == WebhookEvent.State.RECEIVED  # the sweep's
+    assert f"processing webhook event {first.pk} failed" in caplog.text
