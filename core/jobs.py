@@ -99,7 +99,7 @@ class Gatherer:
 
     Made for the webhook endpoint, where the broker publish was the largest part of a delivery
     (README, webhook ingest): a Celery publish costs about 0.45 ms of CPU whatever it carries, so in a
-    burst the events gathered over 20 ms share one; when deliveries are rare the first goes at once,
+    burst the events gathered over 50 ms share one; when deliveries are rare the first goes at once,
     and no answer waits for the broker, slow or away.
 
     What it gives up: items handed over and not yet sent are lost if the process dies at that moment
@@ -110,7 +110,7 @@ class Gatherer:
     only acts on a row it can claim.
     """
 
-    GATHER_SECONDS = 0.02
+    GATHER_SECONDS = 0.05
     #: Items of one message at most: the worker runs them one after the other.
     MAX_ITEMS = 50
     #: Pauses between tries of a message the broker refused (Celery's own retry policy comes first).
