@@ -188,7 +188,7 @@ def _upsert_lines(order: Order, items: list[JSONObject]) -> None:
         sku.sku_id: sku for sku in Sku.objects.filter(sku_id__in=[item.get("skuId") for item in items])
     }
     unknown = False
-    new_lines = []
+    new_lines: list[OrderLine] = []
     for item in items:
         line = existing.get(str(item["id"])) or OrderLine(order=order, dr_item_id=str(item["id"]))
         sku = skus.get(item.get("skuId"))

@@ -53,18 +53,6 @@ def redact_data(value: Any) -> Any:
     return value
 
 
-def redact_secret_values(value: Any) -> Any:
-    """``value`` with whatever sits under a secret key (a payment ``clientSecret``, card data, a token)
-    replaced by [redacted], and nothing else changed: unlike ``redact_data`` it leaves free text alone,
-    so an id or a tracking number that happens to pass the Luhn check is kept as it is (for data the
-    app still reads, such as a stored webhook event)."""
-    if isinstance(value, dict):
-        return {key: REDACTED if is_secret_key(key) else redact_secret_values(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [redact_secret_values(item) for item in value]
-    return value
-
-
 def mask_card_numbers(text: str) -> str:
     """Replace every Luhn-valid card number in free text (an error message, a note) with [redacted]."""
     return _PAN.sub(_mask_pan, text) if any(char.isdigit() for char in text) else text

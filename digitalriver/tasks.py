@@ -1,11 +1,26 @@
+import logging
+
 from celery import shared_task
 
 from .services import inbox, outbox
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="digitalriver.tasks.process_webhook_event")
 def process_webhook_event(event_id: int) -> None:
     inbox.webhook_event_process(event_id=event_id)
+
+
+@shared_task(name="digitalriver.tasks.process_webhook_events")
+def process_webhook_events(event_ids: list[int]) -> None:
+    """Deliveries the web process gathered into one message (core.jobs.Gatherer), one after the other;
+    one that fails unexpectedly does not keep the others waiting for the sweep."""
+    for event_id in event_ids:
+        try:
+            inbox.webhook_event_process(event_id=event_id)
+        except Exception:
+            logger.exception("processing webhook event %s failed; the inbox sweep will take it again", event_id)
 
 
 @shared_task(name="digitalriver.tasks.send_instruction")

@@ -622,12 +622,12 @@ def _in_threads(count, target):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("both_insert", [True, False], ids=["both-pass-the-duplicate-check", "free-race"])
+@pytest.mark.parametrize("both_insert", [True, False], ids=["both-reach-the-insert-together", "free-race"])
 def test_concurrent_deliveries_of_one_id_store_one_row_and_process_once(handler, monkeypatch, both_insert):
     handler.delay = 0.05
     if both_insert:
-        # Hold each delivery between its "already stored?" check and its INSERT until both got there,
-        # so that the unique index, not the check, has to keep the second one out.
+        # Hold each delivery just before its INSERT until both got there, so that both race on the
+        # unique index.
         both_checked = threading.Barrier(2)
         original = inbox.redact_headers
 

@@ -102,6 +102,23 @@ def test_answers_are_the_same_json_bytes_whatever_the_client_accepts(client, acc
     assert again.content == b'{"id": "evt-\\u00e9-bytes", "status": "duplicate"}'
 
 
+def test_every_answer_carries_the_headers_drf_gave(client):
+    """A POST is answered without DRF (WebhookView.post): its answers keep DRF's Content-Type and Allow."""
+    event = make_event("something.unknown")
+    body = json.dumps(event).encode()
+    answers = [
+        client.post(URL, data=body, content_type="application/json", **signed(body)),  # 202
+        client.post(URL, data=body, content_type="application/json", **signed(body)),  # 200
+        client.post(URL, data=body, content_type="application/json"),  # 400
+        client.post(URL, data=b"{}", content_type="application/json", CONTENT_LENGTH=str(10**7)),  # 413
+        client.get(URL),  # 405, from DRF itself
+    ]
+    assert [answer.status_code for answer in answers] == [202, 200, 400, 413, 405]
+    for answer in answers:
+        assert (answer["Content-Type"], answer["Allow"]) == ("application/json", "POST")
+        assert "Vary" not in answer
+
+
 class Unreadable:
     """A request body stream that fails the test if anything reads it."""
 
