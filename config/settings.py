@@ -291,6 +291,7 @@ CELERY_TASK_QUEUES = (Queue("events"), Queue("instructions"), Queue("emails"), Q
 CELERY_TASK_DEFAULT_QUEUE = "periodic"
 CELERY_TASK_ROUTES = {
     "digitalriver.tasks.process_webhook_event": {"queue": "events"},
+    "digitalriver.tasks.process_webhook_events": {"queue": "events"},
     "digitalriver.tasks.send_instruction": {"queue": "instructions"},
     "fulfillment.tasks.send_notification": {"queue": "emails"},
     "digitalriver.tasks.sweep_outbox": {"queue": "sweeps"},

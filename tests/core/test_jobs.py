@@ -40,6 +40,7 @@ def test_each_kind_of_work_has_a_queue_and_a_plain_worker_consumes_them_all():
         name: app.amqp.router.route({}, name)["queue"].name
         for name in (
             "digitalriver.tasks.process_webhook_event",
+            "digitalriver.tasks.process_webhook_events",
             "digitalriver.tasks.send_instruction",
             "fulfillment.tasks.send_notification",
             "digitalriver.tasks.sweep_outbox",
@@ -48,6 +49,7 @@ def test_each_kind_of_work_has_a_queue_and_a_plain_worker_consumes_them_all():
     }
     assert routed == {
         "digitalriver.tasks.process_webhook_event": "events",
+        "digitalriver.tasks.process_webhook_events": "events",
         "digitalriver.tasks.send_instruction": "instructions",
         "fulfillment.tasks.send_notification": "emails",
         "digitalriver.tasks.sweep_outbox": "sweeps",
