@@ -61,7 +61,9 @@ BAD_NETWORK = {
 }
 
 
-def environment(*, port: int, database_url: str, broker_url: str, logs: Path) -> dict:
+def deployment_environment(*, port: int, database_url: str, broker_url: str, **settings: str) -> dict:
+    """The environment of a deployment with its sandbox on ``port`` (and of this driver), with
+    ``settings`` laid over it and none of this process's own DJANGO_, DR_, CELERY_ or DATABASE_."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DR_", "CELERY_", "DATABASE_"))}
     env.update(
         DJANGO_DEBUG="1",  # plain HTTP between the app and its sandbox, as in `make run`
@@ -71,6 +73,17 @@ def environment(*, port: int, database_url: str, broker_url: str, logs: Path) ->
         DATABASE_URL=database_url,
         CELERY_BROKER_URL=broker_url,
         DJANGO_LOG_LEVEL="WARNING",
+        CATALOG_PUSH_DELAY_SECONDS="0",
+        **settings,
+    )
+    return env
+
+
+def environment(*, port: int, database_url: str, broker_url: str, logs: Path) -> dict:
+    return deployment_environment(
+        port=port,
+        database_url=database_url,
+        broker_url=broker_url,
         DR_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
         DR_OUTBOX_BACKOFF_BASE_SECONDS="1",
         DR_OUTBOX_BACKOFF_CAP_SECONDS="8",
@@ -78,10 +91,8 @@ def environment(*, port: int, database_url: str, broker_url: str, logs: Path) ->
         # The limit is shared by every process through Redis (digitalriver/ratelimit.py); the
         # emulator is not DR's test mode, so the run is not held to 25 calls a second.
         DR_RATE_LIMIT_PER_SECOND="200",
-        CATALOG_PUSH_DELAY_SECONDS="0",
         CHAOS_LOGS=str(logs),
     )
-    return env
 
 
 class Processes:

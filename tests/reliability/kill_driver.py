@@ -39,7 +39,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import free_port  # noqa: E402
-from tests.reliability.chaos_driver import Processes, outstanding, push_skus, wait_until  # noqa: E402
+from tests.reliability.chaos_driver import (  # noqa: E402
+    Processes,
+    deployment_environment,
+    outstanding,
+    push_skus,
+    wait_until,
+)
 from tests.reliability.chaos_reversals import ORCH, A  # noqa: E402
 
 #: Every sandbox API call takes this long: a DR call outlives many polls of the claims.
@@ -47,21 +53,6 @@ LATENCY_MS = 1000
 #: The production worker's pool of threads (README, Production).
 CONCURRENCY = 8
 LINES = ((A, 2), (ORCH, 1))
-
-
-def environment(*, port: int, database_url: str, broker_url: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DR_", "CELERY_", "DATABASE_"))}
-    env.update(
-        DJANGO_DEBUG="1",  # plain HTTP between the app and its sandbox, as in `make run`
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DR_SANDBOX="1",
-        DR_API_BASE_URL=f"http://127.0.0.1:{port}/sandbox/api",
-        DATABASE_URL=database_url,
-        CELERY_BROKER_URL=broker_url,
-        DJANGO_LOG_LEVEL="WARNING",
-        CATALOG_PUSH_DELAY_SECONDS="0",
-    )
-    return env
 
 
 # --- the batch --------------------------------------------------------------------------------------
@@ -320,7 +311,9 @@ def main() -> None:
     args = parser.parse_args()
     args.port = free_port()
     Path(args.logs).mkdir(parents=True, exist_ok=True)
-    os.environ.update(environment(port=args.port, database_url=args.database_url, broker_url=args.broker_url))
+    os.environ.update(
+        deployment_environment(port=args.port, database_url=args.database_url, broker_url=args.broker_url)
+    )
     try:
         report = run(args)
     except Exception:

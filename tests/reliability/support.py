@@ -3,9 +3,13 @@ PostgreSQL database of each run's own on DATABASE_URL's server, migrated, for a 
 process of its own (separate processes must see committed data, so pytest's test database cannot be
 used)."""
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -60,3 +64,29 @@ def fresh_database(url: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+@contextlib.contextmanager
+def driver_run(driver: Path, name: str, args: list[str], *, timeout: int) -> Iterator[tuple[dict, Path]]:
+    """Run a chaos driver on a fresh database of its own (``<DATABASE_URL's name>_<name>``) and
+    yield its report with the folder of its logs; the database is dropped afterwards unless
+    CHAOS_KEEP_DATABASE is set."""
+    url = run_database_url(name)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    try:
+        fresh_database(url)
+        out = workdir / "report.json"
+        command = [sys.executable, str(driver), "--database-url", url, "--broker-url", BROKER_URL, *args]
+        command += ["--out", str(out), "--logs", str(workdir / "logs")]
+        ran = subprocess.run(
+            command, cwd=ROOT, env=driver_environment(url), capture_output=True, text=True, timeout=timeout
+        )
+        assert out.exists(), f"the driver wrote no report:\n{ran.stderr[-5000:]}"
+        data = json.loads(out.read_text())
+        assert "crashed" not in data, data.get("crashed")
+        yield data, workdir
+    finally:
+        if os.environ.get("CHAOS_KEEP_DATABASE"):
+            print(f"kept the run's database for a look: {url}")
+        else:
+            drop_database(url)

@@ -10,26 +10,13 @@ own on that server (`<name>_chaos`), dropped afterwards (kept with CHAOS_KEEP_DA
         .venv/bin/python -m pytest -m chaos tests/reliability -p no:cacheprovider
 """
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tests.reliability import chaos_reversals
-from tests.reliability.support import (
-    BROKER_URL,
-    MARKS,
-    ROOT,
-    driver_environment,
-    drop_database,
-    fresh_database,
-    run_database_url,
-)
+from tests.reliability.support import MARKS, driver_run
 
 DRIVER = Path(__file__).resolve().parent / "chaos_driver.py"
 ORDERS = 200
@@ -39,26 +26,8 @@ pytestmark = MARKS
 
 @pytest.fixture(scope="module")
 def report():
-    url = run_database_url("chaos")
-    workdir = Path(tempfile.mkdtemp(prefix="chaos-"))
-    try:
-        fresh_database(url)
-        out = workdir / "report.json"
-        driver = subprocess.run(
-            [
-                sys.executable, str(DRIVER),
-                "--database-url", url, "--broker-url", BROKER_URL,
-                "--orders", str(ORDERS), "--out", str(out), "--logs", str(workdir / "logs"),
-            ],
-            cwd=ROOT,
-            env=driver_environment(url),
-            capture_output=True,
-            text=True,
-            timeout=900,  # chaos 180 s and settling 300 s at most, on a loaded machine
-        )  # fmt: skip
-        assert out.exists(), f"the driver wrote no report:\n{driver.stderr[-5000:]}"
-        data = json.loads(out.read_text())
-        assert "crashed" not in data, data.get("crashed")
+    # Chaos 180 s and settling 300 s at most, on a loaded machine.
+    with driver_run(DRIVER, "chaos", ["--orders", str(ORDERS)], timeout=900) as (data, workdir):
         print(
             f"\nchaos run: {data['total_s']} s in all, {data['timings']}; worker killed {data['kill']};"
             f" chaos {data['chaos']['injected_5xx']} injected 5xx, {data['chaos']['timeouts']} timeouts;"
@@ -66,11 +35,6 @@ def report():
             f" their events {data['reversals']['events']['by_state']}"
         )
         yield data
-    finally:
-        if os.environ.get("CHAOS_KEEP_DATABASE"):
-            print(f"kept the run's database for a look: {url}")
-        else:
-            drop_database(url)
 
 
 def _problems(report, check) -> list[str]:

@@ -13,25 +13,12 @@ on that server (`<name>_kill`), dropped afterwards (kept with CHAOS_KEEP_DATABAS
         .venv/bin/python -m pytest -m chaos tests/reliability/test_worker_kill.py
 """
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from tests.reliability.support import (
-    BROKER_URL,
-    MARKS,
-    ROOT,
-    driver_environment,
-    drop_database,
-    fresh_database,
-    run_database_url,
-)
+from tests.reliability.support import MARKS, driver_run
 
 DRIVER = Path(__file__).resolve().parent / "kill_driver.py"
 ORDERS, SHIPPED = 40, 20
@@ -42,27 +29,9 @@ pytestmark = MARKS
 
 @pytest.fixture(scope="module")
 def report():
-    url = run_database_url("kill")
-    workdir = Path(tempfile.mkdtemp(prefix="kill-"))
-    try:
-        fresh_database(url)
-        out = workdir / "report.json"
-        driver = subprocess.run(
-            [
-                sys.executable, str(DRIVER),
-                "--database-url", url, "--broker-url", BROKER_URL,
-                "--orders", str(ORDERS), "--shipped", str(SHIPPED),
-                "--out", str(out), "--logs", str(workdir / "logs"),
-            ],
-            cwd=ROOT,
-            env=driver_environment(url),
-            capture_output=True,
-            text=True,
-            timeout=600,  # setup about a minute, the takeover 120 s and settling 180 s at most
-        )  # fmt: skip
-        assert out.exists(), f"the driver wrote no report:\n{driver.stderr[-5000:]}"
-        data = json.loads(out.read_text())
-        assert "crashed" not in data, data.get("crashed")
+    args = ["--orders", str(ORDERS), "--shipped", str(SHIPPED)]
+    # Setup about a minute, the takeover 120 s and settling 180 s at most.
+    with driver_run(DRIVER, "kill", args, timeout=600) as (data, workdir):
         kill = data["kill"]
         print(
             f"\nworker killed {kill['at_s']} s into the batch holding {len(kill['held_events'])} event(s) and"
@@ -73,11 +42,6 @@ def report():
             f" {data['instructions']['taken_over']}"
         )
         yield data
-    finally:
-        if os.environ.get("CHAOS_KEEP_DATABASE"):
-            print(f"kept the run's database for a look: {url}")
-        else:
-            drop_database(url)
 
 
 def test_the_worker_was_killed_mid_batch_holding_events_and_instructions(report):
