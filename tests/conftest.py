@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from catalog.models import Sku
 from catalog.services import sku_create, skus_push
 from commerce.models import Order
-from digitalriver import signature
+from digitalriver import registry, signature
 from digitalriver.client import reset_client
 from digitalriver.models import WebhookEvent
 from digitalriver.services.outbox import outbox_sweep
@@ -269,3 +269,24 @@ def accepted_order(catalog, deliver, no_dr):
     deliver("order.accepted", fixture("order.json"))
     deliver("fulfillment_order.pending", fulfillment_order())
     return Order.objects.get(dr_order_id="231388420336")
+
+
+# --- an instruction of no business kind ------------------------------------------------------------
+
+
+class EchoPerformer(registry.Performer):
+    """Sends its instruction's payload as a capture: for tests of the outbox itself."""
+
+    kind = "test.echo"
+
+    def perform(self, instruction, client):
+        return client.post("/fulfillments", instruction.payload)
+
+
+@pytest.fixture
+def echo_performer(settings):
+    """``test.echo`` instructions are sent to https://dr.invalid (answer them with ``responses``)."""
+    settings.DR_API_BASE_URL = "https://dr.invalid"
+    registry.register_performer(EchoPerformer())
+    yield EchoPerformer.kind
+    registry.unregister_performer(EchoPerformer.kind)

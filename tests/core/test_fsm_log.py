@@ -4,14 +4,13 @@ import pytest
 import responses
 from django_fsm_log.models import StateLog
 
-from digitalriver import registry
 from digitalriver.models import Instruction, WebhookEvent
 from digitalriver.services import inbox, outbox
 from tests.conftest import make_event
 
 pytestmark = pytest.mark.django_db
 
-DR = "https://dr.test"
+DR = "https://dr.invalid"
 
 
 def transitions_of(obj) -> list[str]:
@@ -30,32 +29,17 @@ def test_an_event_processed_is_told_by_its_row_and_a_failed_one_is_logged():
     assert transitions_of(failing) == ["mark_failed"]  # what the operations alert reads
 
 
-class Echo(registry.Performer):
-    kind = "test.echo"
-
-    def perform(self, instruction, client):
-        return client.post("/fulfillments", instruction.payload)
-
-
-@pytest.fixture
-def echo(settings):
-    settings.DR_API_BASE_URL = DR
-    registry.register_performer(Echo())
-    yield Echo.kind
-    registry.unregister_performer(Echo.kind)
-
-
 @responses.activate
-def test_an_instructions_claim_and_success_are_told_by_its_attempts_and_a_failure_is_logged(echo):
+def test_an_instructions_claim_and_success_are_told_by_its_attempts_and_a_failure_is_logged(echo_performer):
     responses.post(f"{DR}/fulfillments", json={"id": "ful_1"}, status=201)
     responses.post(f"{DR}/fulfillments", json={"errors": [{"code": "invalid_parameter", "message": "no"}]}, status=400)
     body = {"orderId": "240002", "items": [{"itemId": "164470560336", "quantity": 1}]}
-    done = Instruction.objects.create(kind=echo, subject="order:240002", payload=body)
+    done = Instruction.objects.create(kind=echo_performer, subject="order:240002", payload=body)
     outbox.instruction_send(instruction_id=done.pk)
     assert Instruction.objects.get(pk=done.pk).state == Instruction.State.DONE
     assert done.attempt_set.count() == 1 and transitions_of(done) == []
 
-    refused = Instruction.objects.create(kind=echo, subject="order:240002", payload=body)
+    refused = Instruction.objects.create(kind=echo_performer, subject="order:240002", payload=body)
     outbox.instruction_send(instruction_id=refused.pk)
     assert Instruction.objects.get(pk=refused.pk).state == Instruction.State.FAILED
     assert transitions_of(refused) == ["mark_failed"]

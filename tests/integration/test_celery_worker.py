@@ -58,21 +58,6 @@ def test_worker_processes_a_delivered_event(celery_worker, seen_orders):
     assert seen_orders == ["240001"]
 
 
-class EchoPerformer(registry.Performer):
-    kind = "test.echo"
-
-    def perform(self, instruction, client):
-        return client.post("/fulfillments", instruction.payload)
-
-
-@pytest.fixture
-def echo_performer(settings):
-    settings.DR_API_BASE_URL = "https://dr.invalid"
-    registry.register_performer(EchoPerformer())
-    yield
-    registry.unregister_performer(EchoPerformer.kind)
-
-
 @responses.activate
 def test_worker_sends_an_instruction_after_commit(celery_worker, echo_performer):
     responses.post("https://dr.invalid/fulfillments", json={"id": "ful_1"}, status=201)
