@@ -207,6 +207,10 @@ class Stand:
         self.workers = [subprocess.Popen([*command, "-n", f"bench{n}@%h"], **quiet) for n in range(self.args.workers)]
         self.children += self.workers
         wait_for("the Celery workers", lambda: len(self.control.ping(timeout=0.5)) >= self.args.workers, 120)
+        answering = sorted(name for reply in self.control.ping(timeout=1.0) for name in reply)
+        if len(answering) != self.args.workers:
+            # Another run's worker on this broker would take our tasks and call its own DR stand-in.
+            raise RuntimeError(f"other Celery workers consume from {self.args.broker_url}: {answering}")
 
     def __exit__(self, *exc):
         """Workers first (a warm shutdown finishes their tasks), then the web, then DR."""
