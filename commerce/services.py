@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.models import Sku
+from core.db import get_or_create_under_lock
 from core.types import JSONObject
 from digitalriver.client import calls_about, get_client
 
@@ -61,27 +62,34 @@ def order_get_or_fetch(*, dr_order_id: str) -> Order:
 
 # savepoint=False: most callers hold a transaction already; a savepoint would cost two round trips
 # per call on the busiest path (issue 14), and a failure rolls back to the caller's savepoint anyway.
-@transaction.atomic(savepoint=False)
 def order_upsert(*, data: JSONObject) -> Order:
     """Mirror DR's order. An older snapshot than the one we hold changes nothing."""
+    return order_upsert_telling_new(data=data)[0]
+
+
+@transaction.atomic(savepoint=False)
+def order_upsert_telling_new(*, data: JSONObject) -> tuple[Order, bool]:
+    """``order_upsert``, and whether the order was new to us: then nothing of it existed before this
+    transaction (no lines, charges, returns, refunds or attention items), and a caller need not
+    count or look for any."""
     dr_order_id = str(data["id"])
     order, created = Order.objects.select_for_update().get_or_create(
         dr_order_id=dr_order_id, defaults={"currency": data.get("currency") or ""}
     )
     updated_at = dr_time(data.get("updatedTime"))
     if not created and order.dr_updated_at and updated_at and updated_at < order.dr_updated_at:
-        return order
+        return order, False
     _copy_fields(order, data, updated_at)
     _follow_state(order, data)
     order.save()
-    _upsert_lines(order, data.get("items") or [])
+    _upsert_lines(order, data.get("items") or [], new_order=created)
     for charge in (data.get("payment") or {}).get("charges") or []:
         charge_upsert(order=order, data=charge)
     _attention_follows_state(order)
     from .documents import documents_backfill  # (documents.py reads this module)
 
     documents_backfill(order=order, data=data)
-    return order
+    return order, created
 
 
 # What an order's end makes moot: nothing more will be captured or shipped.
@@ -93,7 +101,7 @@ def _attention_follows_state(order: Order) -> None:
     (order-management/returns-and-refunds-1/disputes-and-chargebacks.md: ``order.dispute`` moves the
     order into ``dispute``, ``order.dispute.resolved`` out of it); a cancelled order clears what
     only mattered while goods could still ship."""
-    attention_follow(
+    _attention_follow_locked(
         order=order,
         kind="dispute_open",
         raised=order.state == Order.State.DISPUTE,
@@ -182,8 +190,16 @@ def _follow_state(order: Order, data: JSONObject) -> None:
     order.follow_dr(state=new_state, at=at, description=f"DR: {new_state}")
 
 
-def _upsert_lines(order: Order, items: list[JSONObject]) -> None:
-    existing = {line.dr_item_id: line for line in order.lines.all()}
+def _attention_follow_locked(*, order: Order, kind: str, raised: bool, reason: str = "", because: str = "") -> None:
+    """``attention_follow`` for the order ``order_upsert`` read under its lock: the order's flag then
+    tells whether an item is open (commerce/attention.py keeps the two together), so clearing one
+    that is not open costs no query."""
+    if raised or getattr(order, kind):
+        attention_follow(order=order, kind=kind, raised=raised, reason=reason, because=because)
+
+
+def _upsert_lines(order: Order, items: list[JSONObject], *, new_order: bool) -> None:
+    existing = {} if new_order else {line.dr_item_id: line for line in order.lines.all()}
     skus: dict[str | None, Sku] = {
         sku.sku_id: sku for sku in Sku.objects.filter(sku_id__in=[item.get("skuId") for item in items])
     }
@@ -212,7 +228,7 @@ def _upsert_lines(order: Order, items: list[JSONObject]) -> None:
     # One INSERT for a new order's lines (both databases return their ids); the order's lock is held.
     OrderLine.objects.bulk_create(new_lines)
     missing = sorted({str(item.get("skuId")) for item in items if item.get("skuId") not in skus})
-    attention_follow(
+    _attention_follow_locked(
         order=order,
         kind="unknown_sku",
         raised=unknown,
@@ -232,7 +248,9 @@ def charge_upsert(*, order: Order, data: JSONObject) -> Charge:
         "refunded": bool(data.get("refunded")),
         "raw": data,
     }
-    charge, created = Charge.objects.select_for_update().get_or_create(
+    # A charge is created only under its order's lock (order_upsert holds it; so do the charge events).
+    charge, created = get_or_create_under_lock(
+        Charge.objects.all(),
         dr_charge_id=data["id"],
         defaults={"order": order, "currency": data.get("currency") or "", "dr_updated_at": updated_at, **values},
     )

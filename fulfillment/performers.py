@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from commerce.models import Order
+from commerce.services import lock_order
 from core.types import JSONObject
 from digitalriver.client import DigitalRiverClient
 from digitalriver.errors import ApiError, Conflict
@@ -38,8 +38,8 @@ class CreateFulfillmentOrderPerformer(Performer):
     def on_done(self, instruction: Instruction, result: JSONObject) -> None:
         if "id" not in result:
             return
-        order = Order.objects.get(dr_order_id=instruction.payload["upstreamId"])
-        services.fulfillment_order_upsert(order=order, data=result, created_by_us=True)
+        order = lock_order(dr_order_id=instruction.payload["upstreamId"])  # in the outbox's transaction
+        services.fulfillment_order_upsert_locked(order=order, data=result, created_by_us=True)
 
 
 class FulfillmentPerformer(Performer):

@@ -16,7 +16,15 @@ from django.db.models import Sum
 from catalog.models import Sku
 from commerce.attention import attention_follow, attention_raise
 from commerce.models import Order, OrderLine, order_subject
-from commerce.services import charge_upsert, dr_time, lock_order, order_get_or_fetch, order_upsert
+from commerce.services import (
+    charge_upsert,
+    dr_time,
+    lock_order,
+    order_get_or_fetch,
+    order_upsert,
+    order_upsert_telling_new,
+)
+from core.db import get_or_create_under_lock
 from core.types import JSONObject
 from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue, instructions_retry_now
@@ -40,8 +48,9 @@ CAPTURED_CODES = frozenset({"item_fulfilled"})
 def order_mirror(*, data: JSONObject) -> Order:
     """An order.* event: mirror it, and ask DR for a fulfillment order once it is accepted."""
     was_disputed = Order.objects.filter(dr_order_id=str(data["id"]), dispute_open=True).exists()
-    order = order_upsert(data=data)
-    ledger_recount(order=order)
+    order, new = order_upsert_telling_new(data=data)
+    if not new:  # a new order has nothing to count yet: every line's ledger is its zero default
+        ledger_recount(order=order)
     if order.state == Order.State.ACCEPTED:
         fulfillment_order_ensure(order=order)
     if was_disputed and not order.dispute_open:
@@ -133,7 +142,7 @@ def fulfillment_order_event(*, event_type: str, data: JSONObject, as_of: datetim
     order = order_get_or_fetch(dr_order_id=str(data["upstreamId"]))
     with transaction.atomic():
         order = lock_order(order=order)
-        fulfillment_order = fulfillment_order_upsert(order=order, data=data, as_of=as_of)
+        fulfillment_order = fulfillment_order_upsert_locked(order=order, data=data, as_of=as_of)
         if event_type == "fulfillment_order.cancelled" or any(line.cancelled for line in fulfillment_order.lines.all()):
             _release_cancelled_units(fulfillment_order)
     return fulfillment_order
@@ -143,9 +152,19 @@ def fulfillment_order_event(*, event_type: str, data: JSONObject, as_of: datetim
 def fulfillment_order_upsert(
     *, order: Order, data: JSONObject, as_of: datetime | None = None, created_by_us: bool = False
 ) -> FulfillmentOrder:
-    order = lock_order(order=order)
+    return fulfillment_order_upsert_locked(
+        order=lock_order(order=order), data=data, as_of=as_of, created_by_us=created_by_us
+    )
+
+
+def fulfillment_order_upsert_locked(
+    *, order: Order, data: JSONObject, as_of: datetime | None = None, created_by_us: bool = False
+) -> FulfillmentOrder:
+    """Mirror DR's fulfillment order and its lines; ``order`` is the caller's, read with its lock
+    (``lock_order``) in the caller's transaction."""
     as_of = dr_time(data.get("updatedTime")) or as_of
-    fulfillment_order, created = FulfillmentOrder.objects.select_for_update().get_or_create(
+    fulfillment_order, created = get_or_create_under_lock(
+        FulfillmentOrder.objects.all(),
         dr_fulfillment_order_id=str(data["id"]),
         defaults={
             "order": order,
@@ -169,7 +188,7 @@ def fulfillment_order_upsert(
         order_line = order_lines.get(str(item.get("upstreamId")))
         if order_line is None:
             continue
-        line = _fulfillment_order_line_upsert(fulfillment_order, order_line, item, stale=stale)
+        line = _fulfillment_order_line_upsert(fulfillment_order, order_line, item, stale=stale, new=created)
         if line.backordered and not stale:
             notifications.notify_backordered(line=line)
     managed_lines_follow_drs_fulfillments(order, lines=order_lines.values())
@@ -178,11 +197,11 @@ def fulfillment_order_upsert(
 
 
 def _fulfillment_order_line_upsert(
-    fulfillment_order: FulfillmentOrder, order_line: OrderLine, item: JSONObject, *, stale: bool
+    fulfillment_order: FulfillmentOrder, order_line: OrderLine, item: JSONObject, *, stale: bool, new: bool
 ) -> FulfillmentOrderLine:
-    line = FulfillmentOrderLine.objects.select_for_update().filter(
-        dr_item_id=str(item["id"])
-    ).first() or FulfillmentOrderLine(
+    """``new``: the fulfillment order was created in this transaction, so none of its lines exists."""
+    found = None if new else FulfillmentOrderLine.objects.select_for_update().filter(dr_item_id=str(item["id"])).first()
+    line = found or FulfillmentOrderLine(
         dr_item_id=str(item["id"]),
         fulfillment_order=fulfillment_order,
         order_line=order_line,
@@ -386,7 +405,8 @@ def fulfillment_accepted(*, payload: JSONObject, result: JSONObject, instruction
     if result.get("id"):
         # Our own fulfillment, so that DR's capture of it (captures[].fulfillmentId) finds its lines
         # even when DR's fulfillment.created event is late or never comes.
-        DrFulfillment.objects.get_or_create(
+        get_or_create_under_lock(  # DR's fulfillments are recorded under their order's lock
+            DrFulfillment.objects.all(),
             dr_fulfillment_id=str(result["id"]),
             defaults={
                 "order": order,

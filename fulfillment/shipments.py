@@ -18,6 +18,7 @@ from django.db import transaction
 from catalog.models import Sku
 from commerce.models import Order, OrderLine, order_subject, quantities_by_item, units_of
 from commerce.services import dr_time, lock_order, order_get_or_fetch
+from core.db import get_or_create_under_lock
 from core.plans import plan_fingerprint
 from core.types import JSONObject
 from digitalriver.registry import UnusableEvent
@@ -72,7 +73,8 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
         existing = Shipment.objects.filter(dr_shipment_id=str(data["id"])).first()
         if existing is not None:
             return existing
-        shipped = _shipped_units(order, data)
+        lines = list(order.lines.all())
+        shipped = _shipped_units(lines, data)
         if not shipped:
             raise UnusableEvent(
                 f"shipment {data['id']} names no shipped unit of order {order.dr_order_id} "
@@ -92,16 +94,19 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
             raw=data,
         )
         captures = []
-        for item, line, quantity in shipped:
-            ShipmentItem.objects.create(
+        ShipmentItem.objects.bulk_create(
+            ShipmentItem(
                 shipment=shipment, order_line=line, dr_shipment_item_id=str(item.get("id") or ""), quantity=quantity
             )
+            for item, line, quantity in shipped
+        )
+        for item, line, quantity in shipped:
             line.shipped = min(line.quantity, line.shipped + quantity)
             line.save(update_fields=["shipped"])
             _ship_from_fulfillment_order_line(str(item.get("fulfillmentOrderItemId") or ""), quantity, shipment)
             if line.fulfillment_model == DISTRIBUTED:
                 captures.append({"itemId": line.dr_item_id, "quantity": quantity, "shipmentItemId": str(item["id"])})
-        order_lines_sum_counters(order)
+        order_lines_sum_counters(order, lines=lines)
         notifications.notify_shipped(shipment=shipment)
         if captures:
             instruction_enqueue(
@@ -112,10 +117,10 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
     return shipment
 
 
-def _shipped_units(order: Order, data: JSONObject) -> list[tuple[JSONObject, OrderLine, int]]:
+def _shipped_units(order_lines: list[OrderLine], data: JSONObject) -> list[tuple[JSONObject, OrderLine, int]]:
     """(DR's item, our order line, units) for each item of the shipment that names a line of the
     order and at least one unit."""
-    lines = {line.dr_item_id: line for line in order.lines.all()}
+    lines = {line.dr_item_id: line for line in order_lines}
     shipped = []
     for item in data.get("items") or []:
         line = lines.get(str(item.get("fulfillmentOrderItemUpstreamId")))
@@ -131,7 +136,12 @@ def _shipped_units(order: Order, data: JSONObject) -> list[tuple[JSONObject, Ord
 def _ship_from_fulfillment_order_line(dr_item_id: str, quantity: int, shipment: Shipment) -> None:
     """Shipped units leave the line's pending (then backordered) count. DR sends no new snapshot of
     the fulfillment order when it ships, and an older one arriving late must not put them back."""
-    line = FulfillmentOrderLine.objects.select_for_update().filter(dr_item_id=dr_item_id).first()
+    line = (
+        FulfillmentOrderLine.objects.select_for_update(of=("self",))
+        .select_related("fulfillment_order")
+        .filter(dr_item_id=dr_item_id)
+        .first()
+    )
     if line is None:
         return
     from_pending = min(line.pending, quantity)
@@ -162,7 +172,8 @@ def dr_fulfillment_mirror(*, data: JSONObject) -> DrFulfillment:
     order = order_get_or_fetch(dr_order_id=str(data["orderId"]))
     with transaction.atomic():
         order = lock_order(order=order)
-        record, created = DrFulfillment.objects.get_or_create(
+        record, created = get_or_create_under_lock(
+            DrFulfillment.objects.all(),
             dr_fulfillment_id=str(data["id"]),
             defaults={
                 "order": order,

@@ -272,6 +272,15 @@ def _attempt(performer: registry.Performer, instruction: Instruction) -> _Outcom
         )
 
 
+#: What an attempt's outcome may change: all but what the instruction asks (its kind, subject and
+#: payload, which only a waiting row takes from a newer edit) and when it was written.
+OUTCOME_FIELDS = tuple(
+    field.name
+    for field in Instruction._meta.concrete_fields
+    if not field.primary_key and field.name not in {"kind", "subject", "payload", "created_at"}
+)
+
+
 def _record(
     instruction: Instruction,
     performer: registry.Performer | None,
@@ -331,7 +340,7 @@ def _record(
                 recording_error = _run_hook(performer.on_failed, row)
                 if recording_error is not None:
                     row.last_error += f"\n\nrecording the failure failed too: {recording_error}"
-        row.save()
+        row.save(update_fields=OUTCOME_FIELDS)
     return row
 
 
