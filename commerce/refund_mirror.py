@@ -11,7 +11,6 @@ import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -20,7 +19,7 @@ from core.types import JSONObject
 from .attention import attention_clear, attention_follow, attention_raise
 from .ledger import lines_refunded_recount
 from .models import Order, Refund, RefundLine
-from .services import dr_time, lock_order, money, order_get_or_fetch
+from .services import dr_time, lock_order, money, order_locked
 
 if TYPE_CHECKING:
     from digitalriver.models import Instruction
@@ -37,9 +36,7 @@ DR_TYPES["importer_tax"] = Refund.Kind.IMPORTER_TAX
 def refund_mirror(*, data: JSONObject, event_type: str | None = None) -> Refund:
     """DR's refund object (a ``refund.*`` event's, or one of ``GET /refunds``): ours found by
     ``metadata.refundReference`` or DR's id, else recorded as DR's own; its state followed."""
-    order = order_get_or_fetch(dr_order_id=str(data.get("orderId") or ""))
-    with transaction.atomic():
-        order = lock_order(order=order)
+    with order_locked(dr_order_id=str(data.get("orderId") or "")) as order:
         return refund_follow(order=order, data=data, source=event_type or "DR")
 
 

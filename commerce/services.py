@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -52,6 +54,24 @@ def order_fetch(*, dr_order_id: str) -> Order:
     with calls_about(order_subject(dr_order_id)):
         data = get_client().get(f"/orders/{dr_order_id}")
     return order_upsert(data=data)
+
+
+@contextmanager
+def order_locked(*, dr_order_id: str) -> Iterator[Order]:
+    """A transaction holding the order's lock (``lock_order``), for a handler of one of the order's
+    events. An order nothing has told us of yet is fetched from DR first, outside any transaction:
+    no call to DR is made while a lock is held. One read of the order when it is known."""
+    with transaction.atomic():
+        try:
+            known = lock_order(dr_order_id=dr_order_id)
+        except Order.DoesNotExist:
+            known = None
+        if known is not None:
+            yield known
+            return
+    order_fetch(dr_order_id=dr_order_id)
+    with transaction.atomic():
+        yield lock_order(dr_order_id=dr_order_id)
 
 
 def order_get_or_fetch(*, dr_order_id: str) -> Order:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.db import models
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
@@ -163,19 +165,26 @@ class Instruction(FSMModelMixin, models.Model):
         permissions = [("operate_instruction", "Can retry or cancel instructions")]
 
     # Told by the Attempt rows, one per try (core/fsm_log.py); failures and operators' moves are logged.
-    FSM_LOG_UNLOGGED = frozenset({"claim", "schedule_retry", "mark_done"})
+    # (A claim is no transition: one UPDATE writes it, see claim_changes.)
+    FSM_LOG_UNLOGGED = frozenset({"schedule_retry", "mark_done"})
 
     def __str__(self) -> str:
         return f"{self.kind} {self.subject}"
 
-    @transition(field=state, source=[State.PENDING, State.RETRY_WAIT, State.SENDING], target=State.SENDING)
-    def claim(self, *, token: uuid.UUID, lease_expires_at: datetime) -> None:
-        """SENDING -> SENDING is a re-claim of a row whose sender died and whose lease ran out."""
-        if self.state == self.State.SENDING:
-            self.effect_uncertain = True
-        self.claim_token = token
-        self.lease_expires_at = lease_expires_at
-        self.attempts += 1
+    @classmethod
+    def claim_changes(cls, *, token: uuid.UUID, lease_expires_at: datetime) -> dict[str, Any]:
+        """What claiming a due row (waiting, or sending with its lease run out) writes, as one UPDATE
+        (``outbox._claim``): the state and lease in a single statement, which no other sender can
+        interleave. SENDING -> SENDING is a re-claim of a row whose sender died: its effect at DR
+        is then uncertain. The expressions read the row as it was before the UPDATE."""
+        return {
+            "state": cls.State.SENDING,
+            "effect_uncertain": Case(When(state=cls.State.SENDING, then=Value(True)), default=F("effect_uncertain")),
+            "claim_token": token,
+            "lease_expires_at": lease_expires_at,
+            "attempts": F("attempts") + 1,
+            "updated_at": timezone.now(),
+        }
 
     @fsm_log_description
     @transition(field=state, source=State.SENDING, target=State.DONE)

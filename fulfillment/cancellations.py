@@ -27,7 +27,7 @@ from django.db.models import F
 from catalog.models import Sku
 from commerce.attention import attention_raise
 from commerce.models import Order, OrderLine, order_subject, quantities_by_item
-from commerce.services import lock_order, order_get_or_fetch
+from commerce.services import lock_order, order_locked
 from core.plans import plan_fingerprint
 from core.types import JSONObject
 from digitalriver.models import Instruction
@@ -419,9 +419,7 @@ def cancellation_failed(*, instruction: Instruction) -> None:
 
 def cancellation_answered(*, data: JSONObject) -> CancellationRequest | None:
     """fulfillment_cancellation.created / .accepted / .rejected."""
-    order = order_get_or_fetch(dr_order_id=str(data.get("upstreamId") or ""))
-    with transaction.atomic():
-        order = lock_order(order=order)
+    with order_locked(dr_order_id=str(data.get("upstreamId") or "")) as order:
         request = _request_for(order, data)
         if request is None:
             return None

@@ -48,13 +48,12 @@ def _samples(now: datetime) -> list[tuple[str, str, dict[str, Any]]]:
         },
     }
     shipment = SimpleNamespace(
-        items={"all": [SimpleNamespace(quantity=2, order_line=keyboard)]},
         tracking_company="UPS",
         tracking_number="1Z999AA10123456784",
         tracking_url="https://www.ups.com/track?tracknum=1Z999AA10123456784",
     )
     return [
-        (Kind.SHIPPED, "", {"shipment": shipment}),
+        (Kind.SHIPPED, "", {"shipment": shipment, "items": [SimpleNamespace(quantity=2, order_line=keyboard)]}),
         (
             Kind.BACKORDERED,
             "",

@@ -31,7 +31,7 @@ from commerce.models import Order, OrderLine
 from core.emails import stored_email_send
 from core.jobs import enqueue_on_commit
 
-from .models import FulfillmentOrderLine, Notification, Return, Shipment
+from .models import FulfillmentOrderLine, Notification, Return, Shipment, ShipmentItem
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +39,16 @@ MAX_ATTEMPTS = 5
 Kind = Notification.Kind
 
 
-def notify_shipped(*, shipment: Shipment) -> Notification | None:
+def notify_shipped(*, shipment: Shipment, items: list[ShipmentItem] | None = None) -> Notification | None:
+    """``items``: the shipment's items with their order lines, when the caller has just written them."""
+    if items is None:
+        items = list(shipment.items.select_related("order_line"))
     return notification_write(
         order=shipment.order,
         kind=Kind.SHIPPED,
         key=f"shipped:{shipment.pk}",
         to=shipment.order.email,
-        context={"shipment": shipment},
+        context={"shipment": shipment, "items": items},
     )
 
 

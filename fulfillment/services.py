@@ -20,7 +20,7 @@ from commerce.services import (
     charge_upsert,
     dr_time,
     lock_order,
-    order_get_or_fetch,
+    order_locked,
     order_upsert,
     order_upsert_telling_new,
 )
@@ -139,9 +139,7 @@ def fulfillment_order_request(order: Order, lines: list[OrderLine], *, reservati
 
 def fulfillment_order_event(*, event_type: str, data: JSONObject, as_of: datetime | None = None) -> FulfillmentOrder:
     """fulfillment_order.pending / .backordered / .cancelled: the fulfillment order with running totals."""
-    order = order_get_or_fetch(dr_order_id=str(data["upstreamId"]))
-    with transaction.atomic():
-        order = lock_order(order=order)
+    with order_locked(dr_order_id=str(data["upstreamId"])) as order:
         fulfillment_order = fulfillment_order_upsert_locked(order=order, data=data, as_of=as_of)
         if event_type == "fulfillment_order.cancelled" or any(line.cancelled for line in fulfillment_order.lines.all()):
             _release_cancelled_units(fulfillment_order)
@@ -184,14 +182,17 @@ def fulfillment_order_upsert_locked(
             fulfillment_order.dr_updated_at = as_of or fulfillment_order.dr_updated_at
         fulfillment_order.save()
     order_lines = {line.dr_item_id: line for line in order.lines.all()}
+    named = []
     for item in data.get("items") or []:
         order_line = order_lines.get(str(item.get("upstreamId")))
         if order_line is None:
             continue
+        named.append(order_line)
         line = _fulfillment_order_line_upsert(fulfillment_order, order_line, item, stale=stale, new=created)
         if line.backordered and not stale:
             notifications.notify_backordered(line=line)
-    managed_lines_follow_drs_fulfillments(order, lines=order_lines.values())
+    # Only this fulfillment order's lines can have changed: the others' shipped units are where they were.
+    managed_lines_follow_drs_fulfillments(order, lines=named)
     order_lines_sum_counters(order, lines=order_lines.values())
     return fulfillment_order
 
@@ -324,9 +325,7 @@ def charge_reported(*, event_type: str, data: JSONObject) -> None:
     """
     is_order = "payment" in data or "items" in data
     dr_order_id = str(data["id"] if is_order else data["orderId"])
-    order = order_get_or_fetch(dr_order_id=dr_order_id)
-    with transaction.atomic():
-        order = lock_order(order=order)
+    with order_locked(dr_order_id=dr_order_id) as order:
         if is_order:
             order_upsert(data=data)
             charges = (data.get("payment") or {}).get("charges") or []

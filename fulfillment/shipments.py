@@ -17,7 +17,7 @@ from django.db import transaction
 
 from catalog.models import Sku
 from commerce.models import Order, OrderLine, order_subject, quantities_by_item, units_of
-from commerce.services import dr_time, lock_order, order_get_or_fetch
+from commerce.services import dr_time, lock_order, order_locked
 from core.db import get_or_create_under_lock
 from core.plans import plan_fingerprint
 from core.types import JSONObject
@@ -67,9 +67,7 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
     A shipment that names no unit of the order (no items, quantity 0, items the order does not have)
     is refused whole: nothing is recorded or captured, and the event is kept as failed with why.
     """
-    order = order_get_or_fetch(dr_order_id=str(data["fulfillmentOrderUpstreamId"]))
-    with transaction.atomic():
-        order = lock_order(order=order)
+    with order_locked(dr_order_id=str(data["fulfillmentOrderUpstreamId"])) as order:
         existing = Shipment.objects.filter(dr_shipment_id=str(data["id"])).first()
         if existing is not None:
             return existing
@@ -94,7 +92,7 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
             raw=data,
         )
         captures = []
-        ShipmentItem.objects.bulk_create(
+        items = ShipmentItem.objects.bulk_create(
             ShipmentItem(
                 shipment=shipment, order_line=line, dr_shipment_item_id=str(item.get("id") or ""), quantity=quantity
             )
@@ -107,7 +105,7 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
             if line.fulfillment_model == DISTRIBUTED:
                 captures.append({"itemId": line.dr_item_id, "quantity": quantity, "shipmentItemId": str(item["id"])})
         order_lines_sum_counters(order, lines=lines)
-        notifications.notify_shipped(shipment=shipment)
+        notifications.notify_shipped(shipment=shipment, items=items)
         if captures:
             instruction_enqueue(
                 kind=POST_FULFILLMENT,
@@ -169,9 +167,7 @@ def _capture_body(order: Order, shipment: Shipment, items: list[JSONObject]) -> 
 
 def dr_fulfillment_mirror(*, data: JSONObject) -> DrFulfillment:
     """fulfillment.created: keep DR's record; for orchestrated lines it is the capture and the tracking."""
-    order = order_get_or_fetch(dr_order_id=str(data["orderId"]))
-    with transaction.atomic():
-        order = lock_order(order=order)
+    with order_locked(dr_order_id=str(data["orderId"])) as order:
         record, created = get_or_create_under_lock(
             DrFulfillment.objects.all(),
             dr_fulfillment_id=str(data["id"]),

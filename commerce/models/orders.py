@@ -258,7 +258,8 @@ class OrderLine(models.Model):
     refunded_amount = models.DecimalField(**MONEY, help_text="This line's share of the refunds DR completed.")
 
     class Meta:
-        ordering = ["order", "id"]
+        # By the column: ordering by "order" would join every line query to the orders for their ordering.
+        ordering = ["order_id", "id"]
         indexes = [models.Index(fields=["dr_sku_id"], name="orderline_dr_sku_id")]  # the order search by SKU
         constraints = [
             models.CheckConstraint(

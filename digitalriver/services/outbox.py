@@ -1,7 +1,7 @@
 """The outbox: instructions written with the change that causes them, sent after commit, retried.
 
-A sender claims rows under a row lock plus a short lease (renewed by a heartbeat while it sends, so
-a dead sender's rows come free within ``DR_OUTBOX_LEASE_SECONDS``), holds no lock during the HTTP
+A sender claims a row with one conditional UPDATE that sets a short lease (renewed by a heartbeat
+while it sends, so a dead sender's rows come free within ``DR_OUTBOX_LEASE_SECONDS``), holds no lock during the HTTP
 call, writes one Attempt per try, and moves the row in the same transaction as the performer
 records the outcome.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -88,8 +88,8 @@ class SweepSummary:
 
 def instruction_send(*, instruction_id: int, ignore_backoff: bool = False) -> Instruction | None:
     """Send one instruction if it is due and nobody else holds it; None if it was not ours to send."""
-    claimed = _claim(Instruction.objects.filter(pk=instruction_id), limit=1, ignore_backoff=ignore_backoff)
-    return _deliver(claimed[0]) if claimed else None
+    claimed = _claim(instruction_id, ignore_backoff=ignore_backoff)
+    return _deliver(claimed) if claimed else None
 
 
 def outbox_sweep(*, ignore_backoff: bool = False, max_rows: int | None = None) -> SweepSummary:
@@ -100,11 +100,14 @@ def outbox_sweep(*, ignore_backoff: bool = False, max_rows: int | None = None) -
         # One row at a time: a claimed row's lease runs from its claim, so a batch claimed up front
         # could see its last rows' leases run out (and another sender re-claim and send them) while
         # the first ones are still being sent. Rows not reached yet also stay free for other senders.
-        claimed = _claim(Instruction.objects.exclude(pk__in=seen), limit=1, ignore_backoff=ignore_backoff)
-        if not claimed:
+        due = Instruction.objects.exclude(pk__in=seen).filter(_due_filter(timezone.now(), ignore_backoff))
+        candidate = due.order_by("next_attempt_at", "pk").values_list("pk", flat=True).first()
+        if candidate is None:
             break
-        instruction = claimed[0]
-        seen.add(instruction.pk)
+        seen.add(candidate)
+        instruction = _claim(candidate, ignore_backoff=ignore_backoff)
+        if instruction is None:  # another sender claimed it first
+            continue
         try:
             delivered = _deliver(instruction)
         except Exception:
@@ -179,23 +182,17 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.DR_OUTBOX_LEASE_SECONDS)
 
 
-#: What Instruction.claim changes.
-CLAIM_FIELDS = ("state", "effect_uncertain", "claim_token", "lease_expires_at", "attempts", "updated_at")
-
-
-def _claim(queryset: QuerySet[Instruction], *, limit: int, ignore_backoff: bool) -> list[Instruction]:
+def _claim(instruction_id: int, *, ignore_backoff: bool) -> Instruction | None:
+    """The row, claimed for this sender, if it was due; None if it was not (done, waiting for its
+    backoff, or held by a sender whose lease still runs). One UPDATE in autocommit decides it, then
+    the row is read back by the new claim token."""
     now = timezone.now()
-    lease_until = now + _lease()
-    with transaction.atomic():
-        rows = list(
-            queryset.filter(_due_filter(now, ignore_backoff))
-            .select_for_update(skip_locked=True)
-            .order_by("next_attempt_at", "pk")[:limit]
-        )
-        for row in rows:
-            row.claim(token=uuid.uuid4(), lease_expires_at=lease_until)
-            row.save(update_fields=CLAIM_FIELDS)  # not the payload: it may be large, and is unchanged
-    return rows
+    token = uuid.uuid4()
+    due = Instruction.objects.filter(_due_filter(now, ignore_backoff), pk=instruction_id)
+    if not due.update(**Instruction.claim_changes(token=token, lease_expires_at=now + _lease())):
+        return None
+    # Only a sender whose lease ran out in between could have claimed it since: then it is theirs.
+    return Instruction.objects.filter(pk=instruction_id, claim_token=token).first()
 
 
 def lease_renew(instruction: Instruction) -> bool:

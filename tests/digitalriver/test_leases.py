@@ -130,7 +130,8 @@ def test_a_renewal_that_fails_is_tried_again():
 @pytest.mark.django_db
 def test_a_renewal_moves_the_senders_lease_ahead(settings, performer):
     settings.DR_OUTBOX_LEASE_SECONDS = 30
-    instruction = outbox._claim(Instruction.objects.filter(pk=pending().pk), limit=1, ignore_backoff=True)[0]
+    instruction = outbox._claim(pending().pk, ignore_backoff=True)
+    assert instruction is not None
     Instruction.objects.filter(pk=instruction.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=2))
 
     assert outbox.lease_renew(instruction) is True
@@ -141,9 +142,11 @@ def test_a_renewal_moves_the_senders_lease_ahead(settings, performer):
 @pytest.mark.django_db
 def test_a_lease_taken_over_after_it_ran_out_is_not_renewed_by_the_old_sender(settings, performer):
     settings.DR_OUTBOX_LEASE_SECONDS = 30
-    first = outbox._claim(Instruction.objects.filter(pk=pending().pk), limit=1, ignore_backoff=True)[0]
+    first = outbox._claim(pending().pk, ignore_backoff=True)
+    assert first is not None
     Instruction.objects.filter(pk=first.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    second = outbox._claim(Instruction.objects.filter(pk=first.pk), limit=1, ignore_backoff=True)[0]
+    second = outbox._claim(first.pk, ignore_backoff=True)
+    assert second is not None
     assert second.claim_token != first.claim_token
     before = Instruction.objects.get(pk=first.pk)
 
@@ -163,14 +166,14 @@ def test_a_long_send_keeps_its_lease_and_a_sweep_meanwhile_takes_nothing(setting
     def meanwhile(instruction):
         row = Instruction.objects.get(pk=instruction.pk)
         seen["lease_left"] = (row.lease_expires_at - timezone.now()).total_seconds()
-        seen["swept"] = outbox._claim(Instruction.objects.filter(pk=instruction.pk), limit=1, ignore_backoff=True)
+        seen["swept"] = outbox._claim(instruction.pk, ignore_backoff=True)
 
     performer.seconds, performer.during = 1.5, meanwhile  # well past the 0.6 s lease it was claimed with
     instruction = pending()
 
     sent = outbox.instruction_send(instruction_id=instruction.pk)
 
-    assert seen["lease_left"] > 0 and seen["swept"] == []
+    assert seen["lease_left"] > 0 and seen["swept"] is None
     assert sent is not None and sent.state == Instruction.State.DONE and sent.attempts == 1
 
 
@@ -179,7 +182,7 @@ def test_a_dead_senders_claim_comes_free_within_the_lease(settings, performer):
     settings.DR_OUTBOX_LEASE_SECONDS = 0.5
     instruction = pending()
     # A sender claimed it and died: nothing renews its lease.
-    outbox._claim(Instruction.objects.filter(pk=instruction.pk), limit=1, ignore_backoff=True)
+    outbox._claim(instruction.pk, ignore_backoff=True)
     assert outbox.instruction_send(instruction_id=instruction.pk) is None  # still held
     time.sleep(0.6)
 

@@ -649,9 +649,10 @@ def test_the_old_sender_cannot_move_a_row_a_new_sender_holds(dr, performer):
     """Sender 1 stalls, its lease runs out, sender 2 claims; sender 1 finishes while sender 2 is sending."""
     instruction = waiting()
     due = Instruction.objects.filter(pk=instruction.pk)
-    [first] = outbox._claim(due, limit=1, ignore_backoff=False)
+    first = outbox._claim(instruction.pk, ignore_backoff=False)
     due.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    [second] = outbox._claim(due, limit=1, ignore_backoff=False)
+    second = outbox._claim(instruction.pk, ignore_backoff=False)
+    assert first is not None and second is not None
     assert second.claim_token != first.claim_token
     assert second.effect_uncertain and second.attempts == 2
 

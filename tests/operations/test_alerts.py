@@ -32,7 +32,9 @@ def fail_instructions(count: int, *, kind="fulfillment", code="service_unavailab
     failed = []
     for number in range(count):
         instruction = Instruction.objects.create(kind=kind, subject=f"order:{uuid.uuid4().hex[:12]}-{number}")
-        instruction.claim(token=uuid.uuid4(), lease_expires_at=timezone.now() + timedelta(minutes=5))
+        claim = Instruction.claim_changes(token=uuid.uuid4(), lease_expires_at=timezone.now() + timedelta(minutes=5))
+        Instruction.objects.filter(pk=instruction.pk).update(**claim)
+        instruction.refresh_from_db()
         instruction.mark_failed(error=f"503 {code}: DR is unavailable", code=code)
         instruction.save()
         failed.append(instruction)
