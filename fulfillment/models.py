@@ -31,7 +31,8 @@ class FulfillmentOrder(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["order", "id"]
+        # By the column: ordering by "order" would join the orders into every query.
+        ordering = ["-order_id", "id"]
 
     def __str__(self) -> str:
         return f"Fulfillment order {self.dr_fulfillment_order_id}"
@@ -55,7 +56,8 @@ class FulfillmentOrderLine(models.Model):
     )
 
     class Meta:
-        ordering = ["fulfillment_order", "id"]
+        # By the column: ordering by "fulfillment_order" would join two tables into every query.
+        ordering = ["fulfillment_order_id", "id"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(cancel_instructed__lte=models.F("cancelled")), name="fo_line_cancel_instructed_le_cancelled"
@@ -93,7 +95,8 @@ class Shipment(models.Model):
     raw = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        ordering = ["order", "shipped_at", "id"]
+        # By the column: ordering by "order" would join the orders into every query.
+        ordering = ["-order_id", "shipped_at", "id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["dr_shipment_id"], condition=~Q(dr_shipment_id=""), name="shipment_unique_dr_id"
@@ -129,7 +132,8 @@ class DrFulfillment(models.Model):
     raw = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        ordering = ["order", "dr_created_at", "id"]
+        # By the column: ordering by "order" would join the orders into every query.
+        ordering = ["-order_id", "dr_created_at", "id"]
         verbose_name = "DR fulfillment"
 
     def __str__(self) -> str:

@@ -258,8 +258,8 @@ class OrderLine(models.Model):
     refunded_amount = models.DecimalField(**MONEY, help_text="This line's share of the refunds DR completed.")
 
     class Meta:
-        # By the column: ordering by "order" would join every line query to the orders for their ordering.
-        ordering = ["order_id", "id"]
+        # By the column: ordering by "order" would join the orders into every query.
+        ordering = ["-order_id", "id"]
         indexes = [models.Index(fields=["dr_sku_id"], name="orderline_dr_sku_id")]  # the order search by SKU
         constraints = [
             models.CheckConstraint(
@@ -316,7 +316,8 @@ class Charge(models.Model):
     raw = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        ordering = ["order", "id"]
+        # By the column: ordering by "order" would join the orders into every query.
+        ordering = ["-order_id", "id"]
 
     def __str__(self) -> str:
         return f"{self.dr_charge_id} {self.amount} {self.currency} ({self.state})"
@@ -341,7 +342,8 @@ class ChargeOperation(models.Model):
     dr_created_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["charge", "dr_created_at", "id"]
+        # By the column: ordering by "charge" would join two tables into every query.
+        ordering = ["charge_id", "dr_created_at", "id"]
         constraints = [models.UniqueConstraint(fields=["charge", "kind", "dr_id"], name="charge_operation_unique")]
         indexes = [models.Index(fields=["kind", "dr_created_at"])]  # the dashboard's captures per hour
 
