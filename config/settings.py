@@ -293,7 +293,7 @@ CELERY_TASK_ROUTES = {
     "digitalriver.tasks.process_webhook_event": {"queue": "events"},
     "digitalriver.tasks.process_webhook_events": {"queue": "events"},
     "digitalriver.tasks.send_instruction": {"queue": "instructions"},
-    "fulfillment.tasks.send_notification": {"queue": "emails"},
+    "fulfillment.tasks.send_notifications": {"queue": "emails"},
     "digitalriver.tasks.sweep_outbox": {"queue": "sweeps"},
     "digitalriver.tasks.sweep_inbox": {"queue": "sweeps"},
 }

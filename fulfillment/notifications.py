@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from commerce.models import Order, OrderLine
 from core.emails import stored_email_send
-from core.jobs import enqueue_on_commit
+from core.jobs import enqueue_gathered_on_commit
 
 from .models import FulfillmentOrderLine, Notification, Return, Shipment, ShipmentItem
 
@@ -137,9 +137,9 @@ def notification_write(*, order: Order, kind: str, key: str, to: str, context: d
             )
     except IntegrityError:
         return None  # a concurrent delivery of the same event wrote it first
-    from .tasks import send_notification
+    from .tasks import send_notifications
 
-    enqueue_on_commit(send_notification, notification.pk)
+    enqueue_gathered_on_commit(send_notifications, notification.pk)
     return notification
 
 

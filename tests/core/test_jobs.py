@@ -42,7 +42,7 @@ def test_each_kind_of_work_has_a_queue_and_a_plain_worker_consumes_them_all():
             "digitalriver.tasks.process_webhook_event",
             "digitalriver.tasks.process_webhook_events",
             "digitalriver.tasks.send_instruction",
-            "fulfillment.tasks.send_notification",
+            "fulfillment.tasks.send_notifications",
             "digitalriver.tasks.sweep_outbox",
             "operations.tasks.prune_records",
         )
@@ -51,7 +51,7 @@ def test_each_kind_of_work_has_a_queue_and_a_plain_worker_consumes_them_all():
         "digitalriver.tasks.process_webhook_event": "events",
         "digitalriver.tasks.process_webhook_events": "events",
         "digitalriver.tasks.send_instruction": "instructions",
-        "fulfillment.tasks.send_notification": "emails",
+        "fulfillment.tasks.send_notifications": "emails",
         "digitalriver.tasks.sweep_outbox": "sweeps",
         "operations.tasks.prune_records": "periodic",
     }
