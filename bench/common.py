@@ -157,12 +157,32 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {python}"
 
 
+def python_loop_seconds() -> float:
+    """CPU seconds for ten million Python additions, best of three: machines of one description
+    (same cores, same CPython) differ by twice in speed, and this says which one a result is from."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        total = 0
+        for number in range(10_000_000):
+            total += number
+        best = min(best, time.process_time() - started)
+    return round(best, 2)
+
+
 def write_result(name: str, figures: dict, *, script: str | None = None) -> Path:
     """``script``: the benchmark's own name when it writes results under another (one per scenario)."""
     RESULTS.mkdir(exist_ok=True)
     command = "python " + " ".join(shlex.quote(arg) for arg in [f"bench/{script or name}.py", *sys.argv[1:]])
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    payload = {"benchmark": name, "command": command, "machine": machine(), "at": at, **figures}
+    payload = {
+        "benchmark": name,
+        "command": command,
+        "machine": machine(),
+        "python_loop_seconds": python_loop_seconds(),
+        "at": at,
+        **figures,
+    }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"\nreproduce: {command}\nwritten: {path.relative_to(ROOT)}")
