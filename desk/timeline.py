@@ -447,7 +447,6 @@ def _document_entries(order: Order, limit: int | None) -> Iterator[TimelineEntry
             at=document.dr_created_at or document.recorded_at,
             source="document",
             sentence=f"{document.get_purpose_display()} ready to download or send to the customer",
-            detail=f"DR file {document.dr_file_id}",
             tone=OK,
             links=(("download", reverse("admin:commerce_order_document", args=[order.pk, document.dr_file_id])),),
         )

@@ -70,7 +70,7 @@ class FulfillmentOrderLine(models.Model):
 
 class Shipment(models.Model):
     class Source(models.TextChoices):
-        DR = "dr", "Reported by DR (fulfillment_order.shipped)"
+        DR = "dr", "Shipped by our warehouse, reported by DR"
         RECORDED = "recorded", "Recorded by us (third party or digital)"
         DR_FULFILLMENT = "dr_fulfillment", "DR's fulfillment (orchestrated)"
 

@@ -209,7 +209,7 @@ def test_the_timeline_merges_four_sources_newest_first_in_sentences(admin_client
     }
     [shipment] = by_source["shipment"]
     assert shipment.sentence == "Shipped 1 unit of Distributed widget, tracked as UPS 1Z999AA10123456784"
-    assert shipment.detail == "Reported by DR (fulfillment_order.shipped)"
+    assert shipment.detail == "Shipped by our warehouse, reported by DR"
     # The story's sources are a minute apart (its shipment two hours later): shipment, emails, call,
     # attempt, instruction, event, state.
     assert [entry.source for entry in entries] == [
