@@ -55,8 +55,9 @@ def instruction_entries(subject: str, names: dict[str, str], limit: int | None) 
                 content_type=ContentType.objects.get_for_model(Instruction),
                 object_id__in=Instruction.objects.filter(subject=subject).values("pk"),
             )
-            # Transitions the Attempt entries tell are no longer logged; rows from before are skipped.
-            .exclude(transition__in=Instruction.FSM_LOG_UNLOGGED)
+            # Transitions the Attempt entries tell are no longer logged; rows from before are skipped,
+            # claims included (a claim is no longer a transition: Instruction.claim_changes).
+            .exclude(transition__in=[*Instruction.FSM_LOG_UNLOGGED, "claim"])
             .select_related("by"),
             "timestamp",
             limit,

@@ -182,13 +182,16 @@ def fulfillment_order_upsert_locked(
             fulfillment_order.dr_updated_at = as_of or fulfillment_order.dr_updated_at
         fulfillment_order.save()
     order_lines = {line.dr_item_id: line for line in order.lines.all()}
-    named = []
+    named, written = [], set()
     for item in data.get("items") or []:
         order_line = order_lines.get(str(item.get("upstreamId")))
         if order_line is None:
             continue
         named.append(order_line)
-        line = _fulfillment_order_line_upsert(fulfillment_order, order_line, item, stale=stale, new=created)
+        # An item DR lists twice is written once, then updated: a new order's lines are new only once.
+        new = created and str(item["id"]) not in written
+        written.add(str(item["id"]))
+        line = _fulfillment_order_line_upsert(fulfillment_order, order_line, item, stale=stale, new=new)
         if line.backordered and not stale:
             notifications.notify_backordered(line=line)
     # Only this fulfillment order's lines can have changed: the others' shipped units are where they were.

@@ -96,7 +96,7 @@ def outbox_sweep(*, ignore_backoff: bool = False, max_rows: int | None = None) -
     """Send every due instruction once (and those whose sender's lease ran out)."""
     summary = SweepSummary()
     seen: set[int] = set()
-    while max_rows is None or len(seen) < max_rows:
+    while max_rows is None or summary.sent < max_rows:
         # One row at a time: a claimed row's lease runs from its claim, so a batch claimed up front
         # could see its last rows' leases run out (and another sender re-claim and send them) while
         # the first ones are still being sent. Rows not reached yet also stay free for other senders.

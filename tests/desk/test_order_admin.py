@@ -477,3 +477,21 @@ def test_a_partly_accepted_request_says_how_many_units_the_warehouse_took(admin_
         "Cancellation of 2 units of Distributed widget: "
         "the warehouse accepted 1 of the 2 units (it had shipped the rest)"
     ) in sentences
+
+
+def test_claims_logged_before_a_claim_stopped_being_a_transition_stay_off_the_timeline():
+    """Instruction log rows of the old "claim" transition (written before issue 14) are machinery the
+    attempts already tell; only what a person or a failure did is an entry."""
+    from django.contrib.contenttypes.models import ContentType
+    from django_fsm_log.models import StateLog
+
+    order = order_upsert(data=fixture("order.json"))
+    instruction = Instruction.objects.create(kind=POST_FULFILLMENT, subject=f"order:{order.dr_order_id}")
+    logged = {"content_type": ContentType.objects.get_for_model(Instruction), "object_id": instruction.pk}
+    StateLog.objects.create(**logged, source_state="pending", state="sending", transition="claim")
+    StateLog.objects.create(**logged, source_state="failed", state="pending", transition="retry_now")
+
+    told = [entry.sentence for entry in order_timeline(order=order) if entry.source == "instruction"]
+    assert [sentence.split(": ")[-1] for sentence in told if not sentence.startswith("Queued")] == [
+        "sent again on request"
+    ]

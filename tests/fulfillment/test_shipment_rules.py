@@ -280,3 +280,15 @@ def test_a_snapshot_older_than_the_shipment_arriving_late_does_not_put_the_units
     fulfillment_order_upsert(order=order, data=late)
     line = FulfillmentOrderLine.objects.get()
     assert (line.pending, line.shipped) == (1, 1)
+
+
+def test_a_new_fulfillment_order_that_lists_an_item_twice_keeps_one_line_with_the_later_counts():
+    """A new fulfillment order's lines are inserted without looking for them first (issue 14); an
+    item DR lists twice must still become one line, updated by its second listing, not a
+    unique-key error that loses the fulfillment order."""
+    order = order_upsert(data=fixture("order.json"))
+    data = fixture("fulfillment_order.json")
+    data["items"] = [{**data["items"][0], "pending": 2}, {**data["items"][0], "pending": 1, "backordered": 1}]
+    fulfillment_order_upsert(order=order, data=data, created_by_us=True)
+    line = FulfillmentOrderLine.objects.get()
+    assert (line.pending, line.backordered) == (1, 1)
