@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.big_tables import event_id, fill  # noqa: E402
-from bench.common import PYTHON, ensure_database, production_env, write_result  # noqa: E402
+from bench.common import PYTHON, migrated_database, write_result  # noqa: E402
 
 BIG_ORDER = "999000000050"
 # An ordinary order of the seeded ones: about a hundred events at ten million, spread over the year.
@@ -241,13 +241,8 @@ def main():
 
     import json
 
-    ensure_database(args.database_url)
-    env = production_env(DATABASE_URL=args.database_url, DJANGO_ALLOWED_HOSTS="testserver")
-    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
     # Production settings serve the admin's files from the collected manifest.
-    subprocess.run(
-        [PYTHON, "manage.py", "collectstatic", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
-    )
+    env = migrated_database(args.database_url, static=True, DJANGO_ALLOWED_HOSTS="testserver")
     child = subprocess.run(
         [PYTHON, __file__, "--inside", *sys.argv[1:]],
         cwd=ROOT,

@@ -65,6 +65,17 @@ def manage(*args, env) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
+def migrated_database(url: str, *, static: bool = False, **extra) -> dict:
+    """The production environment (``production_env``) on the benchmark's database ``url``, created
+    if missing and migrated; ``static`` also collects the files production settings serve."""
+    ensure_database(url)
+    env = production_env(DATABASE_URL=url, **extra)
+    manage("migrate", "--noinput", env=env)
+    if static:
+        manage("collectstatic", "--noinput", env=env)
+    return env
+
+
 class Gunicorn:
     def __init__(
         self,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Gunicorn, ensure_database, manage, percentile, production_env, write_result
+from bench.common import Gunicorn, migrated_database, percentile, write_result
 from digitalriver.signature import sign
 
 SECRET = "whsec_bench_secret"
@@ -98,10 +98,7 @@ def main():
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/14")
     args = parser.parse_args()
 
-    ensure_database(args.database_url)
-    env = production_env(DATABASE_URL=args.database_url, CELERY_BROKER_URL=args.broker_url)
-    manage("migrate", "--noinput", env=env)
-    manage("collectstatic", "--noinput", env=env)
+    env = migrated_database(args.database_url, static=True, CELERY_BROKER_URL=args.broker_url)
 
     # Every worker serves both endpoints before anything is measured: its first requests import the
     # URLconf and open its database and broker connections (tenths of a second of CPU), which otherwise

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ensure_database, manage, production_env, write_result
+from bench.common import migrated_database, write_result
 from bench.webhook_ingest import build_requests
 
 #: (module, attribute path, part) of every part timed; each is called through its module's global.
@@ -86,9 +86,7 @@ def main():
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/14")
     args = parser.parse_args()
 
-    ensure_database(args.database_url)
-    env = production_env(DATABASE_URL=args.database_url, CELERY_BROKER_URL=args.broker_url)
-    manage("migrate", "--noinput", env=env)
+    env = migrated_database(args.database_url, CELERY_BROKER_URL=args.broker_url)
     os.environ.update(env)
     from bench.wsgi import application
     from core.jobs import gatherer
