@@ -146,12 +146,12 @@ def tree_cpu_seconds(table: dict[int, tuple[int, float]], roots: list[int]) -> f
     return total
 
 
-def wait_for(what: str, done, timeout: float) -> None:
+def wait_for(what: str, done, timeout: float = 60.0, *, poll: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if done():
             return
-        time.sleep(0.2)
+        time.sleep(poll)
     raise RuntimeError(f"gave up waiting for {what}")
 
 

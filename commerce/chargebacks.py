@@ -23,7 +23,7 @@ from django.db import transaction
 from core.types import JSONObject
 
 from .models import Chargeback, Order
-from .services import dr_time, lock_order, money, order_get_or_fetch, order_upsert
+from .services import dr_time, money, order_locked, order_upsert
 
 CHARGEBACK_TYPES = ("fraud_chargeback", "non_fraud_chargeback")
 
@@ -46,9 +46,7 @@ def chargeback_record(
 
 def _from_sales_transaction(*, event_id: str, data: JSONObject, at: datetime | None) -> Chargeback:
     dr_order_id = str(data["orderId"])
-    order_get_or_fetch(dr_order_id=dr_order_id)
-    with transaction.atomic():
-        order = lock_order(dr_order_id=dr_order_id)
+    with order_locked(dr_order_id=dr_order_id) as order:
         chargeback, _ = Chargeback.objects.get_or_create(
             dr_id=str(data.get("id") or event_id),
             defaults={

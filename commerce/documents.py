@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import quote
 
-from django.db import transaction
 from django.utils import timezone
 
 from core.types import JSONObject
@@ -25,7 +24,7 @@ from digitalriver import errors
 from digitalriver.client import calls_about, get_client
 
 from .models import Document, Order, order_subject
-from .services import dr_time, lock_order, order_get_or_fetch
+from .services import dr_time, order_locked
 
 Purpose = Document.Purpose
 
@@ -83,9 +82,7 @@ def document_record(*, data: JSONObject, at: datetime | None = None) -> Document
     purpose = data.get("purpose")
     if purpose not in Purpose.values:
         purpose = Purpose.INVOICE if "invoice" in str(purpose or "") else Purpose.CREDIT_MEMO
-    order_get_or_fetch(dr_order_id=dr_order_id)
-    with transaction.atomic():
-        order = lock_order(dr_order_id=dr_order_id)
+    with order_locked(dr_order_id=dr_order_id) as order:
         document, created = Document.objects.get_or_create(
             dr_file_id=file_id,
             defaults={

@@ -80,13 +80,13 @@ def order_get_or_fetch(*, dr_order_id: str) -> Order:
     return order if order is not None else order_fetch(dr_order_id=dr_order_id)
 
 
-# savepoint=False: most callers hold a transaction already; a savepoint would cost two round trips
-# per call on the busiest path (issue 14), and a failure rolls back to the caller's savepoint anyway.
 def order_upsert(*, data: JSONObject) -> Order:
     """Mirror DR's order. An older snapshot than the one we hold changes nothing."""
     return order_upsert_telling_new(data=data)[0]
 
 
+# savepoint=False: most callers hold a transaction already; a savepoint would cost two round trips
+# per call on the busiest path (issue 14), and a failure rolls back to the caller's savepoint anyway.
 @transaction.atomic(savepoint=False)
 def order_upsert_telling_new(*, data: JSONObject) -> tuple[Order, bool]:
     """``order_upsert``, and whether the order was new to us: then nothing of it existed before this

@@ -182,18 +182,22 @@ def fulfillment_order_upsert_locked(
             fulfillment_order.dr_updated_at = as_of or fulfillment_order.dr_updated_at
         fulfillment_order.save()
     order_lines = {line.dr_item_id: line for line in order.lines.all()}
-    named, written = [], set()
-    for item in data.get("items") or []:
-        order_line = order_lines.get(str(item.get("upstreamId")))
-        if order_line is None:
-            continue
-        named.append(order_line)
-        # An item DR lists twice is written once, then updated: a new order's lines are new only once.
-        new = created and str(item["id"]) not in written
-        written.add(str(item["id"]))
-        line = _fulfillment_order_line_upsert(fulfillment_order, order_line, item, stale=stale, new=new)
+    items = [item for item in data.get("items") or [] if str(item.get("upstreamId")) in order_lines]
+    # One read of the lines it already has (none when it is new); an item listed twice finds the
+    # line its first listing wrote.
+    lines: dict[str, FulfillmentOrderLine] = {}
+    if not created:
+        existing = FulfillmentOrderLine.objects.select_for_update().filter(dr_item_id__in=[str(i["id"]) for i in items])
+        lines = {line.dr_item_id: line for line in existing}
+    for item in items:
+        order_line = order_lines[str(item.get("upstreamId"))]
+        line = _fulfillment_order_line_upsert(
+            fulfillment_order, order_line, item, lines.get(str(item["id"])), stale=stale
+        )
+        lines[line.dr_item_id] = line
         if line.backordered and not stale:
             notifications.notify_backordered(line=line)
+    named = [order_lines[str(item.get("upstreamId"))] for item in items]
     # Only this fulfillment order's lines can have changed: the others' shipped units are where they were.
     managed_lines_follow_drs_fulfillments(order, lines=named)
     order_lines_sum_counters(order, lines=order_lines.values())
@@ -201,10 +205,13 @@ def fulfillment_order_upsert_locked(
 
 
 def _fulfillment_order_line_upsert(
-    fulfillment_order: FulfillmentOrder, order_line: OrderLine, item: JSONObject, *, stale: bool, new: bool
+    fulfillment_order: FulfillmentOrder,
+    order_line: OrderLine,
+    item: JSONObject,
+    found: FulfillmentOrderLine | None,
+    *,
+    stale: bool,
 ) -> FulfillmentOrderLine:
-    """``new``: the fulfillment order was created in this transaction, so none of its lines exists."""
-    found = None if new else FulfillmentOrderLine.objects.select_for_update().filter(dr_item_id=str(item["id"])).first()
     line = found or FulfillmentOrderLine(
         dr_item_id=str(item["id"]),
         fulfillment_order=fulfillment_order,
