@@ -32,7 +32,7 @@ PARTS = [
     ("digitalriver.views", "webhook_delivery_store", "JSON parse, field checks, the model (our code)"),
     ("digitalriver.services.inbox", "_storable", "storable check and redaction walk"),
     ("digitalriver.services.inbox", "redact_headers", "header redaction"),
-    ("digitalriver.services.inbox", "_insert_unless_stored", "INSERT … ON CONFLICT, committed (one round trip)"),
+    ("digitalriver.services.inbox", "insert_unless_exists", "INSERT … ON CONFLICT, committed (one round trip)"),
     ("core.jobs", "Gatherer.add", "hand-over to the gatherer thread"),
     ("core.jobs", "Gatherer._send", "broker publish (gatherer thread, per delivery)"),
 ]

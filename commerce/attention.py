@@ -54,6 +54,14 @@ def attention_follow(*, order: Order, kind: str, raised: bool, reason: str = "",
         attention_clear(order=order, kind=kind, because=because)
 
 
+def attention_follow_locked(*, order: Order, kind: str, raised: bool, reason: str = "", because: str = "") -> None:
+    """``attention_follow`` for an order read under its lock in this transaction (``lock_order``):
+    the order's flag then tells whether an item is open (the two are kept together here), so
+    clearing one that is not open costs no query."""
+    if raised or getattr(order, kind):
+        attention_follow(order=order, kind=kind, raised=raised, reason=reason, because=because)
+
+
 @transaction.atomic
 def attention_acknowledge(*, order: Order, kind: str, note: str, by: Actor) -> AttentionItem:
     """An agent read it and dealt with it: the note says how. Raised again by the next event."""

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import transaction
 from django.db.models import Sum
@@ -14,11 +14,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.models import Sku
-from core.db import get_or_create_under_lock
+from core.db import get_or_create_under_lock, insert_unless_exists, locked_row
 from core.types import JSONObject
 from digitalriver.client import calls_about, get_client
 
-from .attention import attention_clear, attention_follow
+from .attention import attention_clear, attention_follow_locked
 from .models import Charge, ChargeOperation, Order, OrderLine, order_subject
 
 # DR's main path; an order never goes back along it. Side states (blocked, cancelled, returned,
@@ -82,34 +82,57 @@ def order_get_or_fetch(*, dr_order_id: str) -> Order:
 
 def order_upsert(*, data: JSONObject) -> Order:
     """Mirror DR's order. An older snapshot than the one we hold changes nothing."""
-    return order_upsert_telling_new(data=data)[0]
+    return order_upsert_telling(data=data).order
+
+
+class OrderUpserted(NamedTuple):
+    order: Order
+    #: Nothing of the order existed before this transaction (no lines, charges, returns, refunds or
+    #: attention items): a caller need not count or look for any.
+    new: bool
+    #: Whether a dispute was open before this snapshot, read under the order's lock.
+    dispute_was_open: bool
+    #: The lines written, when the order is new: all it has.
+    new_lines: list[OrderLine]
 
 
 # savepoint=False: most callers hold a transaction already; a savepoint would cost two round trips
 # per call on the busiest path (issue 14), and a failure rolls back to the caller's savepoint anyway.
 @transaction.atomic(savepoint=False)
-def order_upsert_telling_new(*, data: JSONObject) -> tuple[Order, bool]:
-    """``order_upsert``, and whether the order was new to us: then nothing of it existed before this
-    transaction (no lines, charges, returns, refunds or attention items), and a caller need not
-    count or look for any."""
+def order_upsert_telling(*, data: JSONObject) -> OrderUpserted:
+    """``order_upsert``, and what a caller would otherwise read again: whether the order is new,
+    whether a dispute was open before, and a new order's lines."""
     dr_order_id = str(data["id"])
-    order, created = Order.objects.select_for_update().get_or_create(
-        dr_order_id=dr_order_id, defaults={"currency": data.get("currency") or ""}
-    )
     updated_at = dr_time(data.get("updatedTime"))
-    if not created and order.dr_updated_at and updated_at and updated_at < order.dr_updated_at:
-        return order, False
-    _copy_fields(order, data, updated_at)
+    order = locked_row(Order.objects.all(), dr_order_id=dr_order_id)
+    new = False
+    if order is None:
+        # Written whole in one INSERT; a concurrent handler of another of the order's events that
+        # inserted it first makes this one wait for its commit, then read it with its lock.
+        order = Order(dr_order_id=dr_order_id)
+        _copy_fields(order, data, updated_at)
+        new = insert_unless_exists(order, unique_field="dr_order_id")
+        if not new:
+            order = Order.objects.select_for_update().get(dr_order_id=dr_order_id)
+    dispute_was_open = order.dispute_open
+    if not new:
+        if order.dr_updated_at and updated_at and updated_at < order.dr_updated_at:
+            return OrderUpserted(order, False, dispute_was_open, [])
+        _copy_fields(order, data, updated_at)
+    state_before = order.state
     _follow_state(order, data)
-    order.save()
-    _upsert_lines(order, data.get("items") or [], new_order=created)
+    if not new:
+        order.save()
+    elif order.state != state_before:  # the rest went in with the INSERT
+        order.save(update_fields=["state", "state_changed_at", "updated_at"])
+    new_lines = _upsert_lines(order, data.get("items") or [], new_order=new)
     for charge in (data.get("payment") or {}).get("charges") or []:
-        charge_upsert(order=order, data=charge)
+        charge_upsert(order=order, data=charge, new_order=new)
     _attention_follows_state(order)
     from .documents import documents_backfill  # (documents.py reads this module)
 
     documents_backfill(order=order, data=data)
-    return order, created
+    return OrderUpserted(order, new, dispute_was_open, new_lines if new else [])
 
 
 # What an order's end makes moot: nothing more will be captured or shipped.
@@ -121,7 +144,7 @@ def _attention_follows_state(order: Order) -> None:
     (order-management/returns-and-refunds-1/disputes-and-chargebacks.md: ``order.dispute`` moves the
     order into ``dispute``, ``order.dispute.resolved`` out of it); a cancelled order clears what
     only mattered while goods could still ship."""
-    _attention_follow_locked(
+    attention_follow_locked(
         order=order,
         kind="dispute_open",
         raised=order.state == Order.State.DISPUTE,
@@ -210,15 +233,8 @@ def _follow_state(order: Order, data: JSONObject) -> None:
     order.follow_dr(state=new_state, at=at, description=f"DR: {new_state}")
 
 
-def _attention_follow_locked(*, order: Order, kind: str, raised: bool, reason: str = "", because: str = "") -> None:
-    """``attention_follow`` for the order ``order_upsert`` read under its lock: the order's flag then
-    tells whether an item is open (commerce/attention.py keeps the two together), so clearing one
-    that is not open costs no query."""
-    if raised or getattr(order, kind):
-        attention_follow(order=order, kind=kind, raised=raised, reason=reason, because=because)
-
-
-def _upsert_lines(order: Order, items: list[JSONObject], *, new_order: bool) -> None:
+def _upsert_lines(order: Order, items: list[JSONObject], *, new_order: bool) -> list[OrderLine]:
+    """Mirror the order's lines; returns those it inserted."""
     existing = {} if new_order else {line.dr_item_id: line for line in order.lines.all()}
     skus: dict[str | None, Sku] = {
         sku.sku_id: sku for sku in Sku.objects.filter(sku_id__in=[item.get("skuId") for item in items])
@@ -248,18 +264,20 @@ def _upsert_lines(order: Order, items: list[JSONObject], *, new_order: bool) -> 
     # One INSERT for a new order's lines (both databases return their ids); the order's lock is held.
     OrderLine.objects.bulk_create(new_lines)
     missing = sorted({str(item.get("skuId")) for item in items if item.get("skuId") not in skus})
-    _attention_follow_locked(
+    attention_follow_locked(
         order=order,
         kind="unknown_sku",
         raised=unknown,
         reason=f"Not in our catalog: {', '.join(missing)}.",
         because="Every line's SKU is in the catalog now.",
     )
+    return new_lines
 
 
 @transaction.atomic(savepoint=False)
-def charge_upsert(*, order: Order, data: JSONObject) -> Charge:
-    """Mirror a charge and its captures, cancels and refunds; an older snapshot changes nothing."""
+def charge_upsert(*, order: Order, data: JSONObject, new_order: bool = False) -> Charge:
+    """Mirror a charge and its captures, cancels and refunds; an older snapshot changes nothing.
+    ``new_order``: the order was inserted in this transaction, so none of its charges exists yet."""
     updated_at = dr_time(data.get("updatedTime"))
     values = {
         "amount": money(data.get("amount")),
@@ -268,12 +286,12 @@ def charge_upsert(*, order: Order, data: JSONObject) -> Charge:
         "refunded": bool(data.get("refunded")),
         "raw": data,
     }
-    # A charge is created only under its order's lock (order_upsert holds it; so do the charge events).
-    charge, created = get_or_create_under_lock(
-        Charge.objects.all(),
-        dr_charge_id=data["id"],
-        defaults={"order": order, "currency": data.get("currency") or "", "dr_updated_at": updated_at, **values},
-    )
+    defaults = {"order": order, "currency": data.get("currency") or "", "dr_updated_at": updated_at, **values}
+    if new_order:
+        charge, created = Charge.objects.create(dr_charge_id=data["id"], **defaults), True
+    else:
+        # A charge is created only under its order's lock (order_upsert holds it; so do the charge events).
+        charge, created = get_or_create_under_lock(Charge.objects.all(), dr_charge_id=data["id"], defaults=defaults)
     if not created:  # a new charge was written whole
         if charge.dr_updated_at and updated_at and updated_at < charge.dr_updated_at:
             return charge

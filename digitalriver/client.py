@@ -79,22 +79,42 @@ def calls_held() -> Iterator[list[ApiCall]]:
         _held_calls.reset(token)
 
 
-def calls_write(calls: list[ApiCall]) -> None:
+def calls_write(calls: list[ApiCall], *, in_callers_transaction: bool = False) -> None:
     """Write call log rows held by ``calls_held``; a failure is logged, never raised, so that the
-    log can never cost the outcome it sits beside."""
+    log can never cost the outcome it sits beside.
+
+    ``in_callers_transaction``: an outbox attempt writes its calls in its outcome's transaction
+    without the savepoint that would keep a failed insert from breaking it, two round trips per
+    attempt (issue 14). A row is made storable when it is built (``_storable``: cut to its column,
+    no NUL character), so only a failing database can refuse it there, which fails the outcome's
+    transaction anyway; the sender then writes the rows again on their own (``outbox._deliver``).
+    """
     if not calls:
+        return
+    if in_callers_transaction:
+        _calls_insert(calls)
         return
     # Inside a transaction a savepoint keeps a failed insert from breaking the caller's; outside
     # one, a single row is one statement in autocommit (bulk_create would add BEGIN and COMMIT).
     connection = transaction.get_connection()
     try:
         with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
-            if len(calls) == 1:
-                calls[0].save(force_insert=True)
-            else:
-                ApiCall.objects.bulk_create(calls)
+            _calls_insert(calls)
     except DatabaseError:
         logger.exception("could not write the call log of %d calls", len(calls))
+
+
+def _calls_insert(calls: list[ApiCall]) -> None:
+    if len(calls) == 1:
+        calls[0].save(force_insert=True)
+    else:
+        ApiCall.objects.bulk_create(calls)
+
+
+def _storable(text: str, length: int | None) -> str:
+    """``text`` as a text column takes it whatever DR sent: at most ``length`` characters, and no
+    NUL character, which PostgreSQL refuses in text (a non-JSON answer may carry one)."""
+    return text.replace("\x00", "\ufffd")[:length]
 
 
 @dataclass
@@ -367,22 +387,23 @@ class DigitalRiverClient:
         metrics.call_observe(method, raw.status_code if raw is not None else None, elapsed)
         call = ApiCall(
             method=method,
-            path=redact_text(path, secrets)[:500],
-            query=redact_text(urlencode(redact_data(params or {}), doseq=True), secrets)[:1000],
+            path=_storable(redact_text(path, secrets), 500),
+            query=_storable(redact_text(urlencode(redact_data(params or {}), doseq=True), secrets), 1000),
             status=raw.status_code if raw is not None else None,
             duration_ms=int(elapsed * 1000),
-            request_id=raw.headers.get("x-dr-requestid", "")[:100] if raw is not None else "",
-            error_code=_log_code(error)[:100],
-            error_message=redact_text(error.message, secrets) if error else "",
-            request_body=redact_text(body_text or "", secrets)[:limit],
-            response_body=(
+            request_id=_storable(raw.headers.get("x-dr-requestid", ""), 100) if raw is not None else "",
+            error_code=_storable(_log_code(error), 100),
+            error_message=_storable(redact_text(error.message, secrets), None) if error else "",
+            request_body=_storable(redact_text(body_text or "", secrets), limit),
+            response_body=_storable(
                 response_body
                 if response_body is not None
-                else redact_text(raw.text, secrets)[:limit]
+                else redact_text(raw.text, secrets)
                 if raw is not None
-                else ""
+                else "",
+                limit,
             ),
-            subject=_call_subject.get()[:128],
+            subject=_storable(_call_subject.get(), 128),
             started_at=started_at,
         )
         held = _held_calls.get()

@@ -10,6 +10,7 @@ counter, and is idempotent: counting twice gives the same ledger.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from decimal import ROUND_DOWN, Decimal
 
 from django.db.models import Q, Sum
@@ -23,8 +24,11 @@ from .models import DrFulfillment, Return, ReturnLine
 CENT = Decimal("0.01")
 
 
-def ledger_recount(*, order: Order) -> None:
-    lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
+def ledger_recount(*, order: Order, locked_lines: Iterable[OrderLine] | None = None) -> None:
+    """``locked_lines``: all the order's lines, when the caller has read them with their lock."""
+    if locked_lines is None:
+        locked_lines = order.lines.select_for_update()
+    lines = {line.dr_item_id: line for line in locked_lines}
     captured, failed, money = _captures_by_line(order, lines)
     returned, requested = _returns_by_line(order)
     for line in lines.values():

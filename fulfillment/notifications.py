@@ -23,11 +23,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from commerce.models import Order, OrderLine
+from core.db import insert_unless_exists
 from core.emails import stored_email_send
 from core.jobs import enqueue_gathered_on_commit
 
@@ -127,16 +127,14 @@ def notify_return_approved(*, ret: Return) -> Notification | None:
 
 
 def notification_write(*, order: Order, kind: str, key: str, to: str, context: dict[str, Any]) -> Notification | None:
-    if not is_mailable(to) or Notification.objects.filter(key=key).exists():
+    """Write the email unless one with this key is stored (an earlier or concurrent delivery of the
+    same event wrote it): one INSERT … ON CONFLICT DO NOTHING, no look-up first and no savepoint."""
+    if not is_mailable(to):
         return None
     subject, body = email_render(kind=kind, context={"order": order, **context})
-    try:
-        with transaction.atomic():
-            notification = Notification.objects.create(
-                order=order, kind=kind, key=key, to=to, subject=subject, body=body
-            )
-    except IntegrityError:
-        return None  # a concurrent delivery of the same event wrote it first
+    notification = Notification(order=order, kind=kind, key=key, to=to, subject=subject, body=body)
+    if not insert_unless_exists(notification, unique_field="key"):
+        return None
     from .tasks import send_notifications
 
     enqueue_gathered_on_commit(send_notifications, notification.pk)

@@ -7,14 +7,14 @@ Every function is idempotent: DR delivers twice, concurrently and out of order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Sum
 
 from catalog.models import Sku
-from commerce.attention import attention_follow, attention_raise
+from commerce.attention import attention_follow_locked, attention_raise
 from commerce.models import Order, OrderLine, order_subject
 from commerce.services import (
     charge_upsert,
@@ -22,7 +22,7 @@ from commerce.services import (
     lock_order,
     order_locked,
     order_upsert,
-    order_upsert_telling_new,
+    order_upsert_telling,
 )
 from core.db import get_or_create_under_lock
 from core.types import JSONObject
@@ -47,13 +47,13 @@ CAPTURED_CODES = frozenset({"item_fulfilled"})
 @transaction.atomic
 def order_mirror(*, data: JSONObject) -> Order:
     """An order.* event: mirror it, and ask DR for a fulfillment order once it is accepted."""
-    was_disputed = Order.objects.filter(dr_order_id=str(data["id"]), dispute_open=True).exists()
-    order, new = order_upsert_telling_new(data=data)
-    if not new:  # a new order has nothing to count yet: every line's ledger is its zero default
+    upserted = order_upsert_telling(data=data)
+    order = upserted.order
+    if not upserted.new:  # a new order has nothing to count yet: every line's ledger is its zero default
         ledger_recount(order=order)
     if order.state == Order.State.ACCEPTED:
-        fulfillment_order_ensure(order=order)
-    if was_disputed and not order.dispute_open:
+        fulfillment_order_ensure(order=order, new_order_lines=upserted.new_lines if upserted.new else None)
+    if upserted.dispute_was_open and not order.dispute_open:
         captures_retry_after_dispute(order=order)
     return order
 
@@ -78,13 +78,18 @@ def captures_retry_after_dispute(*, order: Order) -> int:
 # savepoint=False: most callers hold a transaction already; a savepoint would cost two round trips
 # per call on the busiest path (issue 14), and a failure rolls back to the caller's savepoint anyway.
 @transaction.atomic(savepoint=False)
-def fulfillment_order_ensure(*, order: Order) -> Instruction | None:
-    """Ask DR for a fulfillment order of the distributed lines that have none, once per order."""
-    lines = [
-        line
-        for line in order.lines.filter(fulfillment_model=DISTRIBUTED).prefetch_related("fulfillment_order_lines")
-        if not line.fulfillment_order_lines.all()
-    ]
+def fulfillment_order_ensure(*, order: Order, new_order_lines: list[OrderLine] | None = None) -> Instruction | None:
+    """Ask DR for a fulfillment order of the distributed lines that have none, once per order.
+    ``new_order_lines``: the lines of an order inserted in this transaction, none of them in a
+    fulfillment order yet (``order_upsert_telling``), which need not be read again."""
+    if new_order_lines is not None:
+        lines = [line for line in new_order_lines if line.fulfillment_model == DISTRIBUTED]
+    else:
+        lines = [
+            line
+            for line in order.lines.filter(fulfillment_model=DISTRIBUTED).prefetch_related("fulfillment_order_lines")
+            if not line.fulfillment_order_lines.all()
+        ]
     subject = order_subject(order.dr_order_id)
     already_asked = Instruction.objects.filter(kind=CREATE_FULFILLMENT_ORDER, subject=subject).exclude(
         state=Instruction.State.CANCELLED
@@ -270,9 +275,13 @@ def _backordered_units(item: JSONObject, line: FulfillmentOrderLine) -> int:
     return max(0, min(units, line.quantity - line.shipped - line.cancelled - line.returned))
 
 
-def order_lines_sum_counters(order: Order, *, lines: Iterable[OrderLine] | None = None) -> None:
+def order_lines_sum_counters(
+    order: Order, *, lines: Iterable[OrderLine] | None = None, unsaved: Mapping[int, Iterable[str]] | None = None
+) -> None:
     """Each order line's pending and backordered units: the sums over its fulfillment-order lines.
-    ``lines`` are the order's lines as the caller, holding the order's lock, read them."""
+    ``lines`` are the order's lines as the caller, holding the order's lock, read them; ``unsaved``
+    names, by line id, fields the caller changed on them and left to be written here, in the same
+    UPDATE as the sums (a shipment's shipped units)."""
     totals = {
         row["order_line"]: row
         for row in FulfillmentOrderLine.objects.filter(order_line__order=order)
@@ -280,13 +289,15 @@ def order_lines_sum_counters(order: Order, *, lines: Iterable[OrderLine] | None 
         .annotate(pending_sum=Sum("pending"), backordered_sum=Sum("backordered"))
     }
     for line in order.lines.select_for_update() if lines is None else lines:
+        changed = list((unsaved or {}).get(line.pk, ()))
         row = totals.get(line.pk)
-        if row is None or (line.pending, line.backordered) == (row["pending_sum"], row["backordered_sum"]):
-            continue
-        line.pending, line.backordered = row["pending_sum"], row["backordered_sum"]
-        line.save(update_fields=["pending", "backordered"])
+        if row is not None and (line.pending, line.backordered) != (row["pending_sum"], row["backordered_sum"]):
+            line.pending, line.backordered = row["pending_sum"], row["backordered_sum"]
+            changed += ["pending", "backordered"]
+        if changed:
+            line.save(update_fields=changed)
     backordered = sum(row["backordered_sum"] for row in totals.values())
-    attention_follow(
+    attention_follow_locked(
         order=order,
         kind="backordered",
         raised=bool(backordered),
@@ -387,12 +398,8 @@ def fulfillment_accepted(*, payload: JSONObject, result: JSONObject, instruction
     order_codes = set(result.get("alreadyDone") or [])
     by_line = {str(entry["itemId"]): entry["code"] for entry in result.get("settledBefore") or []}
     order = lock_order(dr_order_id=payload["orderId"])
-    lines = {
-        line.dr_item_id: line
-        for line in OrderLine.objects.select_for_update().filter(
-            dr_item_id__in=[str(item["itemId"]) for item in payload.get("items", [])]
-        )
-    }
+    # All the order's lines, not only the request's: the ledger below counts every one.
+    lines = {line.dr_item_id: line for line in order.lines.select_for_update()}
     capture_refused, release_refused = set(), set()
     cancelled = []
     for item in payload.get("items", []):
@@ -424,7 +431,7 @@ def fulfillment_accepted(*, payload: JSONObject, result: JSONObject, instruction
                 "raw": result,
             },
         )
-    ledger_recount(order=order)
+    ledger_recount(order=order, locked_lines=lines.values())
     if cancelled:
         notifications.notify_cancelled(order=order, released=cancelled, source=f"instruction:{instruction_id}")
     if release_refused:

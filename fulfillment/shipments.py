@@ -99,12 +99,11 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
             for item, line, quantity in shipped
         )
         for item, line, quantity in shipped:
-            line.shipped = min(line.quantity, line.shipped + quantity)
-            line.save(update_fields=["shipped"])
+            line.shipped = min(line.quantity, line.shipped + quantity)  # written with the sums below
             _ship_from_fulfillment_order_line(str(item.get("fulfillmentOrderItemId") or ""), quantity, shipment)
             if line.fulfillment_model == DISTRIBUTED:
                 captures.append({"itemId": line.dr_item_id, "quantity": quantity, "shipmentItemId": str(item["id"])})
-        order_lines_sum_counters(order, lines=lines)
+        order_lines_sum_counters(order, lines=lines, unsaved={line.pk: ["shipped"] for _, line, _ in shipped})
         notifications.notify_shipped(shipment=shipment, items=items)
         if captures:
             instruction_enqueue(

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from itertools import islice
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
-from django.db import connections, router, transaction
-from django.db.models import F, Field, Q
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from core.db import insert_unless_exists
 from core.jobs import enqueue_gathered_on_commit, enqueue_on_commit
 from core.redaction import REDACTED, is_secret_key, redact_headers
 from core.types import Actor, JSONObject
@@ -98,7 +99,7 @@ def webhook_event_store(*, payload: JSONObject, body: str, headers: Mapping[str,
         payload=payload,
         headers=redact_headers({name: str(value).replace("\x00", "") for name, value in headers.items()}),
     )
-    if not _insert_unless_stored(event):
+    if not insert_unless_exists(event, unique_field="dr_event_id"):
         # Stored before, by an earlier delivery or a concurrent one that won the insert: that one is processed.
         return Receipt(WebhookEvent.objects.get(dr_event_id=event_id), created=False)
     from ..tasks import process_webhook_events
@@ -107,54 +108,6 @@ def webhook_event_store(*, payload: JSONObject, body: str, headers: Mapping[str,
     # and a job lost before it reached the broker is the inbox sweep's.
     enqueue_gathered_on_commit(process_webhook_events, event.pk)
     return Receipt(event, created=True)
-
-
-def _insert_unless_stored(event: WebhookEvent) -> bool:
-    """Insert ``event`` unless its DR id is stored already; False, changing nothing, if it is.
-
-    One statement, INSERT … ON CONFLICT (dr_event_id) DO NOTHING RETURNING id, in place of a look-up,
-    then an INSERT in a transaction of its own: outside a transaction it commits as it returns (the
-    202 still means the row is stored) in one round trip instead of four (SELECT, BEGIN, INSERT,
-    COMMIT), and inside one it leaves the transaction usable without a savepoint. A redelivery is not
-    a failed INSERT either, which PostgreSQL would log with the statement, the event's body in it.
-
-    The ORM cannot say whether such an insert went in (bulk_create with ignore_conflicts returns no
-    id), and compiling the statement for every delivery was a fifth of its cost: the statement is
-    written once from the model's fields, the values prepared by the fields as the ORM would.
-    """
-    # The connection itself, not the django.db.connection proxy: the fields look it up many times,
-    # each a thread-local look-up through the proxy, which doubled the time preparing the values.
-    database = connections[router.db_for_write(WebhookEvent)]
-    fields, statement = _insert_statement(database.vendor)
-    values = [field.get_db_prep_save(field.pre_save(event, add=True), database) for field in fields]
-    with database.cursor() as cursor:
-        cursor.execute(statement, values)
-        returned = cursor.fetchone()
-    if returned is None:
-        return False
-    event.pk = returned[0]
-    event._state.adding = False
-    event._state.db = database.alias
-    return True
-
-
-@lru_cache
-def _insert_statement(vendor: str) -> tuple[list[Field[Any, Any]], str]:
-    """The fields written and the statement, once per kind of database (PostgreSQL and SQLite both
-    quote names with double quotes and take ON CONFLICT … DO NOTHING RETURNING)."""
-    opts = WebhookEvent._meta
-    fields = [field for field in opts.concrete_fields if field is not opts.pk and not field.generated]
-    quote = connections[router.db_for_write(WebhookEvent)].ops.quote_name
-
-    def column(field: Field[Any, Any]) -> str:
-        return quote(cast(str, field.column))  # set on every concrete field
-
-    statement = (
-        f"INSERT INTO {quote(opts.db_table)} ({', '.join(map(column, fields))}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({column(opts.get_field('dr_event_id'))}) DO NOTHING RETURNING {column(opts.pk)}"
-    )
-    return fields, statement
 
 
 def webhook_event_process(*, event_id: int) -> WebhookEvent | None:

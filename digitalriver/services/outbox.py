@@ -289,7 +289,7 @@ def _record(
     error = outcome.error
     with transaction.atomic():
         row = Instruction.objects.select_for_update().get(pk=instruction.pk)
-        calls_write(calls)
+        calls_write(calls, in_callers_transaction=True)
         Attempt.objects.create(
             instruction=row,
             number=instruction.attempts,

@@ -296,3 +296,24 @@ def test_order_amounts_from_charges_only_grow(skus):
     charge = fixture("charge.json")
     charge_upsert(order=order, data=charge)  # its captures add up to less than DR's own figure
     assert Order.objects.get(pk=order.pk).captured_amount == Decimal("50.00")
+
+
+def test_an_order_another_handler_inserted_first_is_updated_not_inserted_twice(skus, monkeypatch):
+    """Two of a new order's events handled at once: both find no order, one INSERT goes in and the
+    other finds the key taken (ON CONFLICT DO NOTHING) and updates the row it then reads, locked."""
+    from commerce import services
+
+    order_upsert(data=dr_order(state="pending_payment", updatedTime="2026-11-20T09:59:00.000Z"))
+    looked_up = []
+
+    def not_there_yet(queryset, **lookup):  # what the second handler saw before the first committed
+        looked_up.append(lookup)
+        return None
+
+    monkeypatch.setattr(services, "locked_row", not_there_yet)
+    order = order_upsert(data=dr_order())
+
+    assert looked_up == [{"dr_order_id": order.dr_order_id}]
+    assert Order.objects.count() == 1 and order.pk == Order.objects.get().pk
+    assert order.state == Order.State.ACCEPTED and Order.objects.get().state == Order.State.ACCEPTED
+    assert order.lines.count() == 2 and Charge.objects.count() == 1

@@ -787,13 +787,33 @@ def test_long_bodies_are_truncated(make_client, dr, settings):
 
 
 def test_a_call_log_failure_does_not_fail_the_call(make_client, dr, monkeypatch):
-    def broken(**fields):
+    def broken(self, *args, **kwargs):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(ApiCall.objects, "create", broken)
+    monkeypatch.setattr(ApiCall, "save", broken)
     dr.get(f"{BASE}/orders/1", json={"id": "1"})
 
     assert make_client().get("/orders/1") == {"id": "1"}
+    assert not ApiCall.objects.exists()
+
+
+def test_an_answer_with_nul_characters_is_logged_inside_the_callers_transaction(make_client, dr):
+    """The outbox writes its call log in the outcome's transaction without a savepoint
+    (client.calls_write): a row must never be refused there, and PostgreSQL's text refuses NUL."""
+    from django.db import transaction
+
+    from digitalriver.client import calls_held, calls_write
+
+    dr.get(f"{BASE}/orders/1", body="<html>bad\x00request</html>", status=400)
+    with calls_held() as calls, pytest.raises(errors.DigitalRiverError):
+        make_client().get("/orders/1")
+    with transaction.atomic():
+        calls_write(calls, in_callers_transaction=True)
+        ApiCall.objects.count()  # the transaction is still usable
+
+    call = ApiCall.objects.get()
+    assert call.status == 400
+    assert call.response_body == "<html>bad\ufffdrequest</html>"
 
 
 # --- secrets never reach the call log ------------------------------------------------------------------
