@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
-from django.db import connections, router
-from django.db.models import Field, Model, QuerySet
+from django.db import connections, router, transaction
+from django.db.models import Field, Model, QuerySet, sql
 
 M = TypeVar("M", bound=Model)
 
@@ -83,3 +84,34 @@ def _insert_statement(model: type[Model], unique_field: str, vendor: str) -> tup
         f"ON CONFLICT ({column(unique)}) DO NOTHING RETURNING {column(opts.pk)}"
     )
     return fields, statement
+
+
+def update_returning(queryset: QuerySet[M], *, changes: dict[str, Any], defer: Collection[str] = ()) -> M | None:
+    """``queryset.update(**changes)`` for a queryset of one row at most, returning that row as the
+    UPDATE left it, read by the same statement: UPDATE … RETURNING, which PostgreSQL and SQLite
+    (3.35 and later) take and Django's ORM does not write. A claim then costs one round trip, not
+    an UPDATE and a SELECT. ``defer`` names fields not to read back (large ones the caller does
+    not need); reading one later costs a query, as with ``QuerySet.defer``.
+
+    The UPDATE is the ORM's own (``QuerySet.update`` builds the same query), so the filters and
+    expressions (``F``, ``Case``) mean what they mean there; the values read back go through the
+    fields' converters as a SELECT's would.
+    """
+    model = queryset.model
+    database = connections[queryset.db]
+    query = queryset.query.chain(sql.UpdateQuery)
+    query.add_update_values(changes)
+    query.annotations = {}
+    compiler = query.get_compiler(connection=database)
+    statement, params = compiler.as_sql()
+    fields = [field for field in model._meta.concrete_fields if field.name not in defer]
+    returning = ", ".join(database.ops.quote_name(cast(str, field.column)) for field in fields)
+    with transaction.mark_for_rollback_on_error(using=database.alias), database.cursor() as cursor:
+        cursor.execute(f"{statement} RETURNING {returning}", params)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    assert len(rows) == 1, f"update_returning changed {len(rows)} rows of {model.__name__}"
+    converters = compiler.get_converters([field.get_col(model._meta.db_table) for field in fields])
+    values = next(iter(compiler.apply_converters(rows, converters))) if converters else rows[0]
+    return model.from_db(database.alias, [field.attname for field in fields], values)

@@ -9,6 +9,7 @@ would be recorded and captured (or why not) without writing; ``shipment_execute`
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypedDict
@@ -78,11 +79,10 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
                 f"shipment {data['id']} names no shipped unit of order {order.dr_order_id} "
                 f"(items: {json.dumps(data.get('items'))[:500]})"
             )
+        fulfillment_order_lines = _fulfillment_order_lines_shipped_from(shipped)
         shipment = Shipment.objects.create(
             order=order,
-            fulfillment_order=FulfillmentOrder.objects.filter(
-                dr_fulfillment_order_id=str(data.get("fulfillmentOrderId") or "")
-            ).first(),
+            fulfillment_order=_fulfillment_order_named(data, fulfillment_order_lines.values()),
             dr_shipment_id=str(data["id"]),
             source=Shipment.Source.DR,
             tracking_company=data.get("trackingCompany") or "",
@@ -100,7 +100,9 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
         )
         for item, line, quantity in shipped:
             line.shipped = min(line.quantity, line.shipped + quantity)  # written with the sums below
-            _ship_from_fulfillment_order_line(str(item.get("fulfillmentOrderItemId") or ""), quantity, shipment)
+            shipped_from = fulfillment_order_lines.get(str(item.get("fulfillmentOrderItemId") or ""))
+            if shipped_from is not None:
+                _ship_from_fulfillment_order_line(shipped_from, quantity, shipment)
             if line.fulfillment_model == DISTRIBUTED:
                 captures.append({"itemId": line.dr_item_id, "quantity": quantity, "shipmentItemId": str(item["id"])})
         order_lines_sum_counters(order, lines=lines, unsaved={line.pk: ["shipped"] for _, line, _ in shipped})
@@ -130,17 +132,37 @@ def _shipped_units(order_lines: list[OrderLine], data: JSONObject) -> list[tuple
     return shipped
 
 
-def _ship_from_fulfillment_order_line(dr_item_id: str, quantity: int, shipment: Shipment) -> None:
-    """Shipped units leave the line's pending (then backordered) count. DR sends no new snapshot of
-    the fulfillment order when it ships, and an older one arriving late must not put them back."""
-    line = (
+def _fulfillment_order_lines_shipped_from(
+    shipped: list[tuple[JSONObject, OrderLine, int]],
+) -> dict[str, FulfillmentOrderLine]:
+    """The fulfillment-order lines a shipment's items name, read with their lock and their
+    fulfillment order in one query; lines of one fulfillment order share one instance of it."""
+    dr_item_ids = [str(item.get("fulfillmentOrderItemId") or "") for item, _, _ in shipped]
+    lines = list(
         FulfillmentOrderLine.objects.select_for_update(of=("self",))
         .select_related("fulfillment_order")
-        .filter(dr_item_id=dr_item_id)
-        .first()
+        .filter(dr_item_id__in=dr_item_ids)
     )
-    if line is None:
-        return
+    fulfillment_orders: dict[int, FulfillmentOrder] = {}
+    for line in lines:
+        line.fulfillment_order = fulfillment_orders.setdefault(line.fulfillment_order_id, line.fulfillment_order)
+    return {line.dr_item_id: line for line in lines}
+
+
+def _fulfillment_order_named(data: JSONObject, lines: Iterable[FulfillmentOrderLine]) -> FulfillmentOrder | None:
+    """The shipment's fulfillment order (``fulfillmentOrderId``), found among those of the lines it
+    shipped from, or read."""
+    dr_id = str(data.get("fulfillmentOrderId") or "")
+    for line in lines:
+        if line.fulfillment_order.dr_fulfillment_order_id == dr_id:
+            return line.fulfillment_order
+    return FulfillmentOrder.objects.filter(dr_fulfillment_order_id=dr_id).first() if dr_id else None
+
+
+def _ship_from_fulfillment_order_line(line: FulfillmentOrderLine, quantity: int, shipment: Shipment) -> None:
+    """Shipped units leave the line's pending (then backordered) count. DR sends no new snapshot of
+    the fulfillment order when it ships, and an older one arriving late must not put them back.
+    ``line`` is read with its lock and its fulfillment order."""
     from_pending = min(line.pending, quantity)
     line.pending -= from_pending
     line.backordered -= min(line.backordered, quantity - from_pending)

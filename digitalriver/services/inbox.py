@@ -21,7 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from core.db import insert_unless_exists
+from core.db import insert_unless_exists, update_returning
 from core.jobs import enqueue_gathered_on_commit, enqueue_on_commit
 from core.redaction import REDACTED, is_secret_key, redact_headers
 from core.types import Actor, JSONObject
@@ -119,8 +119,7 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent | None:
     lease = _claim(event_id)
     if lease is None:
         return None
-    # Handlers read the parsed payload; the raw body and headers are for people and replays.
-    event = WebhookEvent.objects.defer("body", "headers").get(pk=event_id)
+    event = lease.event
     handler = registry.get_event_handler(event.type)
     error: tuple[str, str] | None = None
     if handler is not None:
@@ -164,8 +163,9 @@ class Lease:
     """A worker's claim on one event. The event has no claim token: the lease's end, which only
     its holder sets, serves as one (a worker that takes an expired lease over sets a new end)."""
 
-    def __init__(self, event_id: int, expires_at: datetime) -> None:
-        self.event_id = event_id
+    def __init__(self, event: WebhookEvent, expires_at: datetime) -> None:
+        self.event = event
+        self.event_id = event.pk
         self.expires_at = expires_at
 
     def renew(self) -> bool:
@@ -188,8 +188,12 @@ def _claim(event_id: int) -> Lease | None:
     now = timezone.now()
     until = now + _lease()
     free = WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.RECEIVED).exclude(lease_expires_at__gt=now)
-    claimed = free.update(lease_expires_at=until, attempts=F("attempts") + 1)  # one statement: atomic alone
-    return Lease(event_id, until) if claimed else None
+    # One statement, atomic alone, that also reads the event back. Handlers read the parsed
+    # payload; the raw body and headers are for people and replays.
+    claimed = update_returning(
+        free, changes={"lease_expires_at": until, "attempts": F("attempts") + 1}, defer=("body", "headers")
+    )
+    return Lease(claimed, until) if claimed is not None else None
 
 
 def webhook_events_replay(*, events: Iterable[WebhookEvent], by: Actor = None, enqueue: bool = True) -> int:

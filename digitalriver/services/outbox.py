@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from core.db import update_returning
 from core.jobs import enqueue_on_commit
 from core.types import Actor, JSONObject
 
@@ -184,15 +185,13 @@ def _lease() -> timedelta:
 
 def _claim(instruction_id: int, *, ignore_backoff: bool) -> Instruction | None:
     """The row, claimed for this sender, if it was due; None if it was not (done, waiting for its
-    backoff, or held by a sender whose lease still runs). One UPDATE in autocommit decides it, then
-    the row is read back by the new claim token."""
+    backoff, or held by a sender whose lease still runs). One UPDATE in autocommit decides it and
+    reads the claimed row back (``core.db.update_returning``)."""
     now = timezone.now()
-    token = uuid.uuid4()
     due = Instruction.objects.filter(_due_filter(now, ignore_backoff), pk=instruction_id)
-    if not due.update(**Instruction.claim_changes(token=token, lease_expires_at=now + _lease())):
-        return None
-    # Only a sender whose lease ran out in between could have claimed it since: then it is theirs.
-    return Instruction.objects.filter(pk=instruction_id, claim_token=token).first()
+    return update_returning(
+        due, changes=Instruction.claim_changes(token=uuid.uuid4(), lease_expires_at=now + _lease())
+    )
 
 
 def lease_renew(instruction: Instruction) -> bool:

@@ -1,0 +1,74 @@
+"""The hand-written statements of the busiest path (core/db.py) read and write rows as the ORM does,
+on SQLite and PostgreSQL alike."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db.models import F
+from django.utils import timezone
+
+from commerce.models import Order
+from core.db import insert_unless_exists, update_returning
+from digitalriver.models import WebhookEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def stored_event(**fields) -> WebhookEvent:
+    return WebhookEvent.objects.create(
+        dr_event_id="evt_1", type="order.accepted", body='{"id": "evt_1"}', payload={"data": {"n": 1}}, **fields
+    )
+
+
+def test_update_returning_gives_the_row_as_the_update_left_it_converted_like_a_select():
+    event = stored_event(attempts=2)
+    until = timezone.now() + timedelta(seconds=15)
+
+    claimed = update_returning(
+        WebhookEvent.objects.filter(pk=event.pk, state=WebhookEvent.State.RECEIVED),
+        changes={"lease_expires_at": until, "attempts": F("attempts") + 1},
+        defer=("body", "headers"),
+    )
+
+    assert claimed is not None and claimed.pk == event.pk
+    assert claimed.attempts == 3  # the expression's result, not the value before
+    assert claimed.lease_expires_at == until  # an aware datetime on both databases
+    assert claimed.payload == {"data": {"n": 1}}  # JSON decoded
+    assert claimed.received_at == WebhookEvent.objects.get(pk=event.pk).received_at
+    assert claimed.get_deferred_fields() == {"body", "headers"}
+    assert claimed.body == '{"id": "evt_1"}'  # read when asked for, as a deferred field is
+    assert WebhookEvent.objects.get(pk=event.pk).attempts == 3
+
+
+def test_update_returning_changes_and_returns_nothing_when_no_row_matches():
+    event = stored_event()
+
+    assert (
+        update_returning(
+            WebhookEvent.objects.filter(pk=event.pk, state=WebhookEvent.State.PROCESSED), changes={"attempts": 9}
+        )
+        is None
+    )
+    assert WebhookEvent.objects.get(pk=event.pk).attempts == 0
+
+
+def test_insert_unless_exists_fills_defaults_and_auto_now_and_skips_a_taken_key():
+    order = Order(dr_order_id="1001", currency="USD", total_amount=Decimal("70.17"), raw={"id": "1001"})
+
+    assert insert_unless_exists(order, unique_field="dr_order_id") is True
+    stored = Order.objects.get(dr_order_id="1001")
+    assert stored.pk == order.pk and not order._state.adding
+    assert stored.state == Order.State.PENDING_PAYMENT and stored.total_amount == Decimal("70.17")
+    assert stored.updated_at is not None and stored.created_at is not None
+    assert stored.raw == {"id": "1001"}
+
+    again = Order(dr_order_id="1001", currency="EUR")
+    assert insert_unless_exists(again, unique_field="dr_order_id") is False
+    assert again.pk is None
+    assert Order.objects.get(dr_order_id="1001").currency == "USD"  # nothing changed
+
+
+def test_insert_unless_exists_refuses_a_column_that_is_not_unique():
+    with pytest.raises(AssertionError, match="not a unique column"):
+        insert_unless_exists(Order(dr_order_id="1002"), unique_field="email")
