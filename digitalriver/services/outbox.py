@@ -189,9 +189,7 @@ def _claim(instruction_id: int, *, ignore_backoff: bool) -> Instruction | None:
     reads the claimed row back (``core.db.update_returning``)."""
     now = timezone.now()
     due = Instruction.objects.filter(_due_filter(now, ignore_backoff), pk=instruction_id)
-    return update_returning(
-        due, changes=Instruction.claim_changes(token=uuid.uuid4(), lease_expires_at=now + _lease())
-    )
+    return update_returning(due, changes=Instruction.claim_changes(token=uuid.uuid4(), lease_expires_at=now + _lease()))
 
 
 def lease_renew(instruction: Instruction) -> bool:
