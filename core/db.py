@@ -99,7 +99,7 @@ def update_returning(queryset: QuerySet[M], *, changes: dict[str, Any], defer: C
     """
     model = queryset.model
     database = connections[queryset.db]
-    query = queryset.query.chain(sql.UpdateQuery)
+    query = cast(sql.UpdateQuery, queryset.query.chain(sql.UpdateQuery))
     query.add_update_values(changes)
     query.annotations = {}
     compiler = query.get_compiler(connection=database)
