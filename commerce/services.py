@@ -90,7 +90,7 @@ class OrderUpserted(NamedTuple):
     #: Nothing of the order existed before this transaction (no lines, charges, returns, refunds or
     #: attention items): a caller need not count or look for any.
     new: bool
-    #: Whether a dispute was open before this snapshot, read under the order's lock.
+    #: Whether the order was in dispute before this snapshot, read under the order's lock.
     dispute_was_open: bool
     #: The lines written, when the order is new: all it has.
     new_lines: list[OrderLine]
@@ -114,7 +114,9 @@ def order_upsert_telling(*, data: JSONObject) -> OrderUpserted:
         new = insert_unless_exists(order, unique_field="dr_order_id")
         if not new:
             order = Order.objects.select_for_update().get(dr_order_id=dr_order_id)
-    dispute_was_open = order.dispute_open
+    # The state, not only the attention flag: an agent who acknowledges the dispute lowers the flag
+    # while DR still holds the order in dispute (tests/integration/test_dispute_acknowledged.py).
+    dispute_was_open = order.dispute_open or order.state == Order.State.DISPUTE
     if not new:
         if order.dr_updated_at and updated_at and updated_at < order.dr_updated_at:
             return OrderUpserted(order, False, dispute_was_open, [])

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 from django.db import connections, router, transaction
 from django.db.models import Field, Model, QuerySet, sql
+from django.db.models.fields import AutoFieldMixin
 
 M = TypeVar("M", bound=Model)
+
+# NUL, which PostgreSQL refuses in text and jsonb, and lone surrogates (a "\ud800" escape in JSON),
+# which no database driver can encode.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` as any text or JSON column takes it, on SQLite and PostgreSQL alike: what neither
+    can store becomes U+FFFD (the replacement character)."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def storable_data(value: Any) -> Any:
+    """Parsed JSON with every key and string made ``storable_text``."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return {storable_text(key): storable_data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable_data(item) for item in value]
+    return value
 
 
 def get_or_create_under_lock(queryset: QuerySet[M], *, defaults: dict[str, Any], **lookup: Any) -> tuple[M, bool]:
@@ -74,6 +99,8 @@ def _insert_statement(model: type[Model], unique_field: str, vendor: str) -> tup
     quote = connections[router.db_for_write(model)].ops.quote_name
     unique = opts.get_field(unique_field)
     assert isinstance(unique, Field) and unique.unique, f"{model.__name__}.{unique_field} is not a unique column"
+    # The database numbers the row, and it lives in one table.
+    assert isinstance(opts.pk, AutoFieldMixin) and not opts.parents, f"{model.__name__} is not a plain table"
 
     def column(field: Field[Any, Any]) -> str:
         return quote(cast(str, field.column))  # set on every concrete field

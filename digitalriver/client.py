@@ -28,6 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from core.db import storable_data, storable_text
 from core.redaction import redact_data, redact_text
 from core.types import JSONObject
 
@@ -86,7 +87,7 @@ def calls_write(calls: list[ApiCall], *, in_callers_transaction: bool = False) -
     ``in_callers_transaction``: an outbox attempt writes its calls in its outcome's transaction
     without the savepoint that would keep a failed insert from breaking it, two round trips per
     attempt (issue 14). A row is made storable when it is built (``_storable``: cut to its column,
-    no NUL character), so only a failing database can refuse it there, which fails the outcome's
+    no NUL or lone surrogate), so only a failing database can refuse it there, which fails the outcome's
     transaction anyway; the sender then writes the rows again on their own (``outbox._deliver``).
     """
     if not calls:
@@ -112,9 +113,9 @@ def _calls_insert(calls: list[ApiCall]) -> None:
 
 
 def _storable(text: str, length: int | None) -> str:
-    """``text`` as a text column takes it whatever DR sent: at most ``length`` characters, and no
-    NUL character, which PostgreSQL refuses in text (a non-JSON answer may carry one)."""
-    return text.replace("\x00", "\ufffd")[:length]
+    """``text`` as a text column takes it whatever DR sent: at most ``length`` characters, and none
+    that a database refuses (``core.db.storable_text``)."""
+    return storable_text(text)[:length]
 
 
 @dataclass
@@ -461,12 +462,15 @@ def _log_code(error: errors.DigitalRiverError | None) -> str:
 
 
 def _json_or_text(raw: requests.Response) -> Any:
+    """DR's answer, parsed, with what no database column can store replaced (``storable_data``):
+    every answer is kept somewhere (the call log, an instruction's result and error, a mirrored
+    order), and a NUL or a lone surrogate escape must not fail the transaction that records it."""
     if not raw.content:
         return None
     try:
-        return raw.json()
+        return storable_data(raw.json())
     except ValueError:
-        return raw.text
+        return storable_text(raw.text)
 
 
 def _api_error(raw: requests.Response, data: Any, request_id: str, method: str, path: str) -> errors.ApiError:

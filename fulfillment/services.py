@@ -24,7 +24,7 @@ from commerce.services import (
     order_upsert,
     order_upsert_telling,
 )
-from core.db import get_or_create_under_lock
+from core.db import get_or_create_under_lock, insert_unless_exists
 from core.types import JSONObject
 from digitalriver.models import Instruction
 from digitalriver.services.outbox import instruction_enqueue, instructions_retry_now
@@ -53,7 +53,7 @@ def order_mirror(*, data: JSONObject) -> Order:
         ledger_recount(order=order)
     if order.state == Order.State.ACCEPTED:
         fulfillment_order_ensure(order=order, new_order_lines=upserted.new_lines if upserted.new else None)
-    if upserted.dispute_was_open and not order.dispute_open:
+    if upserted.dispute_was_open and not order.dispute_open and order.state != Order.State.DISPUTE:
         captures_retry_after_dispute(order=order)
     return order
 
@@ -421,15 +421,16 @@ def fulfillment_accepted(*, payload: JSONObject, result: JSONObject, instruction
     if result.get("id"):
         # Our own fulfillment, so that DR's capture of it (captures[].fulfillmentId) finds its lines
         # even when DR's fulfillment.created event is late or never comes.
-        get_or_create_under_lock(  # DR's fulfillments are recorded under their order's lock
-            DrFulfillment.objects.all(),
-            dr_fulfillment_id=str(result["id"]),
-            defaults={
-                "order": order,
-                "items": result.get("items") or payload.get("items") or [],
-                "dr_created_at": dr_time(result.get("createdTime")),
-                "raw": result,
-            },
+        # One INSERT that keeps the record DR's fulfillment.created event may have written first.
+        insert_unless_exists(
+            DrFulfillment(
+                order=order,
+                dr_fulfillment_id=str(result["id"]),
+                items=result.get("items") or payload.get("items") or [],
+                dr_created_at=dr_time(result.get("createdTime")),
+                raw=result,
+            ),
+            unique_field="dr_fulfillment_id",
         )
     ledger_recount(order=order, locked_lines=lines.values())
     if cancelled:

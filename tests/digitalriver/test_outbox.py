@@ -719,6 +719,34 @@ def test_a_crashing_on_done_does_not_stop_the_sweep(dr, performer):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("hook", ["on_done", "on_failed"])
+def test_what_a_failing_hook_wrote_is_rolled_back_and_the_attempt_is_kept_once(dr, performer, hook):
+    """The hook runs without a savepoint of its own (outbox._record): when it raises, the outcome's
+    transaction is written again without it, so none of its writes stay and nothing is written twice."""
+    if hook == "on_failed":
+        dr.answer(refused(409, "quantity_too_large", "too many"))
+    instruction = waiting()
+
+    def half_done(*args):
+        Instruction.objects.create(kind="test.written_by_hook", subject="x", payload={})
+        raise ValueError("no such order line")
+
+    setattr(performer, hook, half_done)
+    instruction_send(instruction_id=instruction.pk)
+    instruction = fresh(instruction)
+
+    assert not Instruction.objects.filter(kind="test.written_by_hook").exists()
+    assert instruction.state == State.FAILED
+    assert "no such order line" in instruction.last_error
+    assert instruction.attempt_set.count() == 1
+    assert ApiCall.objects.count() == 1
+    if hook == "on_done":
+        assert instruction.effect_uncertain and instruction.result["id"].startswith("ful_")
+    else:
+        assert "too many" in instruction.last_error and "recording the failure failed too" in instruction.last_error
+
+
+@pytest.mark.django_db
 def test_a_bug_in_the_performer_fails_the_row_without_an_old_request_id(dr, performer, enqueue):
     enqueue()  # a successful call leaves its request id behind in this thread
     broken = waiting(order_id="2")
@@ -1004,3 +1032,32 @@ def test_two_concurrent_sweeps_never_send_one_instruction_twice(dr_settings, per
     assert sum(summary.sent for summary in summaries) == 40
     # Both sweeps took part: the claims interleaved rather than one sweep taking everything.
     assert all(summary.sent > 0 for summary in summaries), [str(s) for s in summaries]
+
+
+# --- answers no database column stores -------------------------------------------------------------
+# DR's answers are cleaned as they are parsed (client._json_or_text) and the call log as it is built:
+# the outbox writes both in the outcome's transaction, with no savepoint to contain a refused row.
+
+
+@pytest.mark.django_db
+def test_a_json_answer_with_a_lone_surrogate_escape_still_records_its_outcome(dr, performer, enqueue):
+    # json.loads turns the escape into a lone surrogate, which no database driver encodes.
+    dr.answer((201, {}, {"id": "ful_1", "orderId": ORDER, "items": [], "note": "\ud800"}))
+
+    instruction = enqueue()
+
+    assert instruction.state == State.DONE
+    assert instruction.result["note"] == "\ufffd"
+    assert "\ud800" not in ApiCall.objects.get().response_body
+
+
+@pytest.mark.django_db
+def test_a_json_error_message_with_a_nul_character_still_records_its_outcome(dr, performer, enqueue):
+    # PostgreSQL refuses NUL in text and jsonb; SQLite stores it, so this matters on PostgreSQL.
+    dr.answer((400, {}, {"type": "bad_request", "errors": [{"code": "bad", "message": "a\u0000b"}]}))
+
+    instruction = enqueue()
+
+    assert instruction.state == State.FAILED
+    assert "a\ufffdb" in instruction.last_error
+    assert "a\ufffdb" in instruction.attempt_set.get().message
