@@ -141,7 +141,12 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=60,
-        conn_health_checks=True,  # a connection kept across requests and tasks is checked before reuse
+        # Off by default: the check is a SELECT 1 before the first query of every request and job,
+        # which in a burst doubled a webhook's statements and cost about four transactions per
+        # order (issue 14). Without it, a connection that died (a database restart) fails the one
+        # request or job that finds it, and is closed after it: DR delivers the webhook again and
+        # the sweeps take the event or instruction over (tests/core/test_database_connections.py).
+        conn_health_checks=env_bool("DATABASE_HEALTH_CHECKS", False),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
