@@ -21,7 +21,8 @@ def stored_email_send(*, model: type[Email], pk: int, max_attempts: int) -> Emai
     """Send a stored email row (``to``, ``subject``, ``body``) once, under a row lock so two workers
     cannot both send it; a failure is kept on the row (``attempts``, ``error``) for the next try."""
     with transaction.atomic():
-        row = model.objects.select_for_update().filter(pk=pk, sent_at=None).first()  # type: ignore[attr-defined]
+        unsent = model.objects.select_for_update().filter(pk=pk, sent_at=None).order_by()  # type: ignore[attr-defined]
+        row = next(iter(unsent[:1]), None)
         if row is None or row.attempts >= max_attempts:
             return None
         row.attempts += 1
@@ -33,5 +34,5 @@ def stored_email_send(*, model: type[Email], pk: int, max_attempts: int) -> Emai
         else:
             row.sent_at = timezone.now()
             row.error = ""
-        row.save()
+        row.save(update_fields=["attempts", "sent_at", "error"])  # not the body again
     return row

@@ -69,10 +69,10 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
     is refused whole: nothing is recorded or captured, and the event is kept as failed with why.
     """
     with order_locked(dr_order_id=str(data["fulfillmentOrderUpstreamId"])) as order:
-        existing = Shipment.objects.filter(dr_shipment_id=str(data["id"])).first()
-        if existing is not None:
-            return existing
-        lines = list(order.lines.all())
+        existing = Shipment.objects.filter(dr_shipment_id=str(data["id"])).order_by()[:1]
+        if existing:
+            return existing[0]
+        lines = list(order.lines.order_by())  # in any order: each is found by its DR item id
         shipped = _shipped_units(lines, data)
         if not shipped:
             raise UnusableEvent(

@@ -124,6 +124,39 @@ def test_a_renewal_that_fails_is_tried_again():
     assert keeper.renewals >= 2 and keeper.lost is False
 
 
+def test_leaving_the_block_waits_for_a_renewal_in_progress_and_none_follows():
+    """The holder records its outcome right after the block, guarded by the lease it holds: a
+    renewal still running then would move the lease under it."""
+    started, events = threading.Event(), []
+
+    def slow_renew():
+        started.set()
+        time.sleep(0.2)
+        events.append("renewed")
+        return True
+
+    with LeaseKeeper(slow_renew, every=0.01, what="x"):
+        started.wait(2)
+    events.append("left")
+    time.sleep(0.05)
+
+    assert events[-1] == "left" and "renewed" in events  # none ran, or was still running, after
+
+
+def test_keepers_share_one_heartbeat_thread(monkeypatch):
+    with LeaseKeeper(lambda: True, every=0.01, what="first"):
+        time.sleep(0.03)
+    started = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda thread: started.append(thread.name) or start(thread))
+
+    for number in range(50):
+        with LeaseKeeper(lambda: True, every=5, what=f"job {number}"):
+            pass
+
+    assert started == []
+
+
 # --- the outbox ----------------------------------------------------------------------------------------
 
 
