@@ -3,7 +3,7 @@ from typing import Any
 
 from celery import shared_task
 
-from .notifications import notification_send, notifications_sweep
+from .notifications import notifications_send, notifications_sweep
 from .reconcile import orders_reconcile
 
 logger = logging.getLogger(__name__)
@@ -17,13 +17,12 @@ def reconcile_orders() -> dict[str, Any]:
 
 @shared_task(name="fulfillment.tasks.send_notifications")
 def send_notifications(notification_ids: list[int]) -> None:
-    """The emails written meanwhile, gathered into one message (core.jobs.Gatherer), sent one after
-    the other; one that fails unexpectedly does not keep the others waiting for the sweep."""
-    for notification_id in notification_ids:
-        try:
-            notification_send(notification_id=notification_id)
-        except Exception:
-            logger.exception("sending notification %s failed; the sweep will try it again", notification_id)
+    """The emails written meanwhile, gathered into one message (core.jobs.Gatherer), sent together;
+    what is left unsent (the mail server refused one, or this job failed) is the sweep's."""
+    try:
+        notifications_send(notification_ids=notification_ids)
+    except Exception:
+        logger.exception("sending notifications %s failed; the sweep will try them again", notification_ids)
 
 
 @shared_task(name="fulfillment.tasks.sweep_notifications")

@@ -64,7 +64,7 @@ def test_an_email_that_failed_to_send_is_sent_by_the_sweep(accepted_order, deliv
     def smtp_down(*args, **kwargs):
         raise ConnectionRefusedError("smtp down")
 
-    monkeypatch.setattr("core.emails.send_mail", smtp_down)
+    monkeypatch.setattr("django.core.mail.EmailMessage.send", smtp_down)
     deliver("fulfillment_order.shipped", fixture("event_fulfillment_order_shipped.json")["data"]["object"])
     notification = Notification.objects.get()
     assert notification.sent_at is None and "smtp down" in notification.error
@@ -74,3 +74,70 @@ def test_an_email_that_failed_to_send_is_sent_by_the_sweep(accepted_order, deliv
     assert notifications_sweep() == 1
     assert len(mail.outbox) == 1
     assert Notification.objects.get().sent_at is not None
+
+
+def test_gathered_emails_go_out_together_and_one_the_server_refuses_waits_for_the_sweep(monkeypatch):
+    from django.core.mail import EmailMessage
+
+    from commerce.models import Order
+    from fulfillment.notifications import MAX_ATTEMPTS, notifications_send
+
+    order = Order.objects.create(dr_order_id="1001", currency="USD")
+    rows = [
+        Notification.objects.create(
+            order=order, kind="shipped", key=f"shipped:{n}", to=f"c{n}@example.com", subject="s", body="b"
+        )
+        for n in range(4)
+    ]
+    rows[3].sent_at = rows[3].created_at  # sent before: not again
+    rows[3].save()
+    Notification.objects.filter(pk=rows[2].pk).update(attempts=MAX_ATTEMPTS)  # given up: not again
+    send = EmailMessage.send
+
+    def refuse_the_second(message, *args, **kwargs):
+        if message.to == ["c1@example.com"]:
+            raise ConnectionRefusedError("mailbox unavailable")
+        return send(message, *args, **kwargs)
+
+    monkeypatch.setattr(EmailMessage, "send", refuse_the_second)
+    mail.outbox.clear()
+
+    written = notifications_send(notification_ids=[row.pk for row in rows])
+
+    assert [row.pk for row in written] == [rows[0].pk, rows[1].pk]
+    assert [message.to for message in mail.outbox] == [["c0@example.com"]]
+    first, second = Notification.objects.get(pk=rows[0].pk), Notification.objects.get(pk=rows[1].pk)
+    assert first.sent_at is not None and first.attempts == 1 and first.error == ""
+    assert second.sent_at is None and second.attempts == 1 and "mailbox unavailable" in second.error
+    assert Notification.objects.get(pk=rows[2].pk).attempts == MAX_ATTEMPTS
+    assert notifications_send(notification_ids=[rows[0].pk]) == []  # sent once only
+
+
+def test_when_the_mail_server_is_away_every_gathered_email_records_why(settings):
+    import socket
+
+    from commerce.models import Order
+    from fulfillment.notifications import notifications_send
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = (
+        "127.0.0.1",
+        port,
+        False,
+        2,
+    )
+    order = Order.objects.create(dr_order_id="1002", currency="USD")
+    rows = [
+        Notification.objects.create(
+            order=order, kind="shipped", key=f"s:{n}", to=f"c{n}@example.com", subject="s", body="b"
+        )
+        for n in range(2)
+    ]
+
+    notifications_send(notification_ids=[row.pk for row in rows])
+
+    for row in Notification.objects.filter(pk__in=[row.pk for row in rows]):
+        assert row.sent_at is None and row.attempts == 1 and "ConnectionRefusedError" in row.error

@@ -133,7 +133,7 @@ def test_a_digest_that_could_not_be_sent_is_sent_by_the_next_run(monkeypatch):
     def smtp_down(*args, **kwargs):
         raise ConnectionRefusedError("smtp.example.com:587")
 
-    monkeypatch.setattr("core.emails.send_mail", smtp_down)
+    monkeypatch.setattr("django.core.mail.EmailMessage.send", smtp_down)
     alert = operations_alert_run()
     assert alert.sent_at is None and "ConnectionRefusedError" in alert.error
     monkeypatch.undo()
