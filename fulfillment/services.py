@@ -276,27 +276,38 @@ def _backordered_units(item: JSONObject, line: FulfillmentOrderLine) -> int:
 
 
 def order_lines_sum_counters(
-    order: Order, *, lines: Iterable[OrderLine] | None = None, unsaved: Mapping[int, Iterable[str]] | None = None
+    order: Order,
+    *,
+    lines: Iterable[OrderLine] | None = None,
+    unsaved: Mapping[int, Iterable[str]] | None = None,
+    fulfillment_order_lines: Iterable[FulfillmentOrderLine] | None = None,
 ) -> None:
     """Each order line's pending and backordered units: the sums over its fulfillment-order lines.
     ``lines`` are the order's lines as the caller, holding the order's lock, read them; ``unsaved``
     names, by line id, fields the caller changed on them and left to be written here, in the same
-    UPDATE as the sums (a shipment's shipped units)."""
-    totals = {
-        row["order_line"]: row
-        for row in FulfillmentOrderLine.objects.filter(order_line__order=order)
-        .values("order_line")
-        .annotate(pending_sum=Sum("pending"), backordered_sum=Sum("backordered"))
-    }
+    UPDATE as the sums (a shipment's shipped units); ``fulfillment_order_lines``, all the order's,
+    as the caller holds them (else they are summed in the database)."""
+    totals: dict[int, tuple[int, int]] = {}  # order line id -> (pending, backordered)
+    if fulfillment_order_lines is None:
+        sums = (
+            FulfillmentOrderLine.objects.filter(order_line__order=order)
+            .values("order_line")
+            .annotate(pending_sum=Sum("pending"), backordered_sum=Sum("backordered"))
+        )
+        totals = {row["order_line"]: (row["pending_sum"], row["backordered_sum"]) for row in sums}
+    else:
+        for counted in fulfillment_order_lines:
+            pending, backordered = totals.get(counted.order_line_id, (0, 0))
+            totals[counted.order_line_id] = (pending + counted.pending, backordered + counted.backordered)
     for line in order.lines.select_for_update() if lines is None else lines:
         changed = list((unsaved or {}).get(line.pk, ()))
-        row = totals.get(line.pk)
-        if row is not None and (line.pending, line.backordered) != (row["pending_sum"], row["backordered_sum"]):
-            line.pending, line.backordered = row["pending_sum"], row["backordered_sum"]
+        total = totals.get(line.pk)
+        if total is not None and (line.pending, line.backordered) != total:
+            line.pending, line.backordered = total
             changed += ["pending", "backordered"]
         if changed:
             line.save(update_fields=changed)
-    backordered = sum(row["backordered_sum"] for row in totals.values())
+    backordered = sum(units for _, units in totals.values())
     attention_follow_locked(
         order=order,
         kind="backordered",

@@ -79,7 +79,7 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
                 f"shipment {data['id']} names no shipped unit of order {order.dr_order_id} "
                 f"(items: {json.dumps(data.get('items'))[:500]})"
             )
-        fulfillment_order_lines = _fulfillment_order_lines_shipped_from(shipped)
+        fulfillment_order_lines = _fulfillment_order_lines_of(order)
         shipment = Shipment.objects.create(
             order=order,
             fulfillment_order=_fulfillment_order_named(data, fulfillment_order_lines.values()),
@@ -105,7 +105,12 @@ def warehouse_shipment_mirror(*, data: JSONObject) -> Shipment:
                 _ship_from_fulfillment_order_line(shipped_from, quantity, shipment)
             if line.fulfillment_model == DISTRIBUTED:
                 captures.append({"itemId": line.dr_item_id, "quantity": quantity, "shipmentItemId": str(item["id"])})
-        order_lines_sum_counters(order, lines=lines, unsaved={line.pk: ["shipped"] for _, line, _ in shipped})
+        order_lines_sum_counters(
+            order,
+            lines=lines,
+            unsaved={line.pk: ["shipped"] for _, line, _ in shipped},
+            fulfillment_order_lines=fulfillment_order_lines.values(),
+        )
         notifications.notify_shipped(shipment=shipment, items=items)
         if captures:
             instruction_enqueue(
@@ -132,16 +137,15 @@ def _shipped_units(order_lines: list[OrderLine], data: JSONObject) -> list[tuple
     return shipped
 
 
-def _fulfillment_order_lines_shipped_from(
-    shipped: list[tuple[JSONObject, OrderLine, int]],
-) -> dict[str, FulfillmentOrderLine]:
-    """The fulfillment-order lines a shipment's items name, read with their lock and their
-    fulfillment order in one query; lines of one fulfillment order share one instance of it."""
-    dr_item_ids = [str(item.get("fulfillmentOrderItemId") or "") for item, _, _ in shipped]
+def _fulfillment_order_lines_of(order: Order) -> dict[str, FulfillmentOrderLine]:
+    """The order's fulfillment-order lines by DR item id, read with their lock and their fulfillment
+    order in one query (lines of one fulfillment order share one instance of it): those a shipment
+    ships from, and all that the order lines' sums count."""
     lines = list(
         FulfillmentOrderLine.objects.select_for_update(of=("self",))
         .select_related("fulfillment_order")
-        .filter(dr_item_id__in=dr_item_ids)
+        .filter(fulfillment_order__order=order)
+        .order_by()
     )
     fulfillment_orders: dict[int, FulfillmentOrder] = {}
     for line in lines:

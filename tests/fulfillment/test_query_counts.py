@@ -82,7 +82,7 @@ def test_an_accepted_order_and_its_shipment_cost_a_fixed_number_of_statements(cl
     shipped = post(client, shipped_event)
     shipping = statements(lambda: inbox.webhook_event_process(event_id=shipped.pk))
     assert WebhookEvent.objects.get(pk=shipped.pk).state == WebhookEvent.State.PROCESSED
-    assert len(shipping) == 16, "\n".join(shipping)
+    assert len(shipping) == 15, "\n".join(shipping)
 
     with responses.RequestsMock() as dr:
         dr.post(f"{DR}/fulfillments", json=fixture("fulfillment.json"), status=201)
