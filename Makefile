@@ -123,7 +123,7 @@ bench: install
 	$(BIN)/python bench/flow_latency.py --orders 40
 	$(BIN)/python bench/catalog_push.py --pairs 1000
 	$(BIN)/python bench/admin_pages.py --orders 100000 --events 10000000
-	$(BIN)/python bench/pipeline_throughput.py --orders 500 --workers 2
+	$(BIN)/python bench/pipeline_throughput.py --orders 500 --workers 3
 	$(BIN)/python bench/pipeline_throughput.py --orders 300 --workers 3 --rate-limit 40
 
 # Mutation testing of the money rules with mutmut (config in pyproject [tool.mutmut]); slow, not in CI.
