@@ -9,6 +9,7 @@ PostgreSQL, and tests that need a transactional database, a live server, a brows
 chaos setup are marked ``slow`` (``make test-fast`` runs the rest: ``-m "not slow"``)."""
 
 import json
+import threading
 import uuid
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 import responses
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
-from django.db import connection
+from django.db import connection, connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -290,3 +291,28 @@ def echo_performer(settings):
     registry.register_performer(EchoPerformer())
     yield EchoPerformer.kind
     registry.unregister_performer(EchoPerformer.kind)
+
+
+def in_threads(count, target):
+    """Run target(index) in `count` threads released together; return their results in order."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+    errors: list = []
+
+    def run(index):
+        try:
+            barrier.wait(timeout=10)
+            results[index] = target(index)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    return results

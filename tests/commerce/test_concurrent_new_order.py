@@ -4,38 +4,13 @@ its commit and updates the row it then reads with its lock (commerce.services.or
 import threading
 
 import pytest
-from django.db import connections
 
 from catalog.models import Sku
 from commerce import services
 from commerce.models import Charge, Order, OrderLine
 from digitalriver.models import Instruction
 from fulfillment.services import order_mirror
-from tests.conftest import dr_order
-
-
-def _in_threads(count, target):
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list = []
-
-    def run(index):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = target(index)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    assert errors == []
-    return results
+from tests.conftest import dr_order, in_threads
 
 
 @pytest.mark.postgres
@@ -60,7 +35,7 @@ def test_two_events_of_a_new_order_at_once(monkeypatch, newer_first):
     ]
     if newer_first:
         snapshots.reverse()
-    _in_threads(2, lambda i: order_mirror(data=snapshots[i]))
+    in_threads(2, lambda i: order_mirror(data=snapshots[i]))
 
     assert Order.objects.count() == 1
     order = Order.objects.get()

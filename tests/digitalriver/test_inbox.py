@@ -12,14 +12,13 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from digitalriver.models import WebhookEvent
 from digitalriver.services import inbox
-from tests.conftest import make_event
+from tests.conftest import in_threads, make_event
 from tests.digitalriver.conftest import HANDLED_TYPE
 
 URL = "/webhooks/digitalriver/"
@@ -595,31 +594,6 @@ def test_sweep_takes_over_a_dead_workers_event_without_waiting_for_the_grace(del
 # --- PostgreSQL: concurrent deliveries ------------------------------------------------------------
 
 
-def _in_threads(count, target):
-    """Run target(index) in `count` threads released together; return their results in order."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list = []
-
-    def run(index):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = target(index)
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    assert errors == []
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("both_insert", [True, False], ids=["both-reach-the-insert-together", "free-race"])
@@ -643,7 +617,7 @@ def test_concurrent_deliveries_of_one_id_store_one_row_and_process_once(handler,
     def post(_index):
         return Client().post(URL, data=body, content_type="application/json", HTTP_DIGITALRIVER_SIGNATURE=header)
 
-    responses = _in_threads(2, post)
+    responses = in_threads(2, post)
 
     assert sorted(response.status_code for response in responses) == [200, 202]
     assert WebhookEvent.objects.filter(dr_event_id=event["id"]).count() == 1
@@ -663,7 +637,7 @@ def test_concurrent_processing_of_one_event_runs_the_handler_once(handler):
     handler.calls.clear()
     assert inbox.webhook_events_replay(events=[receipt.event], enqueue=False) == 1
 
-    results = _in_threads(4, lambda _index: inbox.webhook_event_process(event_id=receipt.event.pk))
+    results = in_threads(4, lambda _index: inbox.webhook_event_process(event_id=receipt.event.pk))
 
     assert sum(result is not None for result in results) == 1
     assert handler.calls == [receipt.event.dr_event_id]
