@@ -125,7 +125,7 @@ def update_returning(queryset: QuerySet[M], *, changes: dict[str, Any], defer: C
     fields' converters as a SELECT's would.
     """
     model = queryset.model
-    database = connections[queryset.db]
+    database = connections[getattr(queryset, "_db", None) or router.db_for_write(model)]  # .using() or the writer
     query = cast(sql.UpdateQuery, queryset.query.chain(sql.UpdateQuery))
     query.add_update_values(changes)
     query.annotations = {}

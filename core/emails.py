@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -26,36 +26,49 @@ def stored_email_send(*, model: type[Email], pk: int, max_attempts: int) -> Emai
 
 
 def stored_emails_send(*, model: type[Email], pks: Iterable[int], max_attempts: int) -> list[Email]:
-    """Send stored email rows (``to``, ``subject``, ``body``) not sent yet, each once: under their
-    row locks, so two workers cannot both send one, over one connection to the mail server, and
-    written back in one UPDATE (a burst's emails come gathered: core.jobs.Gatherer). A failure is
-    kept on its row (``attempts``, ``error``) for the next try; the others are sent regardless."""
+    """Send stored email rows (``to``, ``subject``, ``body``) not sent yet, each once, over one
+    connection to the mail server (a burst's emails come gathered: core.jobs.Gatherer).
+
+    Each row is sent under its row lock, so two workers cannot both send it, and written back in the
+    same transaction: a worker that dies mid-batch re-sends at most the email in flight. A failure is
+    kept on its row (``attempts``, ``error``) for the next try; a connection the server dropped is
+    opened again for the next email. Returns the rows tried.
+    """
+    mail = get_connection(fail_silently=False)
+    tried = []
+    try:
+        for pk in pks:
+            row = _send_one(model, pk, max_attempts, mail)
+            if row is not None:
+                tried.append(row)
+    finally:
+        _close_quietly(mail)
+    return tried
+
+
+def _send_one(model: type[Email], pk: int, max_attempts: int, mail: Any) -> Email | None:
     with transaction.atomic():
-        rows = list(
-            model.objects.select_for_update()  # type: ignore[attr-defined]
-            .filter(pk__in=list(pks), sent_at=None, attempts__lt=max_attempts)
-            .order_by("pk")
-        )
-        if not rows:
-            return []
-        mail = get_connection(fail_silently=False)
+        unsent = model.objects.select_for_update().filter(pk=pk, sent_at=None).order_by()  # type: ignore[attr-defined]
+        row: Email | None = next(iter(unsent[:1]), None)
+        if row is None or row.attempts >= max_attempts:
+            return None
+        row.attempts += 1
         try:
-            mail.open()
-        except Exception:  # the server is away: each send below tries once more and records why
-            logger.warning("could not connect to the mail server", exc_info=True)
-        try:
-            for row in rows:
-                row.attempts += 1
-                message = EmailMessage(row.subject, row.body, settings.DEFAULT_FROM_EMAIL, [row.to], connection=mail)
-                try:
-                    message.send()
-                except Exception as exc:  # SMTP and connection errors alike: keep it for the next try
-                    row.error = f"{type(exc).__name__}: {exc}"
-                    logger.warning("%s %s to %s failed: %s", model._meta.verbose_name, row.pk, row.to, row.error)
-                else:
-                    row.sent_at = timezone.now()
-                    row.error = ""
-        finally:
-            mail.close()
-        model.objects.bulk_update(rows, ["attempts", "sent_at", "error"])  # type: ignore[attr-defined]
-    return rows
+            mail.open()  # nothing while it is open; a new connection after the server dropped one
+            EmailMessage(row.subject, row.body, settings.DEFAULT_FROM_EMAIL, [row.to], connection=mail).send()
+        except Exception as exc:  # SMTP and connection errors alike: keep it for the next try
+            row.error = f"{type(exc).__name__}: {exc}"
+            logger.warning("%s %s to %s failed: %s", model._meta.verbose_name, row.pk, row.to, row.error)
+            _close_quietly(mail)  # so that the next email does not reuse a broken connection
+        else:
+            row.sent_at = timezone.now()
+            row.error = ""
+        row.save(update_fields=["attempts", "sent_at", "error"])  # not the body again
+    return row
+
+
+def _close_quietly(mail: Any) -> None:
+    try:
+        mail.close()
+    except Exception:  # a connection already dropped may refuse to say goodbye
+        logger.debug("closing the mail connection failed", exc_info=True)

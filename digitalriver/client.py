@@ -106,6 +106,9 @@ def calls_write(calls: list[ApiCall], *, in_callers_transaction: bool = False) -
 
 
 def _calls_insert(calls: list[ApiCall]) -> None:
+    for call in calls:  # new rows each time: a rolled-back insert left its id on the object
+        call.pk = None
+        call._state.adding = True
     if len(calls) == 1:
         calls[0].save(force_insert=True)
     else:

@@ -11,6 +11,7 @@ its outcome over the new owner's, which the callers check under a row lock when 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -29,9 +30,9 @@ class LeaseKeeper:
     sets ``lost``. A renewal that raises (the database hiccupped) is logged and tried again at the
     next beat. No renewal runs once the block has ended: leaving it waits for one in progress.
 
-    One heartbeat thread per process renews every keeper (``_Heartbeat``): a thread started and
-    joined for each event and instruction was a few per cent of a worker's time in a burst, where
-    almost no job lasts long enough to be renewed even once (issue 14).
+    One heartbeat thread per process schedules every keeper's renewals (``_Heartbeat``): a thread
+    started and joined for each event and instruction was a few per cent of a worker's time in a
+    burst, where almost no job lasts long enough to be renewed even once (issue 14).
     """
 
     def __init__(self, renew: Callable[[], bool], *, every: float, what: str) -> None:
@@ -73,20 +74,27 @@ class LeaseKeeper:
 
 
 class _Heartbeat:
-    """The process's one thread that renews each registered keeper when its next beat is due."""
+    """The process's one thread that starts each registered keeper's renewal when its beat is due.
+
+    A renewal runs on a thread of its own, which ends with it: one that waits (a row lock, a slow
+    connection) holds up no other keeper's, and renewals are rare (a job that lasts a third of its
+    lease) where jobs are many. A keeper whose renewal is still running is not renewed again meanwhile.
+    """
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        """A fresh state: at start, and in a forked child, which must not renew its parent's leases
+        (nor wait on a lock a parent's thread held when it forked)."""
         self._changed = threading.Condition()
         self._due: dict[LeaseKeeper, float] = {}  # keeper -> time.monotonic() of its next beat
         self._thread: threading.Thread | None = None
-        self._pid = 0
 
     def add(self, keeper: LeaseKeeper) -> None:
         with self._changed:
             self._due[keeper] = time.monotonic() + keeper.every
-            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-                # Started on first use in each process: a forked worker child has no thread of its parent's.
-                self._pid = os.getpid()
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="lease heartbeat", daemon=True)
                 self._thread.start()
             self._changed.notify()
@@ -101,16 +109,27 @@ class _Heartbeat:
                 now = time.monotonic()
                 due = [keeper for keeper, at in self._due.items() if at <= now]
                 if not due:
-                    self._changed.wait(min(self._due.values(), default=now + 60) - now)
+                    next_at = min(self._due.values(), default=math.inf)
+                    self._changed.wait(None if next_at == math.inf else next_at - now)
                     continue
                 for keeper in due:
-                    self._due[keeper] = now + keeper.every
+                    self._due[keeper] = math.inf  # running: not due again until it is done
             for keeper in due:
-                if not keeper.beat():
-                    self.remove(keeper)
-            # Renewals are rare (a job longer than a third of its lease): this thread keeps no
-            # database connection between them, which would also outlive a test's database.
-            connections.close_all()
+                threading.Thread(target=self._renew, args=(keeper,), name=f"lease {keeper.what}", daemon=True).start()
+
+    def _renew(self, keeper: LeaseKeeper) -> None:
+        try:
+            still_kept = keeper.beat()
+        finally:
+            connections.close_all()  # this thread's own connection, if the renewal opened one
+        with self._changed:
+            if keeper in self._due:
+                if still_kept:
+                    self._due[keeper] = time.monotonic() + keeper.every
+                else:
+                    del self._due[keeper]
+            self._changed.notify()
 
 
 _heartbeat = _Heartbeat()
+os.register_at_fork(after_in_child=_heartbeat._reset)

@@ -1,6 +1,7 @@
 import logging
 
 from celery import shared_task
+from django.db import connection
 
 from .services import inbox, outbox
 
@@ -21,6 +22,9 @@ def process_webhook_events(event_ids: list[int]) -> None:
             inbox.webhook_event_process(event_id=event_id)
         except Exception:
             logger.exception("processing webhook event %s failed; the inbox sweep will take it again", event_id)
+            # A connection that died (a database restart) is closed here, not after the whole batch:
+            # the next event opens a new one (DATABASE_HEALTH_CHECKS is off by default).
+            connection.close_if_unusable_or_obsolete()
 
 
 @shared_task(name="digitalriver.tasks.send_instruction")

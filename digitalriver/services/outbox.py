@@ -295,7 +295,7 @@ def _record(
     except _HookFailed as failed:
         with transaction.atomic():
             return _record_in_transaction(
-                instruction, performer, outcome, started_at, duration_ms, calls, hook_error=failed.text
+                instruction, performer, outcome, started_at, duration_ms, calls, hook_error=storable_text(failed.text)
             )
 
 

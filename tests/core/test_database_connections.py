@@ -43,3 +43,27 @@ def test_a_job_on_a_dead_connection_fails_and_the_next_one_processes_the_event(c
     processed = inbox.webhook_event_process(event_id=event.pk)
     assert processed is not None and processed.state == WebhookEvent.State.PROCESSED
     assert WebhookEvent.objects.get(pk=event.pk).attempts == 1  # the failed job never claimed it
+
+
+def test_a_dead_connection_fails_one_event_of_a_gathered_batch_not_all(catalog):
+    """process_webhook_events runs up to 50 gathered events on one connection: the first finds it
+    dead and fails, and the connection is closed then, so that the next event opens a new one
+    rather than every later event of the batch failing and waiting for the inbox sweep."""
+    from digitalriver.models import WebhookEvent
+    from digitalriver.tasks import process_webhook_events
+    from tests.conftest import fixture, make_event
+
+    events = []
+    for _ in range(2):
+        payload = make_event("order.accepted", fixture("order.json"))  # two deliveries, new event ids
+        events.append(
+            WebhookEvent.objects.create(dr_event_id=payload["id"], type=payload["type"], body="{}", payload=payload)
+        )
+    close_old_connections()
+    terminate_this_connection_from_the_server()
+
+    process_webhook_events([event.pk for event in events])  # logs the failures, as in the worker
+    close_old_connections()
+
+    states = [WebhookEvent.objects.get(pk=event.pk).state for event in events]
+    assert states[1] == WebhookEvent.State.PROCESSED, states

@@ -2,6 +2,7 @@
 a live one's are never taken from it, and one whose lease was taken over records nothing."""
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -138,7 +139,7 @@ def test_leaving_the_block_waits_for_a_renewal_in_progress_and_none_follows():
     with LeaseKeeper(slow_renew, every=0.01, what="x"):
         started.wait(2)
     events.append("left")
-    time.sleep(0.05)
+    time.sleep(0.4)  # a renewal started after the block would have appended by now
 
     assert events[-1] == "left" and "renewed" in events  # none ran, or was still running, after
 
@@ -155,6 +156,54 @@ def test_keepers_share_one_heartbeat_thread(monkeypatch):
             pass
 
     assert started == []
+
+
+def test_one_slow_renewal_does_not_hold_up_the_other_keepers():
+    """``--pool threads --concurrency 8`` runs 8 keepers in one process. A renewal that waits (a lock,
+    a saturated pool, a slow connect) must not stop the others' renewals: with a 15 s lease renewed
+    every 5 s, a 10 s wait lets every other lease of the process run out."""
+    slow_started = threading.Event()
+
+    def slow_renew():
+        slow_started.set()
+        time.sleep(1.0)
+        return True
+
+    fast = []
+    with LeaseKeeper(slow_renew, every=0.01, what="slow"):
+        assert slow_started.wait(2)
+        with LeaseKeeper(lambda: fast.append(1) or True, every=0.05, what="fast"):
+            time.sleep(0.6)
+    assert len(fast) >= 5, f"the fast keeper was renewed {len(fast)} times in 0.6 s (every 0.05 s)"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_renew_its_parents_leases():
+    """A child forked while the parent held a lease starts afresh (lease._Heartbeat._reset): renewing
+    the parent's claim would keep it alive after the parent died."""
+    read_end, write_end = os.pipe()
+
+    def parents_renew():
+        os.write(write_end, b"C" if os.getpid() != parent else b"P")
+        return True
+
+    parent = os.getpid()
+    with LeaseKeeper(parents_renew, every=0.02, what="parent's"):
+        time.sleep(0.05)
+        child = os.fork()
+        if child == 0:  # the child: one keeper of its own, which starts its heartbeat thread
+            try:
+                with LeaseKeeper(lambda: True, every=0.02, what="child's"):
+                    time.sleep(0.3)
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+    os.close(write_end)
+    renewed_by = b""
+    while chunk := os.read(read_end, 1024):
+        renewed_by += chunk
+    os.close(read_end)
+    assert b"C" not in renewed_by, "the child renewed the parent's lease"
 
 
 # --- the outbox ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import random
 import re
 import threading
 import time
+import types
 import uuid
 from datetime import timedelta
 from io import StringIO
@@ -20,7 +21,7 @@ import requests
 import responses
 import urllib3
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -1061,3 +1062,44 @@ def test_a_json_error_message_with_a_nul_character_still_records_its_outcome(dr,
     assert instruction.state == State.FAILED
     assert "a\ufffdb" in instruction.last_error
     assert "a\ufffdb" in instruction.attempt_set.get().message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_hook_still_records_the_attempt_when_another_worker_logged_a_call_meanwhile(
+    dr, performer, monkeypatch
+):
+    """The first pass's INSERT set the call log rows' ids; the rollback frees them, and on SQLite
+    (rowids and sqlite_sequence are transactional) the next writer takes one. The second pass must
+    insert new rows (client._calls_insert), not the stale ids. On PostgreSQL a sequence never hands
+    an id out again."""
+    instruction = waiting()
+
+    def broken_hook(*args):
+        raise ValueError("no such order line")
+
+    performer.on_done = broken_hook
+    atomics = []
+
+    def atomic(*args, **kwargs):
+        atomics.append(1)
+        if len(atomics) == 2:  # between the rollback and the rewrite: another worker's call log
+
+            def other_worker():
+                try:
+                    ApiCall.objects.create(method="GET", path="/orders/other")
+                finally:
+                    connections.close_all()
+
+            thread = threading.Thread(target=other_worker)
+            thread.start()
+            thread.join()
+        return transaction.atomic(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "transaction", types.SimpleNamespace(atomic=atomic))
+
+    instruction_send(instruction_id=instruction.pk)
+
+    row = fresh(instruction)
+    assert row.attempt_set.count() == 1
+    assert row.state == State.FAILED and "no such order line" in row.last_error
+    assert ApiCall.objects.filter(path="/fulfillments").count() == 1
