@@ -79,16 +79,9 @@ def test_an_email_that_failed_to_send_is_sent_by_the_sweep(accepted_order, deliv
 def test_gathered_emails_go_out_each_once_and_one_the_server_refuses_waits_for_the_sweep(monkeypatch):
     from django.core.mail import EmailMessage
 
-    from commerce.models import Order
     from fulfillment.notifications import MAX_ATTEMPTS, notifications_send
 
-    order = Order.objects.create(dr_order_id="1001", currency="USD")
-    rows = [
-        Notification.objects.create(
-            order=order, kind="shipped", key=f"shipped:{n}", to=f"c{n}@example.com", subject="s", body="b"
-        )
-        for n in range(4)
-    ]
+    rows = unsent_emails(count=4, order_id="1001")
     rows[3].sent_at = rows[3].created_at  # sent before: not again
     rows[3].save()
     Notification.objects.filter(pk=rows[2].pk).update(attempts=MAX_ATTEMPTS)  # given up: not again
@@ -116,7 +109,6 @@ def test_gathered_emails_go_out_each_once_and_one_the_server_refuses_waits_for_t
 def test_when_the_mail_server_is_away_every_gathered_email_records_why(settings):
     import socket
 
-    from commerce.models import Order
     from fulfillment.notifications import notifications_send
 
     with socket.socket() as probe:  # a port nothing listens on
@@ -129,13 +121,7 @@ def test_when_the_mail_server_is_away_every_gathered_email_records_why(settings)
         False,
         2,
     )
-    order = Order.objects.create(dr_order_id="1002", currency="USD")
-    rows = [
-        Notification.objects.create(
-            order=order, kind="shipped", key=f"s:{n}", to=f"c{n}@example.com", subject="s", body="b"
-        )
-        for n in range(2)
-    ]
+    rows = unsent_emails(count=2, order_id="1002")
 
     notifications_send(notification_ids=[row.pk for row in rows])
 
@@ -176,23 +162,29 @@ class DroppingSMTP:
 
 
 def test_gathered_emails_share_a_connection_and_one_it_dropped_costs_only_that_email(settings, monkeypatch):
-    from commerce.models import Order
     from fulfillment.notifications import notifications_send
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_USE_TLS, settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = False, "", ""
     monkeypatch.setattr("django.core.mail.backends.smtp.EmailBackend.connection_class", DroppingSMTP)
     DroppingSMTP.delivered, DroppingSMTP.dropped, DroppingSMTP.opened = [], False, 0
-    order = Order.objects.create(dr_order_id="1003", currency="USD")
-    rows = [
-        Notification.objects.create(
-            order=order, kind="shipped", key=f"d:{n}", to=f"c{n}@example.com", subject="s", body="b"
-        )
-        for n in range(4)
-    ]
+    rows = unsent_emails(count=4, order_id="1003")
 
     notifications_send(notification_ids=[row.pk for row in rows])
 
     assert DroppingSMTP.delivered == ["c0@example.com", "c2@example.com", "c3@example.com"]
     assert DroppingSMTP.opened == 2  # one for the batch, one after the server dropped it
     assert list(Notification.objects.filter(sent_at=None).values_list("to", flat=True)) == ["c1@example.com"]
+
+
+def unsent_emails(*, count: int, order_id: str) -> list[Notification]:
+    """Shipped emails to c0@example.com, c1@… of one order, not sent yet."""
+    from commerce.models import Order
+
+    order = Order.objects.create(dr_order_id=order_id, currency="USD")
+    return [
+        Notification.objects.create(
+            order=order, kind="shipped", key=f"shipped:{order_id}:{n}", to=f"c{n}@example.com", subject="s", body="b"
+        )
+        for n in range(count)
+    ]
