@@ -23,8 +23,10 @@ def process_webhook_events(event_ids: list[int]) -> None:
         except Exception:
             logger.exception("processing webhook event %s failed; the inbox sweep will take it again", event_id)
             # A connection that died (a database restart) is closed here, not after the whole batch:
-            # the next event opens a new one (DATABASE_HEALTH_CHECKS is off by default).
-            connection.close_if_unusable_or_obsolete()
+            # the next event opens a new one (DATABASE_HEALTH_CHECKS is off by default). Not inside
+            # a caller's transaction (a task applied in this process), which closing would end.
+            if not connection.in_atomic_block:
+                connection.close_if_unusable_or_obsolete()
 
 
 @shared_task(name="digitalriver.tasks.send_instruction")
