@@ -92,8 +92,8 @@ class OrderUpserted(NamedTuple):
     new: bool
     #: Whether the order was in dispute before this snapshot, read under the order's lock.
     dispute_was_open: bool
-    #: The lines written, when the order is new: all it has.
-    new_lines: list[OrderLine]
+    #: The lines written when the order is new (all it has); None when it is not.
+    new_lines: list[OrderLine] | None
 
 
 # savepoint=False: most callers hold a transaction already; a savepoint would cost two round trips
@@ -119,7 +119,7 @@ def order_upsert_telling(*, data: JSONObject) -> OrderUpserted:
     dispute_was_open = order.dispute_open or order.state == Order.State.DISPUTE
     if not new:
         if order.dr_updated_at and updated_at and updated_at < order.dr_updated_at:
-            return OrderUpserted(order, False, dispute_was_open, [])
+            return OrderUpserted(order, False, dispute_was_open, None)
         _copy_fields(order, data, updated_at)
     state_before = order.state
     _follow_state(order, data)
@@ -134,7 +134,7 @@ def order_upsert_telling(*, data: JSONObject) -> OrderUpserted:
     from .documents import documents_backfill  # (documents.py reads this module)
 
     documents_backfill(order=order, data=data)
-    return OrderUpserted(order, new, dispute_was_open, new_lines if new else [])
+    return OrderUpserted(order, new, dispute_was_open, new_lines if new else None)
 
 
 # What an order's end makes moot: nothing more will be captured or shipped.

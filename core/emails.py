@@ -11,6 +11,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.utils import timezone
 
+from .db import locked_row
 from .models import StoredEmail
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,7 @@ def stored_emails_send(*, model: type[Email], pks: Iterable[int], max_attempts: 
 
 def _send_one(model: type[Email], pk: int, max_attempts: int, mail: Any) -> Email | None:
     with transaction.atomic():
-        unsent = model.objects.select_for_update().filter(pk=pk, sent_at=None).order_by()  # type: ignore[attr-defined]
-        row: Email | None = next(iter(unsent[:1]), None)
+        row = locked_row(model.objects.all(), pk=pk, sent_at=None)  # type: ignore[attr-defined]
         if row is None or row.attempts >= max_attempts:
             return None
         row.attempts += 1

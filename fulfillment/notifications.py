@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from commerce.models import Order, OrderLine
 from core.db import insert_unless_exists
-from core.emails import stored_email_send, stored_emails_send
+from core.emails import stored_emails_send
 from core.jobs import enqueue_gathered_on_commit
 
 from .models import FulfillmentOrderLine, Notification, Return, Shipment, ShipmentItem
@@ -160,11 +160,6 @@ def is_mailable(address: str) -> bool:
     return True
 
 
-def notification_send(*, notification_id: int) -> Notification | None:
-    """Send one email unless it was sent already; record the error for the sweep otherwise."""
-    return stored_email_send(model=Notification, pk=notification_id, max_attempts=MAX_ATTEMPTS)
-
-
 def notifications_send(*, notification_ids: list[int]) -> list[Notification]:
     """Send the emails not sent yet, together (``core.emails.stored_emails_send``)."""
     return stored_emails_send(model=Notification, pks=notification_ids, max_attempts=MAX_ATTEMPTS)
@@ -175,4 +170,4 @@ def notifications_sweep() -> int:
     due = Notification.objects.filter(
         sent_at=None, attempts__lt=MAX_ATTEMPTS, created_at__lt=timezone.now() - timedelta(minutes=1)
     ).values_list("pk", flat=True)
-    return sum(1 for pk in list(due[:200]) if notification_send(notification_id=pk))
+    return len(notifications_send(notification_ids=list(due[:200])))

@@ -52,8 +52,8 @@ def order_mirror(*, data: JSONObject) -> Order:
     if not upserted.new:  # a new order has nothing to count yet: every line's ledger is its zero default
         ledger_recount(order=order)
     if order.state == Order.State.ACCEPTED:
-        fulfillment_order_ensure(order=order, new_order_lines=upserted.new_lines if upserted.new else None)
-    if upserted.dispute_was_open and not order.dispute_open and order.state != Order.State.DISPUTE:
+        fulfillment_order_ensure(order=order, new_order_lines=upserted.new_lines)
+    if upserted.dispute_was_open and order.state != Order.State.DISPUTE:
         captures_retry_after_dispute(order=order)
     return order
 
