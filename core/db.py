@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection
 from functools import lru_cache
@@ -27,13 +28,17 @@ def storable_text(text: str) -> str:
 
 
 def storable_data(value: Any) -> Any:
-    """Parsed JSON with every key and string made ``storable_text``."""
+    """Parsed JSON with every key and string made ``storable_text``, and NaN or an infinite number
+    (json.loads takes ``NaN``, ``Infinity`` and 1e400; PostgreSQL's jsonb refuses them) made None:
+    a number that says nothing is read as one that is missing, never as an amount."""
     if isinstance(value, str):
         return storable_text(value)
     if isinstance(value, dict):
         return {storable_text(key): storable_data(item) for key, item in value.items()}
     if isinstance(value, list):
         return [storable_data(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 

@@ -1053,6 +1053,20 @@ def test_a_json_answer_with_a_lone_surrogate_escape_still_records_its_outcome(dr
 
 
 @pytest.mark.django_db
+def test_a_json_answer_with_nan_or_an_infinite_number_still_records_its_outcome(dr, performer, enqueue):
+    # json.loads reads NaN, Infinity and 1e400 as floats that PostgreSQL's jsonb refuses; they are
+    # stored as null, so nothing reads them as an amount.
+    dr.answer((201, {}, {"id": "ful_1", "orderId": ORDER, "items": [{"amount": float("nan"), "weight": 1e400}]}))
+
+    instruction = enqueue()
+
+    assert instruction.state == State.DONE
+    assert instruction.result["items"] == [{"amount": None, "weight": None}]
+    assert instruction.attempt_set.get().outcome == "succeeded"
+    assert "NaN" in ApiCall.objects.get().response_body  # the answer as DR sent it, in a text column
+
+
+@pytest.mark.django_db
 def test_a_json_error_message_with_a_nul_character_still_records_its_outcome(dr, performer, enqueue):
     # PostgreSQL refuses NUL in text and jsonb; SQLite stores it, so this matters on PostgreSQL.
     dr.answer((400, {}, {"type": "bad_request", "errors": [{"code": "bad", "message": "a\u0000b"}]}))
