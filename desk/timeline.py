@@ -186,8 +186,9 @@ def _joined(*parts: object) -> str:
 def _order_transitions(order: Order, limit: int | None) -> Iterator[TimelineEntry]:
     labels = dict(Order.State.choices)
     for log in _newest(StateLog.objects.for_(order).select_related("by"), "timestamp", limit):
-        was = labels.get(log.source_state, log.source_state)
-        sentence = f"Order is now {labels.get(log.state, log.state)}" + (f" (was {was})" if was else "")
+        # "Order is now in dispute (was complete)": the state names read as words of the sentence.
+        was = labels.get(log.source_state, log.source_state or "").lower()
+        sentence = f"Order is now {labels.get(log.state, log.state).lower()}" + (f" (was {was})" if was else "")
         tone = OK if log.state in (Order.State.FULFILLED, Order.State.COMPLETE) else ""
         if log.state in (Order.State.BLOCKED, Order.State.CANCELLED, Order.State.DISPUTE):
             tone = WARNING

@@ -135,7 +135,7 @@ class Order(FSMModelMixin, models.Model):
         BLOCKED = "blocked", "Blocked"
         CANCELLED = "cancelled", "Cancelled"
         RETURNED = "returned", "Returned"
-        DISPUTE = "dispute", "Dispute"
+        DISPUTE = "dispute", "In dispute"
 
     dr_order_id = models.CharField("DR order id", max_length=None, unique=True)
     upstream_id = models.CharField(max_length=None, blank=True, db_index=True)

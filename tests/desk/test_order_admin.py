@@ -202,7 +202,7 @@ def test_the_timeline_merges_four_sources_newest_first_in_sentences(admin_client
     assert event.sentence == "DR said: fulfillment_order.shipped — the warehouse shipped units"
     assert event.links[0][1] == reverse("admin:digitalriver_webhookevent_change", args=[WebhookEvent.objects.get().pk])
     [state] = by_source["state"]
-    assert state.sentence == "Order is now Accepted (was Pending payment)"
+    assert state.sentence == "Order is now accepted (was pending payment)"
     assert {entry.sentence for entry in by_source["email"]} == {
         f"Email to ada@example.com waiting to be sent: Your order {order.dr_order_id} has shipped",
         f"Email to ada@example.com waiting to be sent: {backordered_subject(order)}",

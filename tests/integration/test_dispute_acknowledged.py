@@ -34,3 +34,23 @@ def test_a_refused_capture_is_sent_again_after_the_dispute_even_if_an_agent_ackn
     flow.settle()
     refused.refresh_from_db()
     assert refused.state == Instruction.State.DONE
+
+
+def test_the_timeline_says_in_plain_words_that_dr_put_the_order_in_dispute_and_took_it_out(flow):
+    from desk.timeline import order_timeline
+    from sandbox.services.disputes import dispute_open, dispute_resolve
+
+    flow.sku("dist-a")
+    order = place(flow, ("dist-a", 1))
+    dispute_open(order_id=order.dr_order_id)
+    flow.settle()
+    dispute_resolve(order_id=order.dr_order_id)
+    flow.settle()
+
+    moves = [entry for entry in order_timeline(order=fresh(order)) if entry.source == "state"]
+    assert [entry.sentence for entry in reversed(moves)] == [
+        "Order is now accepted (was pending payment)",
+        "Order is now in dispute (was accepted)",
+        "Order is now accepted (was in dispute)",
+    ]
+    assert {entry.detail for entry in moves} == {"reported by Digital River"}
