@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import models
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, Expression, F, Value, When
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
@@ -172,18 +172,25 @@ class Instruction(FSMModelMixin, models.Model):
         return f"{self.kind} {self.subject}"
 
     @classmethod
-    def claim_changes(cls, *, token: uuid.UUID, lease_expires_at: datetime) -> dict[str, Any]:
+    def claim_changes(
+        cls,
+        *,
+        token: uuid.UUID | Expression,
+        lease_expires_at: datetime | Expression,
+        now: datetime | Expression | None = None,
+    ) -> dict[str, Any]:
         """What claiming a due row (waiting, or sending with its lease run out) writes, as one UPDATE
         (``outbox._claim``): the state and lease in a single statement, which no other sender can
         interleave. SENDING -> SENDING is a re-claim of a row whose sender died: its effect at DR
-        is then uncertain. The expressions read the row as it was before the UPDATE."""
+        is then uncertain. The expressions read the row as it was before the UPDATE. The values
+        may be ``core.db.Slot`` expressions of a statement compiled once."""
         return {
             "state": cls.State.SENDING,
             "effect_uncertain": Case(When(state=cls.State.SENDING, then=Value(True)), default=F("effect_uncertain")),
             "claim_token": token,
             "lease_expires_at": lease_expires_at,
             "attempts": F("attempts") + 1,
-            "updated_at": timezone.now(),
+            "updated_at": timezone.now() if now is None else now,
         }
 
     @fsm_log_description

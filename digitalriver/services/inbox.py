@@ -17,11 +17,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from core.db import insert_unless_exists, update_returning
+from core.db import Slot, insert_unless_exists, update_returning_compiled
 from core.jobs import enqueue_gathered_on_commit, enqueue_on_commit
 from core.redaction import REDACTED, is_secret_key, redact_headers
 from core.types import Actor, JSONObject
@@ -187,13 +187,23 @@ def _lease() -> timedelta:
 def _claim(event_id: int) -> Lease | None:
     now = timezone.now()
     until = now + _lease()
-    free = WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.RECEIVED).exclude(lease_expires_at__gt=now)
     # One statement, atomic alone, that also reads the event back. Handlers read the parsed
     # payload; the raw body and headers are for people and replays.
-    claimed = update_returning(
-        free, changes={"lease_expires_at": until, "attempts": F("attempts") + 1}, defer=("body", "headers")
+    claimed = update_returning_compiled(
+        WebhookEvent,
+        "inbox claim",
+        _claim_statement,
+        values={"pk": event_id, "now": now, "until": until},
+        defer=("body", "headers"),
     )
     return Lease(claimed, until) if claimed is not None else None
+
+
+def _claim_statement() -> tuple[QuerySet[WebhookEvent], dict[str, Any]]:
+    free = WebhookEvent.objects.filter(pk=Slot("pk", WebhookEvent, "id"), state=WebhookEvent.State.RECEIVED).exclude(
+        lease_expires_at__gt=Slot("now", WebhookEvent, "lease_expires_at")
+    )
+    return free, {"lease_expires_at": Slot("until", WebhookEvent, "lease_expires_at"), "attempts": F("attempts") + 1}
 
 
 def webhook_events_replay(*, events: Iterable[WebhookEvent], by: Actor = None, enqueue: bool = True) -> int:

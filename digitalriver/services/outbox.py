@@ -17,15 +17,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Expression, Q, QuerySet
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from core.db import storable_text, update_returning
+from core.db import Slot, storable_text, update_returning_compiled
 from core.jobs import enqueue_on_commit
 from core.types import Actor, JSONObject
 
@@ -167,7 +168,7 @@ def backoff_delay(attempts: int) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
-def _due_filter(now: datetime, ignore_backoff: bool) -> Q:
+def _due_filter(now: datetime | Expression, ignore_backoff: bool) -> Q:
     waiting = Q(state__in=WAITING_STATES)
     if not ignore_backoff:
         waiting &= Q(next_attempt_at__lte=now)
@@ -186,10 +187,21 @@ def _lease() -> timedelta:
 def _claim(instruction_id: int, *, ignore_backoff: bool) -> Instruction | None:
     """The row, claimed for this sender, if it was due; None if it was not (done, waiting for its
     backoff, or held by a sender whose lease still runs). One UPDATE in autocommit decides it and
-    reads the claimed row back (``core.db.update_returning``)."""
+    reads the claimed row back (``core.db.update_returning_compiled``)."""
     now = timezone.now()
-    due = Instruction.objects.filter(_due_filter(now, ignore_backoff), pk=instruction_id)
-    return update_returning(due, changes=Instruction.claim_changes(token=uuid.uuid4(), lease_expires_at=now + _lease()))
+    return update_returning_compiled(
+        Instruction,
+        ("outbox claim", ignore_backoff),
+        partial(_claim_statement, ignore_backoff=ignore_backoff),
+        values={"pk": instruction_id, "now": now, "until": now + _lease(), "token": uuid.uuid4()},
+    )
+
+
+def _claim_statement(*, ignore_backoff: bool) -> tuple[QuerySet[Instruction], dict[str, Any]]:
+    now = Slot("now", Instruction, "updated_at")
+    due = Instruction.objects.filter(_due_filter(now, ignore_backoff), pk=Slot("pk", Instruction, "id"))
+    until, token = Slot("until", Instruction, "lease_expires_at"), Slot("token", Instruction, "claim_token")
+    return due, Instruction.claim_changes(token=token, lease_expires_at=until, now=now)
 
 
 def lease_renew(instruction: Instruction) -> bool:

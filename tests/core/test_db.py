@@ -1,6 +1,7 @@
 """The hand-written statements of the busiest path (core/db.py) read and write rows as the ORM does,
 on SQLite and PostgreSQL alike."""
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -9,8 +10,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from commerce.models import Order
-from core.db import insert_unless_exists, update_returning
-from digitalriver.models import WebhookEvent
+from core.db import Slot, insert_unless_exists, update_returning, update_returning_compiled
+from digitalriver.models import Instruction, WebhookEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +52,41 @@ def test_update_returning_changes_and_returns_nothing_when_no_row_matches():
         is None
     )
     assert WebhookEvent.objects.get(pk=event.pk).attempts == 0
+
+
+def test_update_returning_compiled_builds_the_statement_once_and_fills_its_slots_on_every_run():
+    first, second = (Instruction.objects.create(kind="test.kind", subject=f"order:{n}", payload={}) for n in (1, 2))
+    builds = []
+
+    def build():
+        builds.append(1)
+        rows = Instruction.objects.filter(
+            pk=Slot("pk", Instruction, "id"), created_at__lte=Slot("now", Instruction, "created_at")
+        )
+        changes = {
+            "claim_token": Slot("token", Instruction, "claim_token"),  # a UUID: 32 characters on SQLite
+            "lease_expires_at": Slot("until", Instruction, "lease_expires_at"),  # a string on SQLite
+            "attempts": F("attempts") + 1,
+        }
+        return rows, changes
+
+    def claim(row, *, now, token, until):
+        values = {"pk": row.pk, "now": now, "token": token, "until": until}
+        return update_returning_compiled(Instruction, "test claim", build, values=values)
+
+    now = timezone.now()
+    tokens, until = (uuid.uuid4(), uuid.uuid4()), now + timedelta(minutes=5)
+    claimed = claim(first, now=now, token=tokens[0], until=until)
+    assert claimed.pk == first.pk and claimed.claim_token == tokens[0] and claimed.lease_expires_at == until
+    assert claim(second, now=now, token=tokens[1], until=until + timedelta(seconds=1)).claim_token == tokens[1]
+    assert claim(first, now=now - timedelta(days=1), token=uuid.uuid4(), until=until) is None  # created later
+
+    assert builds == [1]
+    assert {row.pk: (row.claim_token, row.attempts) for row in Instruction.objects.all()} == {
+        first.pk: (tokens[0], 1),
+        second.pk: (tokens[1], 1),
+    }
+    assert Instruction.objects.filter(lease_expires_at__gt=until).get() == second  # compared as the ORM does
 
 
 def test_insert_unless_exists_fills_defaults_and_auto_now_and_skips_a_taken_key():
