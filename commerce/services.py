@@ -232,7 +232,7 @@ def _follow_state(order: Order, data: JSONObject) -> None:
     on_main_path = new_state in MAIN_PATH and order.state in MAIN_PATH
     if on_main_path and MAIN_PATH.index(new_state) < MAIN_PATH.index(order.state):
         return
-    order.follow_dr(state=new_state, at=at, description="reported by Digital River")
+    order.follow_dr(state=new_state, at=at, description="reported by DR")
 
 
 def _upsert_lines(order: Order, items: list[JSONObject], *, new_order: bool) -> list[OrderLine]:

@@ -31,8 +31,8 @@ def storable_text(text: str) -> str:
 
 def storable_data(value: Any) -> Any:
     """Parsed JSON with every key and string made ``storable_text``, and NaN or an infinite number
-    (json.loads takes ``NaN``, ``Infinity`` and 1e400; PostgreSQL's jsonb refuses them) made None:
-    a number that says nothing is read as one that is missing, never as an amount."""
+    (json.loads takes ``NaN``, ``Infinity`` and 1e400; PostgreSQL's jsonb refuses them) made None,
+    as if DR had sent null there: the answer is recorded rather than its transaction failing."""
     if isinstance(value, str):
         return storable_text(value)
     if isinstance(value, dict):
@@ -165,8 +165,8 @@ def update_returning_compiled(
     defer: Collection[str] = (),
 ) -> M | None:
     """``update_returning(*build(), defer=defer)`` for a statement that only the values of its
-    ``Slot`` expressions change from one run to the next: ``build`` is called once per ``key`` and
-    database connection, and later runs only fill the slots with ``values``.
+    ``Slot`` expressions change from one run to the next: ``build`` is called once per ``model``,
+    ``key`` and database connection, and later runs only fill the slots with ``values``.
 
     The claims of events and instructions, every job's first statement, spent three quarters of
     their time building and compiling the same query (issue 14; README, pipeline throughput). The
@@ -174,10 +174,11 @@ def update_returning_compiled(
     """
     database = connections[router.db_for_write(model)]
     compiled = _compiled.__dict__.setdefault("statements", {})
-    statement = compiled.get((database.alias, key))
+    statement = compiled.get((database.alias, model, key))
     if statement is None or statement.database is not database:
         queryset, changes = build()
-        statement = compiled[database.alias, key] = _UpdateReturning(queryset, changes, defer, database)
+        assert queryset.model is model, f"{key!r} builds a statement of {queryset.model.__name__}"
+        statement = compiled[database.alias, model, key] = _UpdateReturning(queryset, changes, defer, database)
     params = [
         param.prepared(values[param.name], database) if isinstance(param, Slot) else param for param in statement.params
     ]

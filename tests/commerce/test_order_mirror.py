@@ -107,7 +107,7 @@ def test_state_changes_are_logged_for_the_timeline(skus):
     order_upsert(data=dr_order(updatedTime="2026-11-20T10:05:00.000Z"))
     logs = StateLog.objects.for_(order)
     assert [log.state for log in logs] == ["accepted"]
-    assert logs[0].description == "reported by Digital River"
+    assert logs[0].description == "reported by DR"
 
 
 def test_card_secrets_are_not_kept(skus):

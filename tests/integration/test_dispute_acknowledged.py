@@ -53,4 +53,4 @@ def test_the_timeline_says_in_plain_words_that_dr_put_the_order_in_dispute_and_t
         "Order is now in dispute (was accepted)",
         "Order is now accepted (was in dispute)",
     ]
-    assert {entry.detail for entry in moves} == {"reported by Digital River"}
+    assert {entry.detail for entry in moves} == {"reported by DR"}
