@@ -81,6 +81,9 @@ EVENT_MEANINGS = {
     "order.invoice.created": "DR made the invoice",
     "order.credit_memo.created": "DR made a credit memo",
     "order.chargeback": "the customer's bank took money back",
+    # DR holds captures, refunds and returns while the order is in dispute (disputes-and-chargebacks.md).
+    "order.dispute": "the customer disputed the payment; captures, refunds and returns wait",
+    "order.dispute.resolved": "the dispute is over; held captures go again",
 }
 CANCELLATION_LINES = Prefetch("lines", queryset=CancellationLine.objects.select_related("order_line").order_by("id"))
 # Who asked, with their role: "Customer service (alice)".

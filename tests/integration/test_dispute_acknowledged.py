@@ -54,3 +54,6 @@ def test_the_timeline_says_in_plain_words_that_dr_put_the_order_in_dispute_and_t
         "Order is now accepted (was in dispute)",
     ]
     assert {entry.detail for entry in moves} == {"reported by DR"}
+    said = {entry.sentence for entry in order_timeline(order=fresh(order)) if entry.source == "event"}
+    assert "DR said: order.dispute — the customer disputed the payment; captures, refunds and returns wait" in said
+    assert "DR said: order.dispute.resolved — the dispute is over; held captures go again" in said
