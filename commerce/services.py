@@ -9,12 +9,12 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.models import Sku
-from core.db import get_or_create_under_lock, insert_unless_exists, locked_row
+from core.db import Slot, get_or_create_under_lock, insert_unless_exists, locked_row, row_compiled
 from core.types import JSONObject
 from digitalriver.client import calls_about, get_client
 
@@ -43,10 +43,17 @@ def lock_order(*, order: Order | None = None, dr_order_id: str | None = None) ->
     and deadlocking on PostgreSQL (DR delivers an order's events concurrently). Raises
     Order.DoesNotExist when there is no such order.
     """
-    orders = Order.objects.select_for_update()
     if order is not None:
-        return orders.get(pk=order.pk)
-    return orders.get(dr_order_id=dr_order_id)
+        return row_compiled(Order, "lock", _order_locked_by_pk, values={"pk": order.pk})
+    return row_compiled(Order, "lock by DR id", _order_locked_by_dr_id, values={"dr_order_id": dr_order_id})
+
+
+def _order_locked_by_pk() -> QuerySet[Order]:
+    return Order.objects.select_for_update().filter(pk=Slot("pk", Order, "id"))
+
+
+def _order_locked_by_dr_id() -> QuerySet[Order]:
+    return Order.objects.select_for_update().filter(dr_order_id=Slot("dr_order_id", Order, "dr_order_id"))
 
 
 def order_fetch(*, dr_order_id: str) -> Order:

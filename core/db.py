@@ -5,14 +5,17 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Callable, Collection, Hashable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Expression, Field, Model, QuerySet, sql
 from django.db.models.fields import AutoFieldMixin
+from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
 
@@ -120,23 +123,6 @@ def _insert_statement(model: type[Model], unique_field: str, vendor: str) -> tup
     return fields, statement
 
 
-def update_returning(queryset: QuerySet[M], *, changes: dict[str, Any], defer: Collection[str] = ()) -> M | None:
-    """``queryset.update(**changes)`` for a queryset of one row at most, returning that row as the
-    UPDATE left it, read by the same statement: UPDATE … RETURNING, which PostgreSQL and SQLite
-    (3.35 and later) take and Django's ORM does not write. A claim then costs one round trip, not
-    an UPDATE and a SELECT. ``defer`` names fields not to read back (large ones the caller does
-    not need); reading one later costs a query, as with ``QuerySet.defer``.
-
-    The UPDATE is the ORM's own (``QuerySet.update`` builds the same query), so the filters and
-    expressions (``F``, ``Case``) mean what they mean there; the values read back go through the
-    fields' converters as a SELECT's would.
-    """
-    # .using() or the writer
-    database = connections[getattr(queryset, "_db", None) or router.db_for_write(queryset.model)]
-    statement = _UpdateReturning(queryset, changes, defer, database)
-    return statement.run(statement.params, database)
-
-
 class Slot(Expression):
     """A value of a statement compiled once (``update_returning_compiled``): it compiles to a
     placeholder, and each run fills it with its value prepared by ``field``, as the ORM prepares a
@@ -164,35 +150,82 @@ def update_returning_compiled(
     values: Mapping[str, Any],
     defer: Collection[str] = (),
 ) -> M | None:
-    """``update_returning(*build(), defer=defer)`` for a statement that only the values of its
-    ``Slot`` expressions change from one run to the next: ``build`` is called once per ``model``,
-    ``key`` and database connection, and later runs only fill the slots with ``values``.
+    """An UPDATE of one row at most, returning that row as the UPDATE left it, read by the same
+    statement: UPDATE … RETURNING, which PostgreSQL and SQLite (3.35 and later) take and Django's
+    ORM does not write. A claim then costs one round trip, not an UPDATE and a SELECT.
 
-    The claims of events and instructions, every job's first statement, spent three quarters of
-    their time building and compiling the same query (issue 14; README, pipeline throughput). The
-    query is still the ORM's, so the rule it states (which rows are due) is written once.
+    ``build`` gives the queryset and the changes, as ``queryset.update(**changes)`` takes them, so
+    the filters and expressions (``F``, ``Case``) mean what they mean there; the values read back go
+    through the fields' converters as a SELECT's would. ``defer`` names fields not to read back
+    (large ones the caller does not need); reading one later costs a query, as with ``QuerySet.defer``.
+
+    Only the values of the statement's ``Slot`` expressions change from one run to the next:
+    ``build`` is called once per ``model``, ``key`` and database connection, and later runs only fill
+    the slots with ``values``. The claims of events and instructions, every job's first statement,
+    spent three quarters of their time building and compiling the same query (issue 14; README,
+    pipeline throughput), and the rule the query states (which rows are due) is still written once.
     """
     database = connections[router.db_for_write(model)]
+    statement = _compiled_for(database, model, ("update", key), lambda: _UpdateReturning(*build(), defer, database))
+    return statement.run(statement.filled(values, database), database)
+
+
+def row_compiled(model: type[M], key: Hashable, build: Callable[[], QuerySet[M]], *, values: Mapping[str, Any]) -> M:
+    """``build().get()`` for a query of a model's own columns on a unique key (``select_for_update``
+    included) that only the values of its ``Slot`` expressions change from one run to the next,
+    compiled once per ``model``, ``key`` and database connection, as ``update_returning_compiled``.
+    Raises the model's DoesNotExist when no row matches.
+
+    For the order's lock, taken first by every handler and outbox hook (``commerce.services.lock_order``),
+    and an instruction's when its outcome is written: compiling them was a twentieth of a worker's time."""
+    database = connections[router.db_for_write(model)]
+    statement = _compiled_for(database, model, ("select", key), lambda: _Select(build(), database))
+    return statement.run(statement.filled(values, database), database)
+
+
+def _compiled_for(database: BaseDatabaseWrapper, model: type[Model], key: Hashable, make: Callable[[], _S]) -> _S:
     compiled = _compiled.__dict__.setdefault("statements", {})
     statement = compiled.get((database.alias, model, key))
     if statement is None or statement.database is not database:
-        queryset, changes = build()
-        assert queryset.model is model, f"{key!r} builds a statement of {queryset.model.__name__}"
-        statement = compiled[database.alias, model, key] = _UpdateReturning(queryset, changes, defer, database)
-    params = [
-        param.prepared(values[param.name], database) if isinstance(param, Slot) else param for param in statement.params
-    ]
-    return statement.run(params, database)
+        statement = compiled[database.alias, model, key] = make()
+        assert statement.model is model, f"{key!r} compiles a statement of {statement.model.__name__}"
+    return cast(_S, statement)
 
 
-class _UpdateReturning:
-    """The UPDATE … RETURNING of a queryset and its changes, compiled for one connection, and how
-    the row it returns is made a model instance."""
+class _Compiled:
+    """A statement compiled for one connection, its params constants and ``Slot`` expressions, and
+    how the rows it returns are made model instances."""
+
+    def __init__(self, model: type[Model], compiler: SQLCompiler, statement: str, params: Iterable[Any]) -> None:
+        self.model = model
+        self.compiler = compiler
+        self.database = compiler.connection
+        self.statement = statement
+        self.params = list(params)
+
+    def filled(self, values: Mapping[str, Any], database: BaseDatabaseWrapper) -> list[Any]:
+        return [
+            param.prepared(values[param.name], database) if isinstance(param, Slot) else param for param in self.params
+        ]
+
+    def _rows(
+        self, params: list[Any], database: BaseDatabaseWrapper, attnames: list[str], converters: Any
+    ) -> list[Any]:
+        with transaction.mark_for_rollback_on_error(using=database.alias), database.cursor() as cursor:
+            cursor.execute(self.statement, params)
+            rows = cursor.fetchall()
+        if converters:
+            rows = list(self.compiler.apply_converters(rows, converters))
+        return [self.model.from_db(database.alias, attnames, row) for row in rows]
+
+
+class _UpdateReturning(_Compiled):
+    """The UPDATE … RETURNING of a queryset and its changes."""
 
     def __init__(
         self, queryset: QuerySet[Any], changes: dict[str, Any], defer: Collection[str], database: BaseDatabaseWrapper
     ) -> None:
-        self.model = model = queryset.model
+        model = queryset.model
         query = cast(sql.UpdateQuery, queryset.query.chain(sql.UpdateQuery))
         query.add_update_values(changes)
         query.annotations = {}
@@ -200,23 +233,42 @@ class _UpdateReturning:
         statement, params = compiler.as_sql()
         fields = [field for field in model._meta.concrete_fields if field.name not in defer]
         returning = ", ".join(database.ops.quote_name(cast(str, field.column)) for field in fields)
-        self.statement = f"{statement} RETURNING {returning}"
-        self.params = list(params)
+        super().__init__(model, compiler, f"{statement} RETURNING {returning}", params)
         self.attnames = [field.attname for field in fields]
         self.converters = compiler.get_converters([field.get_col(model._meta.db_table) for field in fields])
-        self.compiler = compiler
-        self.database = database
 
     def run(self, params: list[Any], database: BaseDatabaseWrapper) -> Any:
-        with transaction.mark_for_rollback_on_error(using=database.alias), database.cursor() as cursor:
-            cursor.execute(self.statement, params)
-            rows = cursor.fetchall()
-        if not rows:
-            return None
-        assert len(rows) == 1, f"update_returning changed {len(rows)} rows of {self.model.__name__}"
-        values = next(iter(self.compiler.apply_converters(rows, self.converters))) if self.converters else rows[0]
-        return self.model.from_db(database.alias, self.attnames, values)
+        rows = self._rows(params, database, self.attnames, self.converters)
+        assert len(rows) <= 1, f"an UPDATE … RETURNING changed {len(rows)} rows of {self.model.__name__}"
+        return rows[0] if rows else None
 
+
+class _Select(_Compiled):
+    """The SELECT of a queryset of one row at most, all of its model's columns."""
+
+    def __init__(self, queryset: QuerySet[Any], database: BaseDatabaseWrapper) -> None:
+        compiler = queryset.order_by().query.get_compiler(connection=database)
+        statement, params = compiler.as_sql()
+        columns = [column for column, _, _ in compiler.select]
+        assert [column.target for column in columns] == list(queryset.model._meta.concrete_fields), "not a plain row"
+        super().__init__(queryset.model, compiler, statement, params)
+        self.attnames = [column.target.attname for column in columns]
+        self.converters = compiler.get_converters(columns)
+        self.locks = queryset.query.select_for_update and database.features.has_select_for_update
+
+    def run(self, params: list[Any], database: BaseDatabaseWrapper) -> Any:
+        if self.locks and database.get_autocommit():
+            # The compiler refuses this only when it compiles (a lock that ends with its statement).
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        rows = self._rows(params, database, self.attnames, self.converters)
+        if not rows:
+            missing: type[ObjectDoesNotExist] = getattr(self.model, "DoesNotExist")  # noqa: B009 (set on each model class)
+            raise missing(f"{self.model._meta.object_name} matching query does not exist.")
+        assert len(rows) == 1, f"{len(rows)} rows of {self.model.__name__} match a unique key"
+        return rows[0]
+
+
+_S = TypeVar("_S", bound=_Compiled)
 
 #: Per thread, as Django's connections are: a compiled statement and its converters are bound to one.
 _compiled = threading.local()

@@ -26,7 +26,7 @@ from django.db.models import Expression, Q, QuerySet
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from core.db import Slot, storable_text, update_returning_compiled
+from core.db import Slot, row_compiled, storable_text, update_returning_compiled
 from core.jobs import enqueue_on_commit
 from core.types import Actor, JSONObject
 
@@ -204,6 +204,10 @@ def _claim_statement(*, ignore_backoff: bool) -> tuple[QuerySet[Instruction], di
     return due, Instruction.claim_changes(token=token, lease_expires_at=until, now=now)
 
 
+def _instruction_locked() -> QuerySet[Instruction]:
+    return Instruction.objects.select_for_update().filter(pk=Slot("pk", Instruction, "id"))
+
+
 def lease_renew(instruction: Instruction) -> bool:
     """Push the sender's lease on ``instruction`` a full lease ahead; False if the claim is no longer
     this sender's (its lease ran out and another sender claimed the row with a new token)."""
@@ -330,7 +334,7 @@ def _record_in_transaction(
     error = outcome.error
     # DR's words arrive storable (client._json_or_text); an exception of ours may quote anything.
     outcome.message = storable_text(outcome.message)
-    row = Instruction.objects.select_for_update().get(pk=instruction.pk)
+    row = row_compiled(Instruction, "lock", _instruction_locked, values={"pk": instruction.pk})
     calls_write(calls, in_callers_transaction=True)
     Attempt.objects.create(
         instruction=row,

@@ -6,11 +6,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection, transaction
 from django.db.models import F
+from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from commerce.models import Order
-from core.db import Slot, insert_unless_exists, update_returning, update_returning_compiled
+from core.db import Slot, insert_unless_exists, row_compiled, update_returning_compiled
 from digitalriver.models import Instruction, WebhookEvent
 
 pytestmark = pytest.mark.django_db
@@ -26,11 +29,11 @@ def test_update_returning_gives_the_row_as_the_update_left_it_converted_like_a_s
     event = stored_event(attempts=2)
     until = timezone.now() + timedelta(seconds=15)
 
-    claimed = update_returning(
-        WebhookEvent.objects.filter(pk=event.pk, state=WebhookEvent.State.RECEIVED),
-        changes={"lease_expires_at": until, "attempts": F("attempts") + 1},
-        defer=("body", "headers"),
-    )
+    def build():
+        received = WebhookEvent.objects.filter(pk=event.pk, state=WebhookEvent.State.RECEIVED)
+        return received, {"lease_expires_at": until, "attempts": F("attempts") + 1}
+
+    claimed = update_returning_compiled(WebhookEvent, "test claim", build, values={}, defer=("body", "headers"))
 
     assert claimed is not None and claimed.pk == event.pk
     assert claimed.attempts == 3  # the expression's result, not the value before
@@ -45,12 +48,10 @@ def test_update_returning_gives_the_row_as_the_update_left_it_converted_like_a_s
 def test_update_returning_changes_and_returns_nothing_when_no_row_matches():
     event = stored_event()
 
-    assert (
-        update_returning(
-            WebhookEvent.objects.filter(pk=event.pk, state=WebhookEvent.State.PROCESSED), changes={"attempts": 9}
-        )
-        is None
-    )
+    def build():
+        return WebhookEvent.objects.filter(pk=event.pk, state=WebhookEvent.State.PROCESSED), {"attempts": 9}
+
+    assert update_returning_compiled(WebhookEvent, "test no match", build, values={}) is None
     assert WebhookEvent.objects.get(pk=event.pk).attempts == 0
 
 
@@ -87,6 +88,47 @@ def test_update_returning_compiled_builds_the_statement_once_and_fills_its_slots
         second.pk: (tokens[1], 1),
     }
     assert Instruction.objects.filter(lease_expires_at__gt=until).get() == second  # compared as the ORM does
+
+
+def test_row_compiled_reads_the_row_as_get_does_with_its_lock_and_builds_the_query_once():
+    orders = [
+        Order.objects.create(dr_order_id=f"10{n}", currency="USD", total_amount=Decimal("70.17"), raw={"n": n})
+        for n in (1, 2)
+    ]
+    builds = []
+
+    def build():
+        builds.append(1)
+        return Order.objects.select_for_update().filter(dr_order_id=Slot("id", Order, "dr_order_id"))
+
+    with CaptureQueriesContext(connection) as queries:
+        read = [row_compiled(Order, "test lock", build, values={"id": order.dr_order_id}) for order in orders]
+
+    for row, order in zip(read, orders, strict=True):
+        expected = Order.objects.get(pk=order.pk)
+        assert row.pk == order.pk and not row._state.adding
+        assert {f.attname: getattr(row, f.attname) for f in Order._meta.concrete_fields} == {
+            f.attname: getattr(expected, f.attname) for f in Order._meta.concrete_fields
+        }
+    assert read[1].raw == {"n": 2} and read[1].total_amount == Decimal("70.17")  # converted as a SELECT's
+    assert builds == [1]
+    assert all(("FOR UPDATE" in query["sql"]) == connection.features.has_select_for_update for query in queries)
+    with pytest.raises(Order.DoesNotExist):
+        row_compiled(Order, "test lock", build, values={"id": "nope"})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_row_compiled_refuses_a_lock_outside_a_transaction_after_the_first_run_too():
+    order = Order.objects.create(dr_order_id="101", currency="USD", total_amount=Decimal("1.00"), raw={})
+
+    def build():
+        return Order.objects.select_for_update().filter(pk=Slot("pk", Order, "id"))
+
+    with transaction.atomic():
+        assert row_compiled(Order, "test lock by pk", build, values={"pk": order.pk}) == order
+    if connection.features.has_select_for_update:  # PostgreSQL; SQLite locks the whole database instead
+        with pytest.raises(TransactionManagementError):
+            row_compiled(Order, "test lock by pk", build, values={"pk": order.pk})
 
 
 def test_insert_unless_exists_fills_defaults_and_auto_now_and_skips_a_taken_key():
