@@ -13,6 +13,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Expression, Field, Model, QuerySet, sql
+from django.db.models.expressions import Col
 from django.db.models.fields import AutoFieldMixin
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
@@ -167,7 +168,7 @@ def update_returning_compiled(
     """
     database = connections[router.db_for_write(model)]
     statement = _compiled_for(database, model, ("update", key), lambda: _UpdateReturning(*build(), defer, database))
-    return statement.run(statement.filled(values, database), database)
+    return statement.run(values)
 
 
 def row_compiled(model: type[M], key: Hashable, build: Callable[[], QuerySet[M]], *, values: Mapping[str, Any]) -> M:
@@ -180,7 +181,7 @@ def row_compiled(model: type[M], key: Hashable, build: Callable[[], QuerySet[M]]
     and an instruction's when its outcome is written: compiling them was a twentieth of a worker's time."""
     database = connections[router.db_for_write(model)]
     statement = _compiled_for(database, model, ("select", key), lambda: _Select(build(), database))
-    return statement.run(statement.filled(values, database), database)
+    return statement.run(values)
 
 
 def _compiled_for(database: BaseDatabaseWrapper, model: type[Model], key: Hashable, make: Callable[[], _S]) -> _S:
@@ -193,30 +194,31 @@ def _compiled_for(database: BaseDatabaseWrapper, model: type[Model], key: Hashab
 
 
 class _Compiled:
-    """A statement compiled for one connection, its params constants and ``Slot`` expressions, and
-    how the rows it returns are made model instances."""
+    """A statement compiled for one connection (its params constants and ``Slot`` expressions), and
+    how the rows it returns, ``columns``, are made model instances."""
 
-    def __init__(self, model: type[Model], compiler: SQLCompiler, statement: str, params: Iterable[Any]) -> None:
+    def __init__(
+        self, model: type[Model], compiler: SQLCompiler, statement: str, params: Iterable[Any], columns: list[Col]
+    ) -> None:
         self.model = model
         self.compiler = compiler
         self.database = compiler.connection
         self.statement = statement
         self.params = list(params)
+        self.attnames = [column.target.attname for column in columns]
+        self.converters = compiler.get_converters(list[Expression](columns))
 
-    def filled(self, values: Mapping[str, Any], database: BaseDatabaseWrapper) -> list[Any]:
-        return [
+    def _rows(self, values: Mapping[str, Any]) -> list[Any]:
+        database = self.database
+        params = [
             param.prepared(values[param.name], database) if isinstance(param, Slot) else param for param in self.params
         ]
-
-    def _rows(
-        self, params: list[Any], database: BaseDatabaseWrapper, attnames: list[str], converters: Any
-    ) -> list[Any]:
         with transaction.mark_for_rollback_on_error(using=database.alias), database.cursor() as cursor:
             cursor.execute(self.statement, params)
             rows = cursor.fetchall()
-        if converters:
-            rows = list(self.compiler.apply_converters(rows, converters))
-        return [self.model.from_db(database.alias, attnames, row) for row in rows]
+        if self.converters:
+            rows = list(self.compiler.apply_converters(rows, self.converters))
+        return [self.model.from_db(database.alias, self.attnames, row) for row in rows]
 
 
 class _UpdateReturning(_Compiled):
@@ -233,12 +235,11 @@ class _UpdateReturning(_Compiled):
         statement, params = compiler.as_sql()
         fields = [field for field in model._meta.concrete_fields if field.name not in defer]
         returning = ", ".join(database.ops.quote_name(cast(str, field.column)) for field in fields)
-        super().__init__(model, compiler, f"{statement} RETURNING {returning}", params)
-        self.attnames = [field.attname for field in fields]
-        self.converters = compiler.get_converters([field.get_col(model._meta.db_table) for field in fields])
+        columns = [field.get_col(model._meta.db_table) for field in fields]
+        super().__init__(model, compiler, f"{statement} RETURNING {returning}", params, columns)
 
-    def run(self, params: list[Any], database: BaseDatabaseWrapper) -> Any:
-        rows = self._rows(params, database, self.attnames, self.converters)
+    def run(self, values: Mapping[str, Any]) -> Any:
+        rows = self._rows(values)
         assert len(rows) <= 1, f"an UPDATE … RETURNING changed {len(rows)} rows of {self.model.__name__}"
         return rows[0] if rows else None
 
@@ -251,16 +252,14 @@ class _Select(_Compiled):
         statement, params = compiler.as_sql()
         columns = [column for column, _, _ in compiler.select]
         assert [column.target for column in columns] == list(queryset.model._meta.concrete_fields), "not a plain row"
-        super().__init__(queryset.model, compiler, statement, params)
-        self.attnames = [column.target.attname for column in columns]
-        self.converters = compiler.get_converters(columns)
+        super().__init__(queryset.model, compiler, statement, params, columns)
         self.locks = queryset.query.select_for_update and database.features.has_select_for_update
 
-    def run(self, params: list[Any], database: BaseDatabaseWrapper) -> Any:
-        if self.locks and database.get_autocommit():
+    def run(self, values: Mapping[str, Any]) -> Any:
+        if self.locks and self.database.get_autocommit():
             # The compiler refuses this only when it compiles (a lock that ends with its statement).
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
-        rows = self._rows(params, database, self.attnames, self.converters)
+        rows = self._rows(values)
         if not rows:
             missing: type[ObjectDoesNotExist] = getattr(self.model, "DoesNotExist")  # noqa: B009 (set on each model class)
             raise missing(f"{self.model._meta.object_name} matching query does not exist.")
